@@ -1,0 +1,134 @@
+"""The app factory: routers, error handling, body limits, and the lifespan of the background threads."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from dispatch import errors
+from dispatch.broker import get_broker
+from dispatch.config import get_settings
+from dispatch.db import get_engine, ping
+from dispatch.errors import error_body
+from dispatch.events.hub import Hub
+from dispatch.maintenance import Maintenance
+
+log = logging.getLogger(__name__)
+
+
+class BodyLimit:
+    """Refuse bodies over the limit with 413, whether or not Content-Length was sent."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            return await self._refuse(scope, receive, send)
+        seen = 0
+
+        async def limited() -> dict:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise HTTPException(413)  # the error handler words it; FastAPI re-raises it from parsing
+            return message
+
+        await self.app(scope, limited, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        mb = self.limit // 1048576
+        body = error_body("body_too_large", f"请求体不能超过 {mb} MB", f"The request body may be at most {mb} MB",
+                          {"limit_bytes": self.limit})
+        await JSONResponse(body, status_code=413)(scope, receive, send)
+
+
+def create_app(*, start_background: bool = True, embedded_worker: bool | None = None) -> FastAPI:
+    settings = get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        broker = get_broker()
+        hub = app.state.hub = Hub(broker, settings.stream_key, settings.socket_queue_size)
+        background: list = []
+        if start_background:
+            hub.start(asyncio.get_running_loop())
+            maintenance = Maintenance()
+            maintenance.start()
+            background.append(maintenance)
+            run_worker = broker.embedded and settings.embedded_worker if embedded_worker is None else embedded_worker
+            if run_worker:
+                from workers.embedded import EmbeddedWorker
+
+                worker = EmbeddedWorker(broker.queue)
+                worker.start()
+                background.append(worker)
+        try:
+            yield
+        finally:
+            hub.stop()
+            for item in reversed(background):
+                item.stop()
+
+    app = FastAPI(
+        title="Shangliang 商量",
+        version="0.1.0",
+        description="Command and dispatch for grassroots consultation (有事好商量) beside the 12345 hotline.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+
+    from dispatch.auth.views import router as auth_router
+    from dispatch.cases.views import router as cases_router
+    from dispatch.departments.views import router as departments_router
+    from dispatch.events.views import router as events_router
+    from dispatch.intake.views import router as intake_router
+    from dispatch.members.views import router as members_router
+    from dispatch.points.views import router as points_router
+    from dispatch.regions.views import router as regions_router
+    from web.pages import router as pages_router
+
+    for router in (auth_router, intake_router, cases_router, members_router, points_router, regions_router,
+                   departments_router, events_router, pages_router):
+        app.include_router(router)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"])
+    def readyz() -> JSONResponse:
+        checks = {}
+        for name, probe in (("database", lambda: ping(get_engine())), ("redis", lambda: get_broker().ping())):
+            try:
+                probe()
+                checks[name] = "ok"
+            except Exception as exc:  # noqa: BLE001 - report any failure
+                checks[name] = f"error: {exc.__class__.__name__}"
+        ok = all(v == "ok" for v in checks.values())
+        body = {"status": "ok" if ok else "unavailable", "checks": checks}
+        return JSONResponse(body if ok else {**error_body("dependency_unavailable",
+                                                          "依赖服务不可用 / A dependency is unavailable", checks), **body},
+                            status_code=200 if ok else 503)
+
+    @app.middleware("http")
+    async def _security_headers(request: Request, call_next):
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app

@@ -1,0 +1,58 @@
+"""FastAPI dependencies: the session, the caller, and role checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from fastapi import Depends, Request
+from sqlmodel import Session
+
+from dispatch.auth.service import Principal, principal_from_api_key, principal_from_token
+from dispatch.db import get_engine
+from dispatch.errors import Forbidden, Unauthorized
+
+STAFF = ("admin", "operator", "supervisor")
+
+
+def get_session() -> Iterator[Session]:
+    with Session(get_engine(), expire_on_commit=False) as session:
+        yield session
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return request.cookies.get("sl_session")
+
+
+def optional_principal(request: Request) -> Principal | None:
+    # A session of its own, closed at once: on SQLite a transaction held through the request would block
+    # the request's own writes.
+    token = _bearer(request)
+    with Session(get_engine()) as session:
+        principal = principal_from_token(session, token)
+        if principal is None:
+            key = request.headers.get("x-api-key") or (token if token and token.startswith("sl_") else None)
+            principal = principal_from_api_key(session, key)
+    return principal
+
+
+def principal(p: Principal | None = Depends(optional_principal)) -> Principal:
+    if p is None:
+        raise Unauthorized("unauthorized", "请先登录或提供有效凭证", "Sign in or send a valid token")
+    return p
+
+
+def require(*roles: str, scope: str | None = None) -> Callable[..., Principal]:
+    """Allow these roles (admin always), or a machine key with ``scope``."""
+
+    def _check(p: Principal = Depends(principal)) -> Principal:
+        if p.kind == "apikey":
+            if scope and scope in p.scopes:
+                return p
+        elif p.role == "admin" or p.role in roles:
+            return p
+        raise Forbidden("forbidden", "您的角色无权执行此操作", "Your role may not do this", role=p.role)
+
+    return _check

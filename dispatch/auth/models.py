@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+from sqlmodel import Field, SQLModel
+
+from dispatch.db import UTCDateTime, utcnow
+
+Role = Literal["admin", "operator", "supervisor", "member"]
+ROLES = ("admin", "operator", "supervisor", "member")
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "user_account"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(max_length=64, unique=True, index=True)
+    password_hash: str = Field(max_length=255)
+    role: str = Field(max_length=16)
+    member_id: int | None = Field(default=None, foreign_key="member.id")
+    active: bool = True
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ApiKey(SQLModel, table=True):
+    """A key for a machine caller: the 12345 platform, a mail gateway, an Open311 app."""
+
+    __tablename__ = "api_key"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=128)
+    key_hash: str = Field(max_length=64, unique=True, index=True)
+    prefix: str = Field(max_length=16)
+    scopes: str = Field(default="hotline,mail,open311", max_length=128)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class TokenIn(BaseModel):
+    username: str
+    password: str
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    role: str
+    expires_at: datetime

@@ -1,0 +1,134 @@
+"""Accounts, passwords (argon2), signed bearer tokens and API keys."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlmodel import Session, select
+
+from dispatch.auth.models import ROLES, ApiKey, User
+from dispatch.config import get_settings
+from dispatch.db import utcnow
+from dispatch.errors import AppError, Conflict
+
+_hasher = PasswordHasher()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a staff user (role) or a machine key (scopes)."""
+
+    kind: str  # user | apikey
+    id: int
+    role: str
+    member_id: int | None = None
+    name: str = ""
+    scopes: frozenset[str] = frozenset()
+
+    @property
+    def actor(self) -> str:
+        return f"{self.role}:{self.id}" if self.kind == "user" else f"apikey:{self.id}"
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def create_user(session: Session, username: str, password: str, role: str, member_id: int | None = None) -> User:
+    if role not in ROLES:
+        raise AppError("invalid_role", f"无效角色：{role}", f"Invalid role: {role}", status=422)
+    if role == "member" and member_id is None:
+        raise AppError("member_id_required", "委员账号须关联委员", "A member account needs --member-id", status=422)
+    if len(password) < 8:
+        raise AppError("weak_password", "密码至少 8 位", "The password needs at least 8 characters", status=422)
+    if session.exec(select(User).where(User.username == username)).first():
+        raise Conflict("username_taken", "用户名已存在", "That username is taken")
+    user = User(username=username, password_hash=hash_password(password), role=role, member_id=member_id)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    user = session.exec(select(User).where(User.username == username)).first()
+    if user is None or not user.active:
+        _hasher.hash(password)  # same work either way: no user enumeration by timing
+        return None
+    return user if verify_password(user.password_hash, password) else None
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _sign(body: str) -> str:
+    key = get_settings().secret_key.encode()
+    return _b64(hmac.new(key, body.encode(), hashlib.sha256).digest())
+
+
+def issue_token(user: User) -> tuple[str, int]:
+    exp = int(time.time()) + get_settings().token_ttl_s
+    body = _b64(json.dumps({"uid": user.id, "role": user.role, "mid": user.member_id, "exp": exp}).encode())
+    return f"{body}.{_sign(body)}", exp
+
+
+def read_token(token: str) -> dict | None:
+    body, _, sig = token.partition(".")
+    if not body or not sig or not hmac.compare_digest(sig, _sign(body)):
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    except ValueError:
+        return None
+    return claims if claims.get("exp", 0) > time.time() else None
+
+
+def principal_from_token(session: Session, token: str | None) -> Principal | None:
+    claims = read_token(token) if token else None
+    if not claims:
+        return None
+    user = session.get(User, claims["uid"])
+    if user is None or not user.active:
+        return None
+    return Principal("user", user.id, user.role, user.member_id, user.username)
+
+
+def create_api_key(session: Session, name: str, scopes: str = "hotline,mail,open311") -> tuple[ApiKey, str]:
+    raw = "sl_" + secrets.token_urlsafe(24)
+    key = ApiKey(name=name, key_hash=hashlib.sha256(raw.encode()).hexdigest(), prefix=raw[:8], scopes=scopes)
+    session.add(key)
+    session.flush()
+    return key, raw
+
+
+def principal_from_api_key(session: Session, raw: str | None) -> Principal | None:
+    if not raw:
+        return None
+    digest = hashlib.sha256(raw.encode()).hexdigest()
+    key = session.exec(select(ApiKey).where(ApiKey.key_hash == digest)).first()
+    if key is None or key.revoked_at is not None:
+        return None
+    return Principal("apikey", key.id, "machine", name=key.name, scopes=frozenset(key.scopes.split(",")))
+
+
+def revoke_api_key(session: Session, key_id: int) -> ApiKey | None:
+    key = session.get(ApiKey, key_id)
+    if key is not None and key.revoked_at is None:
+        key.revoked_at = utcnow()
+        session.add(key)
+    return key

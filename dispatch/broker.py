@@ -1,0 +1,73 @@
+"""The Redis connection: real Redis, or an in-process fakeredis for the embedded default.
+
+This is the only module that knows which one is in use. Everything else asks for ``get_broker()``.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import redis
+from rq import Queue
+
+from dispatch.config import Settings, get_settings
+
+QUEUE_NAME = "shangliang"
+
+
+class Broker:
+    """Two clients on one Redis: ``r`` decodes strings (our keys), ``raw`` keeps bytes (RQ needs that)."""
+
+    def __init__(self, settings: Settings, server=None) -> None:
+        self.settings = settings
+        self.server = None
+        if settings.redis_url:
+            opts = {"socket_timeout": 10, "socket_connect_timeout": 3, "health_check_interval": 30}
+            self.raw = redis.Redis.from_url(settings.redis_url, **opts)
+            self.r = redis.Redis.from_url(settings.redis_url, decode_responses=True, **opts)
+        else:
+            import fakeredis
+
+            self.server = server or fakeredis.FakeServer()
+            self.raw = fakeredis.FakeRedis(server=self.server)
+            self.r = fakeredis.FakeRedis(server=self.server, decode_responses=True)
+        self.queue = Queue(QUEUE_NAME, connection=self.raw)
+
+    @property
+    def embedded(self) -> bool:
+        return self.server is not None
+
+    def new_client(self, decode: bool = True) -> redis.Redis:
+        """A client with its own connection pool (for a thread that blocks on XREAD)."""
+        if self.server is not None:
+            import fakeredis
+
+            return fakeredis.FakeRedis(server=self.server, decode_responses=decode)
+        return redis.Redis.from_url(
+            self.settings.redis_url, decode_responses=decode, socket_timeout=10, socket_connect_timeout=3
+        )
+
+    def ping(self) -> None:
+        self.r.ping()
+
+    def close(self) -> None:
+        for client in (self.r, self.raw):
+            client.close()
+
+
+_broker: Broker | None = None
+_lock = threading.Lock()
+
+
+def get_broker() -> Broker:
+    global _broker
+    with _lock:
+        if _broker is None:
+            _broker = Broker(get_settings())
+        return _broker
+
+
+def set_broker(broker: Broker | None) -> None:
+    global _broker
+    with _lock:
+        _broker = broker

@@ -1,0 +1,220 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field as PField
+from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from dispatch.db import UTCDateTime, utcnow
+
+Channel = Literal["hotline", "mail", "qr", "phone", "open311"]
+Urgency = Literal["normal", "urgent"]
+CoordSystem = Literal["wgs84", "gcj02", "bd09"]
+Score = Literal["satisfied", "basically_satisfied", "dissatisfied"]
+
+
+class Case(SQLModel, table=True):
+    """One issue raised by a resident (工单). ``status`` is written only by ``cases.states``."""
+
+    __tablename__ = "case"
+    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_case_channel_external_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    tracking_no: str = Field(max_length=32, unique=True, index=True)
+    secret_hash: str = Field(max_length=64)
+    channel: str = Field(max_length=16, index=True)
+    external_id: str | None = Field(default=None, max_length=128)
+    status: str = Field(default="new", max_length=16, index=True)
+    category: str | None = Field(default=None, max_length=128, index=True)
+    title: str | None = Field(default=None, max_length=256)
+    content: str
+    urgency: str = Field(default="normal", max_length=8)
+    confidential: bool = False
+    reporter_name: str | None = Field(default=None, max_length=64)
+    reporter_phone: str | None = Field(default=None, max_length=32)
+    reporter_email: str | None = Field(default=None, max_length=128)
+    address: str | None = Field(default=None, max_length=256)
+    lat: float | None = None
+    lon: float | None = None
+    town_code: str | None = Field(default=None, foreign_key="region.code", max_length=12, index=True)
+    village_code: str | None = Field(default=None, foreign_key="region.code", max_length=12, index=True)
+    point_id: int | None = Field(default=None, foreign_key="point.id")
+    mailbox_id: int | None = Field(default=None, foreign_key="mailbox.id")
+    offered_to: int | None = Field(default=None, foreign_key="member.id", index=True)
+    offer_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    assignee_id: int | None = Field(default=None, foreign_key="member.id", index=True)
+    department_id: int | None = Field(default=None, foreign_key="department.id")
+    merged_into_id: int | None = Field(default=None, foreign_key="case.id")
+    received_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    accepted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    resolution: str | None = None
+    rating: str | None = Field(default=None, max_length=24)
+    rating_comment: str | None = None
+    rated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class CaseEvent(SQLModel, table=True):
+    """Append-only audit trail of a case: who did what, from which status to which."""
+
+    __tablename__ = "case_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    actor: str = Field(max_length=64)
+    action: str = Field(max_length=32)
+    from_status: str | None = Field(default=None, max_length=16)
+    to_status: str | None = Field(default=None, max_length=16)
+    note: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class Attachment(SQLModel, table=True):
+    __tablename__ = "attachment"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="case.id", index=True)
+    filename: str = Field(max_length=255)
+    content_type: str = Field(max_length=128)
+    size: int
+    sha256: str = Field(max_length=64)
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class TrackingCounter(SQLModel, table=True):
+    """Per-day sequence behind tracking numbers such as YD20261121-0001."""
+
+    __tablename__ = "tracking_counter"
+
+    day: str = Field(primary_key=True, max_length=8)
+    last: int = 0
+
+
+# ---- request and response schemas -------------------------------------------------------------------
+
+
+class CaseIn(BaseModel):
+    """Fields shared by the hotline feed and the operator's phone-call entry."""
+
+    received_at: datetime | None = None
+    caller_name: str | None = PField(default=None, max_length=64)
+    caller_phone: str | None = PField(default=None, max_length=32)
+    address: str | None = PField(default=None, max_length=256)
+    lat: float | None = None
+    lon: float | None = None
+    coord_system: CoordSystem = "wgs84"
+    content: str = PField(min_length=1, max_length=20000)
+    category: str | None = PField(default=None, max_length=128)
+    urgency: Urgency = "normal"
+    confidential: bool = False
+    title: str | None = PField(default=None, max_length=256)
+
+
+class HotlineIn(CaseIn):
+    external_id: str = PField(min_length=1, max_length=128)
+
+
+class IntakeOut(BaseModel):
+    id: int
+    tracking_no: str
+    status: str
+    secret: str | None = None
+
+
+class AttachmentOut(BaseModel):
+    id: int
+    filename: str
+    content_type: str
+    size: int
+    url: str
+
+
+class CaseOut(BaseModel):
+    id: int
+    tracking_no: str
+    channel: str
+    external_id: str | None
+    status: str
+    category: str | None
+    title: str | None
+    content: str
+    urgency: str
+    confidential: bool
+    reporter_name: str | None
+    reporter_phone: str | None
+    address: str | None
+    lat: float | None
+    lon: float | None
+    town_code: str | None
+    village_code: str | None
+    point_id: int | None
+    mailbox_id: int | None
+    offered_to: int | None
+    assignee_id: int | None
+    department_id: int | None
+    merged_into_id: int | None
+    deadlines: dict[str, datetime | None]
+    created_at: datetime
+    received_at: datetime
+    updated_at: datetime
+    resolution: str | None
+    rating: str | None
+    attachments: list[AttachmentOut] = []
+
+
+class CaseEventOut(BaseModel):
+    id: int
+    case_id: int
+    at: datetime
+    actor: str
+    action: str
+    from_status: str | None
+    to_status: str | None
+    note: str | None
+    data: dict[str, Any]
+
+
+class ReasonIn(BaseModel):
+    reason: str | None = PField(default=None, max_length=2000)
+
+
+class NoteIn(BaseModel):
+    note: str = PField(min_length=1, max_length=5000)
+
+
+class AssignIn(BaseModel):
+    member_id: int
+
+
+class ForwardIn(BaseModel):
+    department_id: int
+    note: str | None = None
+
+
+class MergeIn(BaseModel):
+    into_id: int
+
+
+class RatingIn(BaseModel):
+    secret: str
+    score: Score
+    comment: str | None = PField(default=None, max_length=2000)
+
+
+class TrackOut(BaseModel):
+    tracking_no: str
+    status: str
+    category: str | None
+    content: str
+    created_at: datetime
+    resolution: str | None
+    rating: str | None
+    timeline: list[dict[str, Any]]

@@ -1,0 +1,291 @@
+"""Cases: creation (the one road every channel takes), reading, and the resident's view."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import text
+from sqlmodel import Session, col, select
+
+from dispatch.cases import states, taxonomy
+from dispatch.cases.models import Attachment, Case, CaseEvent
+from dispatch.config import get_settings
+from dispatch.db import utcnow
+from dispatch.errors import AppError, NotFound, not_found
+from dispatch.geo import in_china, to_wgs84
+from dispatch.regions import reference
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+TRACKING_PREFIX = "YD"
+
+
+@dataclass
+class NewAttachment:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass
+class NewCase:
+    """What a channel adapter hands to ``create``; everything already parsed, nothing validated yet."""
+
+    channel: str
+    content: str
+    actor: str
+    external_id: str | None = None
+    title: str | None = None
+    category: str | None = None
+    urgency: str = "normal"
+    confidential: bool = False
+    reporter_name: str | None = None
+    reporter_phone: str | None = None
+    reporter_email: str | None = None
+    address: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    coord_system: str = "wgs84"
+    received_at: datetime | None = None
+    point_id: int | None = None
+    town_code: str | None = None
+    village_code: str | None = None
+    mailbox_id: int | None = None
+    attachments: list[NewAttachment] = field(default_factory=list)
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """138****1234: keep the first three and last four digits."""
+    if not phone:
+        return phone
+    digits = phone.strip()
+    if len(digits) <= 7:
+        return digits[:1] + "*" * (len(digits) - 1)
+    return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def check_secret(case: Case, secret: str | None) -> bool:
+    return bool(secret) and hmac.compare_digest(case.secret_hash, hash_secret(secret))
+
+
+# ---- validation -------------------------------------------------------------------------------------
+
+
+def validate_category(category: str | None) -> str | None:
+    if category is None or not category.strip():
+        return None
+    path = taxonomy.normalise(category)
+    if path is None:
+        raise AppError(
+            "unknown_category", f"未知的分类：{category}", f"Unknown category: {category}",
+            status=422, category=category, top_level=list(taxonomy.top_level()),
+        )
+    return path
+
+
+def validate_location(lat: float | None, lon: float | None, coord_system: str) -> tuple[float | None, float | None]:
+    if lat is None and lon is None:
+        return None, None
+    if lat is None or lon is None:
+        raise AppError("incomplete_location", "经纬度须同时提供", "lat and lon must be given together", status=422)
+    try:
+        lat, lon = to_wgs84(float(lat), float(lon), coord_system)
+    except ValueError as exc:
+        raise AppError("invalid_coord_system", "坐标系无效", "Invalid coordinate system", status=422) from exc
+    if not in_china(lat, lon):
+        raise AppError(
+            "location_outside_china", "位置不在中国境内", "The location is outside China", status=422,
+            lat=lat, lon=lon,
+        )
+    return round(lat, 7), round(lon, 7)
+
+
+# ---- creation ----------------------------------------------------------------------------------------
+
+
+def next_tracking_no(session: Session, when: datetime) -> str:
+    day = when.astimezone(SHANGHAI).strftime("%Y%m%d")
+    n = session.execute(
+        text(
+            "INSERT INTO tracking_counter (day, last) VALUES (:day, 1) "
+            "ON CONFLICT (day) DO UPDATE SET last = tracking_counter.last + 1 RETURNING last"
+        ),
+        {"day": day},
+    ).scalar_one()
+    return f"{TRACKING_PREFIX}{day}-{n:04d}"
+
+
+def deadlines_for(urgency: str, start: datetime) -> datetime:
+    hours = 24 if urgency == "urgent" else get_settings().finish_deadline_h
+    return start + timedelta(hours=hours)
+
+
+def create(session: Session, new: NewCase) -> tuple[Case, str]:
+    """Validate and add a case with its attachments and its 'created' event; the caller commits.
+
+    Returns the case and the resident's secret (only its hash is stored).
+    """
+    category = validate_category(new.category)
+    lat, lon = validate_location(new.lat, new.lon, new.coord_system)
+    town, village = new.town_code, new.village_code
+    location_source = "given" if lat is not None else None
+    if lat is not None and not village:
+        town, village = reference.locate(lat, lon)
+    if lat is None and new.address:
+        town_m, village_m = reference.match_address(new.address)
+        if village_m:
+            region = reference.by_code(village_m)
+            lat, lon, town, village, location_source = region["lat"], region["lon"], town_m, village_m, "address"
+        elif town_m:
+            town = town_m
+    now = utcnow()
+    secret = secrets.token_urlsafe(12)
+    case = Case(
+        tracking_no=next_tracking_no(session, now),
+        secret_hash=hash_secret(secret),
+        channel=new.channel,
+        external_id=new.external_id,
+        category=category,
+        title=new.title,
+        content=new.content.strip(),
+        urgency=new.urgency,
+        confidential=new.confidential,
+        reporter_name=new.reporter_name,
+        reporter_phone=new.reporter_phone,
+        reporter_email=new.reporter_email,
+        address=new.address,
+        lat=lat,
+        lon=lon,
+        town_code=town,
+        village_code=village,
+        point_id=new.point_id,
+        mailbox_id=new.mailbox_id,
+        received_at=new.received_at or now,
+        created_at=now,
+        due_at=deadlines_for(new.urgency, now),
+    )
+    session.add(case)
+    session.flush()
+    for att in new.attachments:
+        session.add(
+            Attachment(
+                case_id=case.id, filename=att.filename[:255], content_type=att.content_type, size=len(att.data),
+                sha256=hashlib.sha256(att.data).hexdigest(), data=att.data,
+            )
+        )
+    states.record(session, case, actor=new.actor, action="created", to_status="new",
+                  data={"channel": new.channel, "location_source": location_source})
+    return case, secret
+
+
+# ---- reading -----------------------------------------------------------------------------------------
+
+
+def get(session: Session, case_id: int, *, lock: bool = False) -> Case:
+    stmt = select(Case).where(Case.id == case_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    case = session.exec(stmt).first()
+    if case is None:
+        raise not_found("案件", "Case", code="case_not_found", id=case_id)
+    return case
+
+
+def by_external_id(session: Session, channel: str, external_id: str) -> Case | None:
+    return session.exec(select(Case).where(Case.channel == channel, Case.external_id == external_id)).first()
+
+
+def by_tracking_no(session: Session, tracking_no: str, secret: str | None) -> Case:
+    case = session.exec(select(Case).where(Case.tracking_no == tracking_no)).first()
+    if case is None or not check_secret(case, secret):
+        # one answer for "no such case" and "wrong secret": a tracking number is not a secret
+        raise NotFound("case_not_found", "未找到该案件或查询码有误", "No such case, or the secret is wrong")
+    return case
+
+
+def search(session: Session, *, status: str | None = None, town_code: str | None = None,
+           channel: str | None = None, member_id: int | None = None, limit: int = 200,
+           offset: int = 0) -> list[Case]:
+    stmt = select(Case)
+    if status:
+        stmt = stmt.where(col(Case.status).in_(status.split(",")))
+    if town_code:
+        stmt = stmt.where(Case.town_code == town_code)
+    if channel:
+        stmt = stmt.where(Case.channel == channel)
+    if member_id is not None:
+        stmt = stmt.where((Case.assignee_id == member_id) | (Case.offered_to == member_id))
+    return list(session.exec(stmt.order_by(col(Case.id).desc()).offset(offset).limit(limit)).all())
+
+
+def events(session: Session, case_id: int) -> list[CaseEvent]:
+    return list(session.exec(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id)).all())
+
+
+def attachments(session: Session, case_id: int) -> list[Attachment]:
+    stmt = select(Attachment).where(Attachment.case_id == case_id).order_by(Attachment.id)
+    return list(session.exec(stmt).all())
+
+
+def deadlines(case: Case) -> dict[str, datetime | None]:
+    return {"offer_expires_at": case.offer_expires_at if case.status == "offered" else None, "due_at": case.due_at}
+
+
+def view(case: Case, *, reveal_reporter: bool, attachments: list[Attachment] | None = None) -> dict[str, Any]:
+    """The case as staff see it; the reporter's phone is masked unless ``reveal_reporter``."""
+    out = {
+        name: getattr(case, name)
+        for name in (
+            "id", "tracking_no", "channel", "external_id", "status", "category", "title", "content", "urgency",
+            "confidential", "reporter_name", "reporter_phone", "address", "lat", "lon", "town_code",
+            "village_code", "point_id", "mailbox_id", "offered_to", "assignee_id", "department_id",
+            "merged_into_id", "created_at", "received_at", "updated_at", "resolution", "rating",
+        )
+    }
+    out["deadlines"] = deadlines(case)
+    if not reveal_reporter:
+        out["reporter_phone"] = mask_phone(case.reporter_phone)
+        if case.confidential:
+            out["reporter_name"] = "***" if case.reporter_name else None
+    out["attachments"] = [
+        {"id": a.id, "filename": a.filename, "content_type": a.content_type, "size": a.size,
+         "url": f"/api/cases/{case.id}/attachments/{a.id}"}
+        for a in (attachments or [])
+    ]
+    return out
+
+
+def event_view(case: Case) -> dict[str, Any]:
+    """The case inside a live event: JSON-ready, reporter masked, no content beyond a preview."""
+    out = view(case, reveal_reporter=False)
+    out.pop("attachments")
+    out["content"] = case.content[:200]
+    for key, value in list(out.items()):
+        if isinstance(value, datetime):
+            out[key] = value.isoformat()
+    out["deadlines"] = {k: v.isoformat() if v else None for k, v in out["deadlines"].items()}
+    return out
+
+
+def track_view(session: Session, case: Case) -> dict[str, Any]:
+    """What the resident sees: status, a plain timeline, no member names or internal notes."""
+    public_actions = {"created", "offered", "accepted", "assigned", "progress", "resolved", "rated", "closed",
+                      "reopened", "forwarded", "escalated", "merged", "cancelled"}
+    timeline = [
+        {"at": e.at, "action": e.action, "status": e.to_status}
+        for e in events(session, case.id) if e.action in public_actions
+    ]
+    return {
+        "tracking_no": case.tracking_no, "status": case.status, "category": case.category,
+        "content": case.content, "created_at": case.created_at, "resolution": case.resolution,
+        "rating": case.rating, "timeline": timeline,
+    }

@@ -1,0 +1,110 @@
+"""The case state machine: the only code that writes ``case.status``.
+
+Every change checks the move, appends a ``CaseEvent`` and adds an outbox event, all in the caller's
+transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session
+
+from dispatch.cases.models import Case, CaseEvent
+from dispatch.db import utcnow
+from dispatch.errors import Conflict
+from dispatch.events.service import emit
+
+_OPEN = {"forwarded", "merged", "cancelled"}
+TRANSITIONS: dict[str, set[str]] = {
+    "new": {"offered", "assigned", "escalated"} | _OPEN,
+    "offered": {"new", "assigned", "escalated"} | _OPEN,
+    "escalated": {"offered", "assigned"} | _OPEN,
+    "assigned": {"in_progress", "resolved", "escalated"} | _OPEN,
+    "in_progress": {"resolved", "escalated"} | _OPEN,
+    "resolved": {"closed", "reopened"},
+    "reopened": {"offered", "assigned", "escalated"} | _OPEN,
+    "forwarded": {"resolved", "closed", "reopened"},
+    "closed": {"reopened"},
+    "merged": set(),
+    "cancelled": set(),
+}
+STATUSES = tuple(TRANSITIONS)
+OPEN_STATUSES = ("new", "offered", "escalated", "assigned", "in_progress", "reopened")
+
+# The live event type of each action; any other status change is "case.status_changed".
+ACTION_EVENTS = {
+    "created": "case.created",
+    "offered": "case.offered",
+    "declined": "case.declined",
+    "offer_expired": "case.offer_expired",
+    "accepted": "case.accepted",
+    "assigned": "case.assigned",
+    "escalated": "case.escalated",
+    "progress": "case.progress",
+    "rated": "case.rated",
+}
+
+
+def allowed(status: str) -> list[str]:
+    return sorted(TRANSITIONS.get(status, ()))
+
+
+def check(case: Case, to_status: str) -> None:
+    if to_status not in TRANSITIONS.get(case.status, ()):
+        raise Conflict(
+            "illegal_transition",
+            f"案件当前状态为 {case.status}，不能变为 {to_status}",
+            f"A case in status {case.status} cannot move to {to_status}",
+            status_from=case.status,
+            status_to=to_status,
+            allowed=allowed(case.status),
+        )
+
+
+def _snapshot(case: Case) -> dict[str, Any]:
+    from dispatch.cases.service import event_view  # the public, masked view of a case
+
+    return event_view(case)
+
+
+def record(
+    session: Session,
+    case: Case,
+    *,
+    actor: str,
+    action: str,
+    to_status: str | None = None,
+    note: str | None = None,
+    data: dict[str, Any] | None = None,
+    notify: tuple[int | None, ...] = (),
+) -> CaseEvent:
+    """Write one audit event (and its live event); change the status when ``to_status`` is given."""
+    from_status = None if action == "created" else case.status
+    if to_status is not None and action != "created":
+        check(case, to_status)
+        case.status = to_status
+    case.updated_at = utcnow()
+    session.add(case)
+    if case.id is None:
+        session.flush()
+    event = CaseEvent(
+        case_id=case.id, actor=actor, action=action, from_status=from_status,
+        to_status=case.status if to_status is not None or action == "created" else None,
+        note=note, data=data or {},
+    )
+    session.add(event)
+    type_ = ACTION_EVENTS.get(action, "case.status_changed" if to_status else "case.updated")
+    members = (case.offered_to, case.assignee_id, *notify)
+    emit(session, type_, case=_snapshot(case), town_code=case.town_code, members=[m for m in members if m],
+         extra={"action": action, "note": note} if note else {"action": action})
+    return event
+
+
+def transition(
+    session: Session, case: Case, to_status: str, *, actor: str, action: str | None = None,
+    note: str | None = None, data: dict[str, Any] | None = None, notify: tuple[int | None, ...] = (),
+) -> CaseEvent:
+    """Move ``case`` to ``to_status`` (409 with the allowed moves if illegal)."""
+    return record(session, case, actor=actor, action=action or to_status, to_status=to_status, note=note,
+                  data=data, notify=notify)

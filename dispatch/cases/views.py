@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Response
+from sqlmodel import Session
+
+from dispatch.auth.deps import STAFF, get_session, principal, require
+from dispatch.auth.service import Principal
+from dispatch.cases import service
+from dispatch.cases.models import (
+    AssignIn, CaseEventOut, CaseOut, ForwardIn, MergeIn, NoteIn, RatingIn, ReasonIn, TrackOut,
+)
+from dispatch.cases.models import Attachment
+from dispatch.dispatching import service as dispatching
+from dispatch.errors import Forbidden, not_found
+
+router = APIRouter(tags=["cases"])
+REVEAL_ROLES = ("admin", "operator")
+
+
+def _visible(case, p: Principal) -> None:
+    if p.role == "member" and p.member_id not in (case.offered_to, case.assignee_id):
+        # a member sees only the cases offered or assigned to them; others do not exist for them
+        raise not_found("案件", "Case", code="case_not_found", id=case.id)
+
+
+def _out(session: Session, case, p: Principal) -> dict:
+    reveal = p.role in REVEAL_ROLES or (
+        p.role == "member" and p.member_id == case.assignee_id and not case.confidential
+    )
+    return service.view(case, reveal_reporter=reveal, attachments=service.attachments(session, case.id))
+
+
+@router.get("/api/cases", response_model=list[CaseOut])
+def list_cases(status: str | None = None, town_code: str | None = None, channel: str | None = None,
+               limit: int = 200, offset: int = 0, session: Session = Depends(get_session),
+               p: Principal = Depends(require(*STAFF, "member"))) -> list[dict]:
+    member_id = p.member_id if p.role == "member" else None
+    found = service.search(session, status=status, town_code=town_code, channel=channel, member_id=member_id,
+                           limit=min(max(limit, 1), 1000), offset=max(offset, 0))
+    return [_out(session, c, p) for c in found]
+
+
+@router.get("/api/cases/{case_id}", response_model=CaseOut)
+def get_case(case_id: int, session: Session = Depends(get_session),
+             p: Principal = Depends(require(*STAFF, "member"))) -> dict:
+    case = service.get(session, case_id)
+    _visible(case, p)
+    return _out(session, case, p)
+
+
+@router.get("/api/cases/{case_id}/events", response_model=list[CaseEventOut])
+def case_events(case_id: int, session: Session = Depends(get_session),
+                p: Principal = Depends(require(*STAFF, "member"))) -> list:
+    _visible(service.get(session, case_id), p)
+    return service.events(session, case_id)
+
+
+@router.get("/api/cases/{case_id}/attachments/{attachment_id}")
+def case_attachment(case_id: int, attachment_id: int, session: Session = Depends(get_session),
+                    p: Principal = Depends(require(*STAFF, "member"))) -> Response:
+    _visible(service.get(session, case_id), p)
+    att = session.get(Attachment, attachment_id)
+    if att is None or att.case_id != case_id:
+        raise not_found("附件", "Attachment", code="attachment_not_found")
+    return Response(att.data, media_type=att.content_type,
+                    headers={"Content-Disposition": "inline", "X-Content-Type-Options": "nosniff"})
+
+
+def _member(p: Principal) -> int:
+    if p.role != "member" or p.member_id is None:
+        raise Forbidden("members_only", "仅委员本人可以操作", "Only the member can do this")
+    return p.member_id
+
+
+@router.post("/api/cases/{case_id}/accept", response_model=CaseOut)
+def accept(case_id: int, session: Session = Depends(get_session), p: Principal = Depends(principal)) -> dict:
+    case = dispatching.accept(session, case_id, _member(p))
+    session.commit()
+    return _out(session, case, p)
+
+
+@router.post("/api/cases/{case_id}/decline", response_model=CaseOut)
+def decline(case_id: int, body: ReasonIn, session: Session = Depends(get_session),
+            p: Principal = Depends(principal)) -> dict:
+    case = dispatching.decline(session, case_id, _member(p), body.reason)
+    session.commit()
+    return _out(session, case, p)
+
+
+def _handler(p: Principal) -> int | None:
+    """Members act on their own cases; operators may act for them."""
+    if p.role == "member":
+        return _member(p)
+    if p.role in ("admin", "operator"):
+        return None
+    raise Forbidden("forbidden", "您的角色无权执行此操作", "Your role may not do this", role=p.role)
+
+
+@router.post("/api/cases/{case_id}/progress", response_model=CaseOut)
+def progress(case_id: int, body: NoteIn, session: Session = Depends(get_session),
+             p: Principal = Depends(principal)) -> dict:
+    case = dispatching.progress(session, case_id, body.note, p.actor, _handler(p))
+    session.commit()
+    return _out(session, case, p)
+
+
+@router.post("/api/cases/{case_id}/resolve", response_model=CaseOut)
+def resolve(case_id: int, body: NoteIn, session: Session = Depends(get_session),
+            p: Principal = Depends(principal)) -> dict:
+    case = dispatching.resolve(session, case_id, body.note, p.actor, _handler(p))
+    session.commit()
+    return _out(session, case, p)
+
+
+@router.post("/api/cases/{case_id}/assign", response_model=CaseOut)
+def assign(case_id: int, body: AssignIn, session: Session = Depends(get_session),
+           p: Principal = Depends(require("operator"))) -> dict:
+    case = dispatching.assign(session, case_id, body.member_id, p.actor)
+    session.commit()
+    return _out(session, case, p)
+
+
+@router.post("/api/cases/{case_id}/forward", response_model=CaseOut)
+def forward(case_id: int, body: ForwardIn, session: Session = Depends(get_session),
+            p: Principal = Depends(require("operator"))) -> dict:
+    case = dispatching.forward(session, case_id, body.department_id, p.actor, body.note)
+    session.commit()
+    return _out(session, case, p)
+
+
+@router.post("/api/cases/{case_id}/merge", response_model=CaseOut)
+def merge(case_id: int, body: MergeIn, session: Session = Depends(get_session),
+          p: Principal = Depends(require("operator"))) -> dict:
+    case = dispatching.merge(session, case_id, body.into_id, p.actor)
+    session.commit()
+    return _out(session, case, p)
+
+
+@router.get("/api/track/{tracking_no}", response_model=TrackOut)
+def track(tracking_no: str, secret: str | None = None, session: Session = Depends(get_session)) -> dict:
+    case = service.by_tracking_no(session, tracking_no, secret)
+    return service.track_view(session, case)
+
+
+@router.post("/api/track/{tracking_no}/rating", response_model=TrackOut)
+def rate(tracking_no: str, body: RatingIn, session: Session = Depends(get_session)) -> dict:
+    case = service.by_tracking_no(session, tracking_no, body.secret)
+    case = dispatching.rate(session, service.get(session, case.id, lock=True), body.score, body.comment)
+    session.commit()
+    return service.track_view(session, case)

@@ -1,0 +1,153 @@
+"""The ``shangliang`` command: serve, worker, db upgrade, demo, users, apikeys."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+from sqlmodel import Session
+
+app = typer.Typer(help="Shangliang 商量 — command and dispatch for grassroots consultation.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+users_app = typer.Typer(help="Staff and member accounts.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys for machine callers (12345 platform, mail gateway, Open311).",
+                       no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="apikeys")
+
+
+def _fail(message: str) -> None:
+    typer.secho(message, fg="red", err=True)
+    raise typer.Exit(1)
+
+
+def _engine():
+    from dispatch.db import get_engine
+
+    return get_engine()
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Migrate the schema and load the reference regions (16 towns, 269 villages)."""
+    from dispatch.migrate import upgrade
+
+    try:
+        added = upgrade(revision)
+    except Exception as exc:  # noqa: BLE001 - say what to do next
+        _fail(f"Migration failed: {exc}\nCheck SHANGLIANG_DATABASE_URL and that the database is reachable.")
+    typer.echo(f"Database at {revision}; {added} reference regions added.")
+
+
+@app.command()
+def demo(members: int = 300, cases: int = 20) -> None:
+    """Load the Yandu demo data (points, members, departments, sample cases) into an empty database."""
+    from tqdm import tqdm
+
+    from dispatch import demo as demo_data
+    from dispatch.intake.service import submit
+    from dispatch.regions.models import Region
+
+    with Session(_engine()) as session:
+        if session.get(Region, "320903") is None:
+            _fail("No reference regions: run `shangliang db upgrade` first.")
+        if not demo_data.is_empty(session):
+            typer.echo("The database already holds members; demo data not loaded.")
+            return
+        villages = 269
+        with tqdm(total=villages + members, desc="points and members", unit="row") as bar:
+            counts = demo_data.load(session, members=members, progress=bar.update)
+    from dispatch.members.service import rebuild_locator
+
+    with Session(_engine()) as session:
+        rebuild_locator(session)
+    for new in tqdm(demo_data.sample_cases(cases), desc="sample cases", unit="case"):
+        submit(new)
+    typer.echo(f"Demo loaded: {counts['points']} points, {counts['members']} members, "
+               f"{counts['departments']} departments, {cases} sample cases.")
+
+
+@users_app.command("create")
+def users_create(username: str = typer.Option(...), password: str = typer.Option(...),
+                 role: str = typer.Option(..., help="admin|operator|supervisor|member"),
+                 member_id: int | None = typer.Option(None)) -> None:
+    """Create an account."""
+    from dispatch.auth.service import create_user
+    from dispatch.errors import AppError
+
+    with Session(_engine()) as session:
+        try:
+            user = create_user(session, username, password, role, member_id)
+            session.commit()
+        except AppError as exc:
+            _fail(exc.message)
+    typer.echo(f"Created {role} account {username} (id {user.id}).")
+
+
+@keys_app.command("create")
+def apikeys_create(name: str = typer.Option(...),
+                   scopes: str = typer.Option("hotline,mail,open311", help="comma-separated")) -> None:
+    """Create an API key; the key is the last word printed (shown once, stored hashed)."""
+    from dispatch.auth.service import create_api_key
+
+    with Session(_engine()) as session:
+        key, raw = create_api_key(session, name, scopes)
+        session.commit()
+    typer.echo(f"API key {key.id} for {name} ({scopes}): {raw}")
+
+
+@app.command()
+def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+    """Serve the API and pages (embedded default: also runs the RQ worker in-process)."""
+    import uvicorn
+
+    from dispatch.config import get_settings
+
+    settings = get_settings()
+    if settings.embedded_redis and workers > 1:
+        _fail("The embedded default is one process; set SHANGLIANG_REDIS_URL to run several workers.")
+    if settings.embedded_db:
+        from dispatch.migrate import upgrade
+
+        upgrade()
+    mode = "embedded (SQLite + in-process Redis)" if settings.embedded_redis else "PostgreSQL + Redis"
+    typer.echo(f"Shangliang on http://{host}:{port} — {mode}")
+    uvicorn.run("dispatch.asgi:app", host=host, port=port, workers=workers, log_level="info",
+                proxy_headers=True)
+
+
+@app.command()
+def worker(burst: bool = False) -> None:
+    """Run an RQ worker with the scheduler (production; the embedded default runs one in `serve`)."""
+    from rq import Worker
+
+    from dispatch.broker import get_broker
+    from dispatch.config import get_settings
+    from dispatch.maintenance import Maintenance
+
+    settings = get_settings()
+    broker = get_broker()
+    if broker.embedded:
+        _fail("`shangliang worker` needs SHANGLIANG_REDIS_URL; the embedded default runs its worker in `serve`.")
+    if settings.imap_url:
+        from dispatch.intake.flows import schedule_poll
+
+        schedule_poll()
+    maintenance = Maintenance()
+    maintenance.start()
+    try:
+        Worker([broker.queue], connection=broker.raw).work(with_scheduler=True, burst=burst)
+    finally:
+        maintenance.stop()
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""Engine and sessions for SQLite (embedded default) and PostgreSQL."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy import DateTime, TypeDecorator, event, text
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, create_engine
+
+from dispatch.config import Settings, get_settings
+
+_log = logging.getLogger(__name__)
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=20, max_overflow=20
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
+            # Let SQLAlchemy issue BEGIN itself so that BEGIN IMMEDIATE takes the write lock up front.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):  # pragma: no cover - trivial
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+
+
+def get_engine(settings: Settings | None = None) -> Engine:
+    settings = settings or get_settings()
+    url = settings.sqlalchemy_url
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            if url.startswith("sqlite"):
+                settings.var_dir.mkdir(parents=True, exist_ok=True)
+            engine = _engines[url] = make_engine(url)
+        return engine
+
+
+def dispose_engines() -> None:
+    with _lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+@contextmanager
+def session_scope(engine: Engine | None = None) -> Iterator[Session]:
+    """A session that commits on success and rolls back on error."""
+    with Session(engine or get_engine(), expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def is_postgres(session_or_engine) -> bool:
+    bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
+    return bind.dialect.name == "postgresql"
+
+
+def ping(engine: Engine) -> None:
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware datetimes on every backend: stored as UTC, always returned aware."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use timezone-aware datetimes")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def after_commit(session: Session, fn) -> None:
+    """Run ``fn()`` once the session's current transaction has committed (relay, jobs, Redis sync)."""
+    session.info.setdefault("after_commit", []).append(fn)
+
+
+def after_rollback(session: Session, fn) -> None:
+    """Run ``fn()`` if the current transaction rolls back (undo a Redis claim)."""
+    session.info.setdefault("after_rollback", []).append(fn)
+
+
+@event.listens_for(Session, "after_commit")
+def _run_after_commit(session: Session) -> None:
+    if session.get_nested_transaction() is not None:
+        return  # a SAVEPOINT was released; wait for the real commit
+    session.info.pop("after_rollback", None)
+    for fn in session.info.pop("after_commit", []):
+        try:
+            fn()
+        except Exception:  # noqa: BLE001 - a failed side effect is retried by the maintenance loop
+            _log.exception("after-commit hook failed")
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _run_after_rollback(session: Session, previous_transaction) -> None:
+    if previous_transaction.parent is not None:
+        return
+    session.info.pop("after_commit", None)
+    for fn in session.info.pop("after_rollback", []):
+        try:
+            fn()
+        except Exception:  # noqa: BLE001
+            _log.exception("after-rollback hook failed")

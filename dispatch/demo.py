@@ -1,0 +1,127 @@
+"""The Yandu demo data: a point in every village, about 300 members, departments, mailboxes, sample cases.
+
+Town and village positions are not real (no public coordinates exist): ``regions.reference`` places them
+inside the district polygon with a fixed seed, and members are placed around them the same way.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+
+from sqlmodel import Session, func, select
+
+from dispatch.cases import taxonomy
+from dispatch.cases.service import NewCase
+from dispatch.departments.models import Department
+from dispatch.intake.models import Mailbox
+from dispatch.members.models import Member
+from dispatch.points.models import Point
+from dispatch.points.service import new_token
+from dispatch.regions import reference
+from dispatch.regions.models import Region
+
+SEED = 20261121
+SECTORS = [
+    "中共", "民革", "民盟", "民建", "民进", "农工党", "致公党", "九三学社", "无党派人士", "共青团", "工会", "妇联",
+    "科技界", "经济界", "农业界", "教育界", "文化艺术界", "医药卫生界",
+]
+SECTOR_SLUGS = [
+    "ccp", "rcck", "cdl", "cndca", "capd", "cpwdp", "zgd", "jiusan", "independent", "cyl", "union", "women",
+    "science", "economy", "agriculture", "education", "culture", "health",
+]
+DEPARTMENTS = ["区住房和城乡建设局", "区城市管理局", "区交通运输局", "区生态环境局", "区水务局", "区市场监督管理局",
+               "区人力资源和社会保障局", "区卫生健康委员会", "区教育局", "区农业农村局"]
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红建国志文斌海燕鹏辉婷雪梅春林晨宇"
+SAMPLES = [
+    ("城乡建设", "小区门口路灯坏了一个多月，晚上出行不安全。"),
+    ("城乡建设", "村道有一段坑洼积水，电动车经过容易滑倒。"),
+    ("环境保护", "河边有人倾倒建筑垃圾，气味很大。"),
+    ("交通运输", "公交站台遮雨棚破损，下雨天候车不便。"),
+    ("卫生计生", "社区卫生服务站周末不开门，老人看病不方便。"),
+    ("教育文体", "学校门口早晚高峰拥堵，希望增设护学岗。"),
+    ("劳动和社会保障", "企业拖欠工资三个月，多次讨要未果。"),
+    ("商贸旅游", "菜市场有摊位缺斤少两。"),
+]
+
+
+def _point_kind(i: int) -> str:
+    return ("opinion_point", "consultation_room", "member_studio")[i % 10 % 3] if i % 10 < 3 else "opinion_point"
+
+
+def _name(rng: random.Random) -> str:
+    return rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
+
+
+def _near(rng: random.Random, lat: float, lon: float, km: float) -> tuple[float, float]:
+    for _ in range(100):
+        dlat = rng.uniform(-km, km) / 111.0
+        dlon = rng.uniform(-km, km) / 93.0
+        if reference.inside_district(lat + dlat, lon + dlon):
+            return round(lat + dlat, 6), round(lon + dlon, 6)
+    return lat, lon
+
+
+def is_empty(session: Session) -> bool:
+    return session.exec(select(func.count()).select_from(Member)).one() == 0
+
+
+def load(session: Session, *, members: int = 300, cases: int = 20,
+         progress: Callable[[int], None] = lambda n: None) -> dict[str, int]:
+    """Add the demo data to an empty database (one transaction); ``progress`` gets steps done."""
+    rng = random.Random(SEED)
+    villages = list(session.exec(select(Region).where(Region.level == "village").order_by(Region.code)).all())
+    towns = list(session.exec(select(Region).where(Region.level == "town").order_by(Region.code)).all())
+    points = []
+    for i, v in enumerate(villages):
+        lat, lon = _near(rng, v.lat, v.lon, 0.3)
+        suffix = {"consultation_room": "协商议事室", "member_studio": "委员工作室", "opinion_point": "社情民意联系点"}
+        kind = _point_kind(i)
+        points.append(Point(name=f"{v.name}{suffix[kind]}", kind=kind, village_code=v.code, town_code=v.parent_code,
+                            lat=lat, lon=lon, qr_token=new_token()))
+        progress(1)
+    session.add_all(points)
+    session.flush()
+    by_town: dict[str, list[Point]] = {}
+    for p in points:
+        by_town.setdefault(p.town_code, []).append(p)
+    tops = [c for c in taxonomy.top_level() if c != taxonomy.OTHER]
+    made = []
+    for i in range(members):
+        level = "district" if i % 10 == 0 else ("town" if i % 10 < 5 else "village")
+        town = towns[i % len(towns)]
+        point = rng.choice(by_town.get(town.code) or points)
+        lat, lon = _near(rng, point.lat, point.lon, 1.5)
+        cats = [] if rng.random() < 0.5 else rng.sample(tops, rng.choice((1, 2, 3)))
+        made.append(Member(
+            name=_name(rng), phone=f"1{rng.choice('3589')}{rng.randrange(10**9):09d}", level=level,
+            sector=SECTORS[i % len(SECTORS)], town_code=town.code,
+            village_code=point.village_code if level == "village" else None, point_id=point.id, categories=cats,
+            capacity=rng.choice((2, 3, 3, 5)), on_duty=rng.random() < 0.85, lat=lat, lon=lon,
+        ))
+        progress(1)
+    session.add_all(made)
+    session.add_all(Department(name=n) for n in DEPARTMENTS)
+    session.flush()
+    session.add_all(Mailbox(address=f"{slug}@cppcc.yandu.gov.cn", kind="sector", sector=name)
+                    for slug, name in zip(SECTOR_SLUGS, SECTORS, strict=True))
+    session.add_all(Mailbox(address=f"member{m.id}@cppcc.yandu.gov.cn", kind="member", member_id=m.id)
+                    for m in made)
+    session.commit()
+    return {"points": len(points), "members": len(made), "departments": len(DEPARTMENTS)}
+
+
+def sample_cases(n: int, seed: int = SEED) -> list[NewCase]:
+    """Short invented cases near random villages (no real residents' text)."""
+    rng = random.Random(seed + 1)
+    villages = [r for r in reference.load_reference() if r["level"] == "village"]
+    out = []
+    for i in range(n):
+        v = rng.choice(villages)
+        lat, lon = _near(rng, v["lat"], v["lon"], 0.8)
+        category, text = rng.choice(SAMPLES)
+        out.append(NewCase(channel="hotline", content=f"{v['name']}附近：{text}", actor="demo",
+                           external_id=f"demo-{i + 1}", category=category, lat=lat, lon=lon,
+                           reporter_phone=f"139{rng.randrange(10**8):08d}"))
+    return out

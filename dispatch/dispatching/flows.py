@@ -1,0 +1,62 @@
+"""What follows a dispatch change: the offer-timeout job and the sweeper that catches anything missed."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from redis.exceptions import RedisError
+from sqlmodel import Session, col, select
+
+from dispatch.broker import get_broker
+from dispatch.cases.models import Case
+from dispatch.db import get_engine, utcnow
+from dispatch.dispatching import service
+from dispatch.dispatching.models import Offer
+
+log = logging.getLogger(__name__)
+
+
+def schedule_offer_timeout(offer_id: int, at: datetime) -> None:
+    """Enqueue the RQ job that expires the offer at ``at`` (the sweeper covers a lost job)."""
+    try:
+        get_broker().queue.enqueue_at(
+            at, "workers.jobs.offer_timeout", offer_id, job_id=f"offer-timeout-{offer_id}",
+            retry=None, result_ttl=600, failure_ttl=86400,
+        )
+    except RedisError as exc:
+        log.warning("offer %s: timeout job not scheduled (%s); the sweeper will expire it", offer_id, exc)
+
+
+def run_offer_timeout(offer_id: int) -> bool:
+    with Session(get_engine(), expire_on_commit=False) as session:
+        changed = service.expire_offer(session, offer_id)
+        session.commit()
+        return changed
+
+
+def sweep(limit: int = 100, new_grace_s: float = 3.0) -> dict[str, int]:
+    """Dispatch cases left waiting (Redis was down) and expire offers whose job was lost.
+
+    Safe to run in several processes at once: each step locks the case and re-checks its state.
+    """
+    engine = get_engine()
+    counts = {"dispatched": 0, "expired": 0}
+    now = utcnow()
+    with Session(engine) as session:
+        stale = select(Offer.id).where(Offer.state == "open", col(Offer.expires_at) < now - timedelta(seconds=5))
+        offer_ids = list(session.exec(stale.order_by(Offer.id).limit(limit)).all())
+    for offer_id in offer_ids:
+        counts["expired"] += int(run_offer_timeout(offer_id))
+    with Session(engine) as session:
+        waiting = select(Case.id).where(Case.status == "new",
+                                        col(Case.updated_at) < now - timedelta(seconds=new_grace_s))
+        case_ids = list(session.exec(waiting.order_by(Case.id).limit(limit)).all())
+    for case_id in case_ids:
+        with Session(engine, expire_on_commit=False) as session:
+            case = session.get(Case, case_id, with_for_update=True)
+            if case is not None and case.status == "new":
+                service.offer_next(session, case)
+                session.commit()
+                counts["dispatched"] += 1
+    return counts

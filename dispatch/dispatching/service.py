@@ -1,0 +1,271 @@
+"""Assignment and handling: the nearest-member rule, offers, acceptance, and the case's later steps.
+
+Every status change goes through ``cases.states``; member slots are claimed in Redis (atomically) and
+given back only once the database change that frees them has committed.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from redis.exceptions import RedisError
+from sqlmodel import Session, col, select
+
+from dispatch.cases import service as cases
+from dispatch.cases import states
+from dispatch.cases.models import Case
+from dispatch.config import get_settings
+from dispatch.db import after_commit, after_rollback, utcnow
+from dispatch.dispatching.locator import Claim, NeedsRebuild, get_locator
+from dispatch.dispatching.models import Offer
+from dispatch.errors import AppError, Conflict, Forbidden, not_found
+from dispatch.members.models import Member
+
+log = logging.getLogger(__name__)
+
+DISPATCHABLE = ("new", "reopened", "escalated")
+HOLDS_SLOT = ("assigned", "in_progress")
+
+
+def release_after_commit(session: Session, member_id: int | None) -> None:
+    if member_id is None:
+        return
+
+    def _release() -> None:
+        try:
+            get_locator().release(member_id)
+        except RedisError as exc:  # the next rebuild recounts loads from the database
+            log.warning("could not release member %s: %s", member_id, exc)
+
+    after_commit(session, _release)
+
+
+def _claim(session: Session, case: Case, excluded: list[int]) -> Claim | None:
+    settings = get_settings()
+    locator = get_locator()
+    args = (case.lat, case.lon, case.town_code, case.category, settings.dispatch_radius_km * 1000, excluded)
+    try:
+        claim = locator.claim(*args)
+    except NeedsRebuild:
+        from dispatch.members.service import rebuild_locator
+
+        rebuild_locator(session)
+        claim = locator.claim(*args)
+    if claim is not None:
+        after_rollback(session, lambda: locator.release(claim.member_id))
+    return claim
+
+
+def offer_next(session: Session, case: Case, *, actor: str = "system") -> Offer | None:
+    """Offer ``case`` (locked by the caller) to the nearest eligible member, or escalate it.
+
+    Raises RedisError when Redis is down; the case then stays as it is and the sweeper retries.
+    """
+    if case.status not in DISPATCHABLE:
+        return None
+    if case.lat is None or case.lon is None:
+        if case.status != "escalated":
+            states.transition(session, case, "escalated", actor=actor, action="escalated",
+                              note="无位置信息 / no location", data={"reason": "no_location"})
+        return None
+    excluded = list(session.exec(select(Offer.member_id).where(Offer.case_id == case.id)).all())
+    claim = _claim(session, case, excluded)
+    if claim is None:
+        if case.status != "escalated":
+            states.transition(session, case, "escalated", actor=actor, action="escalated",
+                              note="附近无可派委员 / no eligible member nearby", data={"reason": "no_member"})
+        return None
+    now = utcnow()
+    offer = Offer(case_id=case.id, member_id=claim.member_id, distance_m=round(claim.distance_m, 1),
+                  offered_at=now, expires_at=now + timedelta(seconds=get_settings().offer_timeout_s))
+    session.add(offer)
+    session.flush()
+    case.offered_to = claim.member_id
+    case.offer_expires_at = offer.expires_at
+    states.transition(session, case, "offered", actor=actor, action="offered",
+                      data={"member_id": claim.member_id, "distance_m": offer.distance_m, "offer_id": offer.id})
+    from dispatch.dispatching.flows import schedule_offer_timeout
+
+    after_commit(session, lambda: schedule_offer_timeout(offer.id, offer.expires_at))
+    return offer
+
+
+def try_offer_next(session: Session, case: Case, *, actor: str = "system") -> Offer | None:
+    """``offer_next`` that leaves the case waiting (for the sweeper) when Redis is down."""
+    try:
+        with session.begin_nested():
+            return offer_next(session, case, actor=actor)
+    except RedisError as exc:
+        log.warning("dispatch of case %s deferred: %s", case.id, exc)
+        return None
+
+
+def _open_offer(session: Session, case: Case) -> Offer | None:
+    return session.exec(
+        select(Offer).where(Offer.case_id == case.id, Offer.state == "open").order_by(col(Offer.id).desc())
+    ).first()
+
+
+def _close_offer(session: Session, case: Case, state: str, reason: str | None = None) -> Offer | None:
+    offer = _open_offer(session, case)
+    if offer is not None:
+        offer.state = state
+        offer.responded_at = utcnow()
+        offer.reason = reason
+        session.add(offer)
+    case.offered_to = None
+    case.offer_expires_at = None
+    return offer
+
+
+def _require_offer_holder(case: Case, member_id: int) -> None:
+    if case.status != "offered" or case.offered_to != member_id:
+        if case.offered_to != member_id and case.assignee_id != member_id:
+            raise Forbidden("not_your_case", "该案件未派给您", "This case is not offered to you")
+        states.check(case, "assigned")
+
+
+def accept(session: Session, case_id: int, member_id: int) -> Case:
+    case = cases.get(session, case_id, lock=True)
+    _require_offer_holder(case, member_id)
+    _close_offer(session, case, "accepted")
+    case.assignee_id = member_id
+    case.accepted_at = utcnow()
+    states.transition(session, case, "assigned", actor=f"member:{member_id}", action="accepted")
+    return case
+
+
+def decline(session: Session, case_id: int, member_id: int, reason: str | None) -> Case:
+    case = cases.get(session, case_id, lock=True)
+    _require_offer_holder(case, member_id)
+    _close_offer(session, case, "declined", reason)
+    release_after_commit(session, member_id)
+    states.transition(session, case, "new", actor=f"member:{member_id}", action="declined", note=reason,
+                      notify=(member_id,))
+    try_offer_next(session, case)
+    return case
+
+
+def expire_offer(session: Session, offer_id: int) -> bool:
+    """The offer timeout: if the offer is still open, pass the case to the next member. Idempotent."""
+    offer = session.get(Offer, offer_id)
+    if offer is None or offer.state != "open":
+        return False
+    case = cases.get(session, offer.case_id, lock=True)
+    session.refresh(offer)
+    if offer.state != "open" or case.offered_to != offer.member_id:
+        return False
+    _close_offer(session, case, "expired")
+    release_after_commit(session, offer.member_id)
+    states.transition(session, case, "new", actor="system", action="offer_expired",
+                      note="超时未签收 / not accepted in time", notify=(offer.member_id,))
+    try_offer_next(session, case)
+    return True
+
+
+def assign(session: Session, case_id: int, member_id: int, actor: str) -> Case:
+    """Manual assignment by an operator: overrides the rule, counts against the member's load."""
+    case = cases.get(session, case_id, lock=True)
+    member = session.get(Member, member_id)
+    if member is None:
+        raise not_found("委员", "Member", code="member_not_found", id=member_id)
+    states.check(case, "assigned")
+    previous = case.offered_to
+    if _close_offer(session, case, "withdrawn") is not None:
+        release_after_commit(session, previous)
+    locator = get_locator()
+    locator.take(member_id)
+    after_rollback(session, lambda: locator.release(member_id))
+    case.assignee_id = member_id
+    case.accepted_at = utcnow()
+    states.transition(session, case, "assigned", actor=actor, action="assigned",
+                      data={"member_id": member_id}, notify=(previous,))
+    return case
+
+
+def _leave_member(session: Session, case: Case) -> tuple[int | None, ...]:
+    """Free the slot that the case holds (open offer or assignment) once the change commits."""
+    freed: tuple[int | None, ...] = ()
+    if case.status == "offered":
+        freed = (case.offered_to,)
+        _close_offer(session, case, "withdrawn")
+    elif case.status in HOLDS_SLOT:
+        freed = (case.assignee_id,)
+    for member_id in freed:
+        release_after_commit(session, member_id)
+    return freed
+
+
+def _require_assignee(case: Case, member_id: int | None) -> None:
+    if member_id is not None and case.assignee_id != member_id:
+        raise Forbidden("not_your_case", "该案件未派给您", "This case is not assigned to you")
+
+
+def progress(session: Session, case_id: int, note: str, actor: str, member_id: int | None) -> Case:
+    case = cases.get(session, case_id, lock=True)
+    _require_assignee(case, member_id)
+    if case.status == "assigned":
+        states.transition(session, case, "in_progress", actor=actor, action="progress", note=note)
+    elif case.status == "in_progress":
+        states.record(session, case, actor=actor, action="progress", note=note)
+    else:
+        states.check(case, "in_progress")
+    return case
+
+
+def resolve(session: Session, case_id: int, note: str, actor: str, member_id: int | None) -> Case:
+    case = cases.get(session, case_id, lock=True)
+    _require_assignee(case, member_id)
+    states.check(case, "resolved")
+    if case.status in HOLDS_SLOT:
+        release_after_commit(session, case.assignee_id)
+    case.resolution = note
+    case.resolved_at = utcnow()
+    states.transition(session, case, "resolved", actor=actor, action="resolved", note=note)
+    return case
+
+
+def forward(session: Session, case_id: int, department_id: int, actor: str, note: str | None) -> Case:
+    from dispatch.departments.models import Department
+
+    case = cases.get(session, case_id, lock=True)
+    if session.get(Department, department_id) is None:
+        raise not_found("部门", "Department", code="department_not_found", id=department_id)
+    states.check(case, "forwarded")
+    freed = _leave_member(session, case)
+    case.department_id = department_id
+    states.transition(session, case, "forwarded", actor=actor, action="forwarded", note=note,
+                      data={"department_id": department_id}, notify=freed)
+    return case
+
+
+def merge(session: Session, case_id: int, into_id: int, actor: str) -> Case:
+    if case_id == into_id:
+        raise AppError("merge_into_self", "不能合并到自身", "A case cannot be merged into itself", status=422)
+    target = cases.get(session, into_id)
+    if target.status in ("merged", "cancelled"):
+        raise Conflict("merge_target_closed", "目标案件已合并或撤销", "The target case is merged or cancelled")
+    case = cases.get(session, case_id, lock=True)
+    states.check(case, "merged")
+    freed = _leave_member(session, case)
+    case.merged_into_id = into_id
+    states.transition(session, case, "merged", actor=actor, action="merged", data={"into_id": into_id},
+                      notify=freed)
+    return case
+
+
+def rate(session: Session, case: Case, score: str, comment: str | None) -> Case:
+    """The resident's satisfaction score: satisfied/basically → closed, dissatisfied → reopened."""
+    to_status = "reopened" if score == "dissatisfied" else "closed"
+    if case.status not in ("resolved", "forwarded"):
+        raise Conflict("not_rateable", "案件尚未办结，暂不能评价", "The case is not resolved yet",
+                       status_from=case.status)
+    case.rating = score
+    case.rating_comment = comment
+    case.rated_at = utcnow()
+    if to_status == "closed":
+        case.closed_at = case.rated_at
+    states.transition(session, case, to_status, actor="resident", action="rated", note=comment,
+                      data={"score": score})
+    return case

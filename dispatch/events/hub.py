@@ -1,0 +1,184 @@
+"""Websocket fan-out: one stream reader per process, a bounded queue per socket.
+
+The reader thread blocks on XREAD and hands batches to the event loop. A socket whose queue is full is
+closed (code 4008) instead of stalling the others; its client reconnects with ``last_event_id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import WebSocket, WebSocketDisconnect
+from redis.exceptions import RedisError
+from starlette.concurrency import run_in_threadpool
+
+from dispatch.broker import Broker
+
+log = logging.getLogger(__name__)
+
+EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+CLOSE_SLOW = 4008
+_OVERFLOW = object()
+
+Filter = Callable[[dict[str, Any]], bool]
+
+
+def id_key(event_id: str) -> tuple[int, int]:
+    ms, _, seq = event_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def decode_entry(entry_id: str, fields: dict[str, str]) -> dict[str, Any]:
+    body = json.loads(fields["data"])
+    return {"id": entry_id, **body}
+
+
+def public(event: dict[str, Any]) -> dict[str, Any]:
+    """The message as clients see it: routing hints removed."""
+    return {k: v for k, v in event.items() if k != "route"}
+
+
+class Connection:
+    def __init__(self, accepts: Filter, maxsize: int) -> None:
+        self.accepts = accepts
+        self.queue: asyncio.Queue = asyncio.Queue(maxsize)
+        self.overflowed = False
+
+    def offer(self, event: dict[str, Any]) -> None:
+        if self.overflowed or not self.accepts(event):
+            return
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            # make room for the close marker; the client will replay from its last id
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.queue.put_nowait(_OVERFLOW)
+
+
+class Hub:
+    def __init__(self, broker: Broker, stream_key: str, queue_size: int = 1000) -> None:
+        self.broker = broker
+        self.stream_key = stream_key
+        self.queue_size = queue_size
+        self.connections: set[Connection] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_seen: str | None = None
+
+    # -- reader -------------------------------------------------------------------------------------
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._thread = threading.Thread(target=self._read_forever, name="stream-reader", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=5)
+
+    def _read_forever(self) -> None:
+        client = self.broker.new_client()
+        last: str | None = None
+        backoff = 0.2
+        while not self._stop.is_set():
+            try:
+                if last is None:
+                    newest = client.xrevrange(self.stream_key, count=1)
+                    last = newest[0][0] if newest else "0-0"
+                    self.last_seen = last
+                batches = client.xread({self.stream_key: last}, block=1000, count=500)
+                backoff = 0.2
+            except RedisError as exc:
+                log.warning("stream reader: redis unavailable (%s); retrying", exc)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            for _key, entries in batches or ():
+                events = [decode_entry(eid, fields) for eid, fields in entries]
+                if events:
+                    last = events[-1]["id"]
+                    self.last_seen = last
+                    if self._loop is not None and not self._loop.is_closed():
+                        self._loop.call_soon_threadsafe(self._fan_out, events)
+        client.close()
+
+    def _fan_out(self, events: list[dict[str, Any]]) -> None:
+        for conn in list(self.connections):
+            for event in events:
+                conn.offer(event)
+
+    # -- one socket ---------------------------------------------------------------------------------
+
+    def _replay(self, after: str, accepts: Filter) -> tuple[list[dict[str, Any]], bool]:
+        """Events after ``after`` that pass the filter, and whether the stream was trimmed past it."""
+        client = self.broker.r
+        oldest = client.xrange(self.stream_key, count=1)
+        gap = bool(oldest) and id_key(oldest[0][0]) > id_key(after) and after != "0-0"
+        out: list[dict[str, Any]] = []
+        start = "(" + after
+        while True:
+            entries = client.xrange(self.stream_key, min=start, count=1000)
+            if not entries:
+                break
+            for eid, fields in entries:
+                event = decode_entry(eid, fields)
+                if accepts(event):
+                    out.append(event)
+            start = "(" + entries[-1][0]
+        return out, gap
+
+    async def serve(self, ws: WebSocket, accepts: Filter, last_event_id: str | None) -> None:
+        """Replay what the client missed, then stream live events until it goes away."""
+        conn = Connection(accepts, self.queue_size)
+        self.connections.add(conn)
+        try:
+            replayed_upto: tuple[int, int] | None = None
+            if last_event_id:
+                events, gap = await run_in_threadpool(self._replay, last_event_id, accepts)
+                if gap:
+                    await ws.send_json({"id": last_event_id, "type": "replay.gap", "at": None})
+                for event in events:
+                    await ws.send_json(public(event))
+                replayed_upto = id_key(events[-1]["id"]) if events else id_key(last_event_id)
+            else:
+                await ws.send_json({"id": self.last_seen, "type": "hello", "at": None})
+            sender = asyncio.create_task(self._send(ws, conn, replayed_upto))
+            receiver = asyncio.create_task(self._receive(ws))
+            done, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+            for task in pending:
+                task.cancel()
+            for task in done:
+                if task.exception() and not isinstance(task.exception(), WebSocketDisconnect | RuntimeError):
+                    log.warning("websocket ended: %r", task.exception())
+        finally:
+            self.connections.discard(conn)
+
+    @staticmethod
+    async def _send(ws: WebSocket, conn: Connection, replayed_upto: tuple[int, int] | None) -> None:
+        while True:
+            event = await conn.queue.get()
+            if event is _OVERFLOW:
+                await ws.close(code=CLOSE_SLOW, reason="too slow; reconnect with last_event_id")
+                return
+            if replayed_upto is not None and id_key(event["id"]) <= replayed_upto:
+                continue
+            await ws.send_json(public(event))
+
+    @staticmethod
+    async def _receive(ws: WebSocket) -> None:
+        while True:
+            message = await ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if message.get("text") == "ping":
+                await ws.send_text("pong")

@@ -1,0 +1,62 @@
+"""Live events over websockets: the operators' board and a member's own feed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, WebSocket
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+
+from dispatch.auth.service import principal_from_token
+from dispatch.db import get_engine
+from dispatch.events.hub import EVENT_ID
+
+router = APIRouter()
+
+BOARD_ROLES = ("admin", "operator", "supervisor")
+CLOSE_FORBIDDEN = 4403
+CLOSE_BAD_REQUEST = 4400
+
+
+def _principal(token: str | None):
+    with Session(get_engine()) as session:
+        return principal_from_token(session, token)
+
+
+async def _authorise(ws: WebSocket, roles: tuple[str, ...], last_event_id: str | None):
+    p = await run_in_threadpool(_principal, ws.query_params.get("token"))
+    if p is None or p.role not in roles:
+        await ws.close(code=CLOSE_FORBIDDEN, reason="forbidden")  # before accept: the client sees HTTP 403
+        return None
+    if last_event_id is not None and not EVENT_ID.match(last_event_id):
+        await ws.accept()
+        await ws.close(code=CLOSE_BAD_REQUEST, reason="invalid last_event_id")
+        return None
+    return p
+
+
+@router.websocket("/ws/board")
+async def board(ws: WebSocket, town_code: str | None = None, last_event_id: str | None = None) -> None:
+    if await _authorise(ws, BOARD_ROLES, last_event_id) is None:
+        return
+
+    def accepts(event: dict[str, Any]) -> bool:
+        return town_code is None or event.get("route", {}).get("town_code") == town_code
+
+    await ws.accept()
+    await ws.app.state.hub.serve(ws, accepts, last_event_id)
+
+
+@router.websocket("/ws/member")
+async def member(ws: WebSocket, last_event_id: str | None = None) -> None:
+    p = await _authorise(ws, ("member",), last_event_id)
+    if p is None:
+        return
+    member_id = p.member_id
+
+    def accepts(event: dict[str, Any]) -> bool:
+        return event.get("type", "").startswith("case.") and member_id in event.get("route", {}).get("members", ())
+
+    await ws.accept()
+    await ws.app.state.hub.serve(ws, accepts, last_event_id)

@@ -1,0 +1,56 @@
+"""The background loop of every process: relay the outbox, re-sync members, sweep stuck dispatches."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from redis.exceptions import RedisError
+from sqlmodel import Session
+
+from dispatch.config import get_settings
+from dispatch.db import get_engine
+
+log = logging.getLogger(__name__)
+
+
+class Maintenance:
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="maintenance", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=10)
+
+    def tick(self, *, sweep: bool) -> None:
+        from dispatch.dispatching.flows import sweep as sweep_cases
+        from dispatch.events.relay import relay_pending
+        from dispatch.members.service import retry_unsynced
+
+        relay_pending(wait=False)
+        if sweep:
+            with Session(get_engine()) as session:
+                retry_unsynced(session)
+            sweep_cases()
+
+    def _run(self) -> None:
+        settings = get_settings()
+        last_sweep = 0.0
+        while not self._stop.wait(settings.relay_interval_s):
+            now = time.monotonic()
+            do_sweep = now - last_sweep >= settings.sweep_interval_s
+            try:
+                self.tick(sweep=do_sweep)
+            except RedisError as exc:
+                log.warning("maintenance: redis unavailable (%s)", exc)
+            except Exception:  # noqa: BLE001 - keep the loop alive; the next tick retries
+                log.exception("maintenance tick failed")
+            if do_sweep:
+                last_sweep = now

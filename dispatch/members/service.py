@@ -1,0 +1,222 @@
+"""Members: records, duty and positions. Every change re-syncs the dispatcher's GEO sets on commit."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from redis.exceptions import RedisError
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from dispatch.cases import taxonomy
+from dispatch.cases.models import Case
+from dispatch.db import after_commit, utcnow
+from dispatch.dispatching.locator import MemberState, get_locator
+from dispatch.dispatching.models import Offer
+from dispatch.errors import AppError, not_found
+from dispatch.events.service import emit
+from dispatch.geo import in_china, to_wgs84
+from dispatch.members.models import Member, MemberIn, MemberPatch
+from dispatch.points.models import Point
+from dispatch.regions.models import Region
+
+log = logging.getLogger(__name__)
+_unsynced: set[int] = set()
+_unsynced_lock = threading.Lock()
+
+
+def loads(session: Session, member_ids: list[int] | None = None) -> dict[int, int]:
+    """Open offers + assigned + in-progress cases per member, counted in the database."""
+    offers = select(Offer.member_id, func.count()).where(Offer.state == "open").group_by(Offer.member_id)
+    held = (
+        select(Case.assignee_id, func.count())
+        .where(col(Case.status).in_(("assigned", "in_progress")), col(Case.assignee_id).is_not(None))
+        .group_by(Case.assignee_id)
+    )
+    if member_ids is not None:
+        offers = offers.where(col(Offer.member_id).in_(member_ids))
+        held = held.where(col(Case.assignee_id).in_(member_ids))
+    out: dict[int, int] = {}
+    for stmt in (offers, held):
+        for member_id, n in session.exec(stmt).all():
+            out[member_id] = out.get(member_id, 0) + n
+    return out
+
+
+def _state(m: Member, point_pos: dict[int, tuple[float, float]], load: int) -> MemberState:
+    lat, lon = m.lat, m.lon
+    if (lat is None or lon is None) and m.point_id in point_pos:
+        lat, lon = point_pos[m.point_id]
+    return MemberState(m.id, lat, lon, m.capacity, load, list(m.categories), m.on_duty, m.level, m.town_code)
+
+
+def _point_positions(session: Session, point_ids: set[int]) -> dict[int, tuple[float, float]]:
+    if not point_ids:
+        return {}
+    rows = session.exec(select(Point.id, Point.lat, Point.lon).where(col(Point.id).in_(point_ids))).all()
+    return {pid: (lat, lon) for pid, lat, lon in rows}
+
+
+def rebuild_locator(session: Session) -> int:
+    members = list(session.exec(select(Member)).all())
+    load = loads(session)
+    pos = _point_positions(session, {m.point_id for m in members if m.point_id})
+    get_locator().rebuild([_state(m, pos, load.get(m.id, 0)) for m in members])
+    with _unsynced_lock:
+        _unsynced.clear()
+    return len(members)
+
+
+def sync_members(session: Session, member_ids: list[int]) -> None:
+    members = list(session.exec(select(Member).where(col(Member.id).in_(member_ids))).all())
+    pos = _point_positions(session, {m.point_id for m in members if m.point_id})
+    load = loads(session, member_ids)
+    locator = get_locator()
+    for m in members:
+        locator.sync(_state(m, pos, load.get(m.id, 0)), set_load=True)
+
+
+def _sync_after_commit(session: Session, member_id: int) -> None:
+    engine = session.get_bind()
+
+    def _go() -> None:
+        try:
+            with Session(engine) as s:
+                sync_members(s, [member_id])
+        except RedisError as exc:
+            log.warning("member %s not synced to the dispatcher yet: %s", member_id, exc)
+            with _unsynced_lock:
+                _unsynced.add(member_id)
+
+    after_commit(session, _go)
+
+
+def retry_unsynced(session: Session) -> int:
+    with _unsynced_lock:
+        ids = sorted(_unsynced)
+        _unsynced.clear()
+    if ids:
+        try:
+            sync_members(session, ids)
+        except RedisError:
+            with _unsynced_lock:
+                _unsynced.update(ids)
+            raise
+    return len(ids)
+
+
+# ---- validation and changes ------------------------------------------------------------------------
+
+
+def _check_refs(session: Session, data: dict) -> None:
+    for key in ("town_code", "village_code"):
+        code = data.get(key)
+        if code and session.get(Region, code) is None:
+            raise AppError("unknown_region", f"未知的区划代码：{code}", f"Unknown region code: {code}", status=422,
+                           field=key)
+    if data.get("village_code") and not data.get("town_code"):
+        data["town_code"] = session.get(Region, data["village_code"]).parent_code
+    if data.get("point_id") and session.get(Point, data["point_id"]) is None:
+        raise not_found("点位", "Point", code="point_not_found", id=data["point_id"])
+    cats = data.get("categories")
+    if cats:
+        normalised = []
+        for c in cats:
+            path = taxonomy.normalise(c)
+            if path is None:
+                raise AppError("unknown_category", f"未知的分类：{c}", f"Unknown category: {c}", status=422)
+            normalised.append(path)
+        data["categories"] = normalised
+
+
+def _position(data: dict, coord_system: str) -> None:
+    lat, lon = data.get("lat"), data.get("lon")
+    if lat is None and lon is None:
+        return
+    if lat is None or lon is None:
+        raise AppError("incomplete_location", "经纬度须同时提供", "lat and lon must be given together", status=422)
+    lat, lon = to_wgs84(lat, lon, coord_system)
+    if not in_china(lat, lon):
+        raise AppError("location_outside_china", "位置不在中国境内", "The location is outside China", status=422)
+    data["lat"], data["lon"] = round(lat, 7), round(lon, 7)
+    data["position_at"] = utcnow()
+
+
+def create(session: Session, body: MemberIn) -> Member:
+    data = body.model_dump(exclude={"coord_system"})
+    _check_refs(session, data)
+    if data["level"] != "district" and not data.get("town_code"):
+        raise AppError("town_required", "镇级、村级委员须指定所属镇街", "Town- and village-level members need a town",
+                       status=422)
+    _position(data, body.coord_system)
+    member = Member(**data)
+    session.add(member)
+    session.flush()
+    _sync_after_commit(session, member.id)
+    return member
+
+
+def get(session: Session, member_id: int) -> Member:
+    member = session.get(Member, member_id)
+    if member is None:
+        raise not_found("委员", "Member", code="member_not_found", id=member_id)
+    return member
+
+
+def patch(session: Session, member_id: int, body: MemberPatch) -> Member:
+    member = get(session, member_id)
+    data = body.model_dump(exclude_unset=True, exclude={"coord_system"})
+    _check_refs(session, data)
+    _position(data, body.coord_system)
+    for key, value in data.items():
+        setattr(member, key, value)
+    if member.level != "district" and not member.town_code:
+        raise AppError("town_required", "镇级、村级委员须指定所属镇街", "Town- and village-level members need a town",
+                       status=422)
+    member.updated_at = utcnow()
+    session.add(member)
+    _sync_after_commit(session, member.id)
+    return member
+
+
+def set_position(session: Session, member_id: int, lat: float, lon: float, coord_system: str) -> Member:
+    member = get(session, member_id)
+    data = {"lat": lat, "lon": lon}
+    _position(data, coord_system)
+    member.lat, member.lon, member.position_at = data["lat"], data["lon"], data["position_at"]
+    session.add(member)
+    emit(session, "member.position", member=position_view(member), town_code=member.town_code,
+         members=[member.id])
+    _sync_after_commit(session, member.id)
+    return member
+
+
+def position_view(member: Member) -> dict:
+    return {"id": member.id, "name": member.name, "lat": member.lat, "lon": member.lon,
+            "on_duty": member.on_duty, "position_at": member.position_at.isoformat() if member.position_at else None}
+
+
+def search(session: Session, *, on_duty: bool | None = None, town_code: str | None = None,
+           level: str | None = None) -> list[Member]:
+    stmt = select(Member)
+    if on_duty is not None:
+        stmt = stmt.where(Member.on_duty == on_duty)
+    if town_code:
+        stmt = stmt.where(Member.town_code == town_code)
+    if level:
+        stmt = stmt.where(Member.level == level)
+    return list(session.exec(stmt.order_by(Member.id)).all())
+
+
+def view(member: Member, load: int, *, reveal_phone: bool) -> dict:
+    from dispatch.cases.service import mask_phone
+
+    out = member.model_dump()
+    out["categories"] = list(member.categories)
+    out["load"] = load
+    if not reveal_phone:
+        out["phone"] = mask_phone(member.phone)
+    out.pop("created_at", None)
+    out.pop("updated_at", None)
+    return out

@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Response
+from sqlmodel import Session, select
+
+from dispatch.auth.deps import STAFF, get_session, require
+from dispatch.points import service
+from dispatch.points.models import Point, PointIn, PointOut
+from qr import codes
+
+router = APIRouter(prefix="/api/points", tags=["points"])
+
+
+@router.post("", status_code=201, response_model=PointOut, dependencies=[Depends(require("operator"))])
+def create_point(body: PointIn, session: Session = Depends(get_session)) -> dict:
+    point = service.create(session, body)
+    session.commit()
+    return service.view(point)
+
+
+@router.get("", response_model=list[PointOut], dependencies=[Depends(require(*STAFF))])
+def list_points(village_code: str | None = None, town_code: str | None = None,
+                session: Session = Depends(get_session)) -> list[dict]:
+    stmt = select(Point)
+    if village_code:
+        stmt = stmt.where(Point.village_code == village_code)
+    if town_code:
+        stmt = stmt.where(Point.town_code == town_code)
+    return [service.view(p) for p in session.exec(stmt.order_by(Point.id)).all()]
+
+
+@router.get("/{point_id}", response_model=PointOut, dependencies=[Depends(require(*STAFF))])
+def get_point(point_id: int, session: Session = Depends(get_session)) -> dict:
+    return service.view(service.get(session, point_id))
+
+
+@router.post("/{point_id}/revoke", response_model=PointOut, dependencies=[Depends(require("operator"))])
+def revoke_point(point_id: int, session: Session = Depends(get_session)) -> dict:
+    from dispatch.db import utcnow
+
+    point = service.get(session, point_id)
+    point.active = False
+    point.revoked_at = utcnow()
+    session.add(point)
+    session.commit()
+    return service.view(point)
+
+
+@router.get("/{point_id}/qr.png", dependencies=[Depends(require(*STAFF))])
+def point_qr_png(point_id: int, session: Session = Depends(get_session)) -> Response:
+    point = service.get(session, point_id)
+    return Response(codes.png(service.qr_url(point)), media_type="image/png")
+
+
+@router.get("/{point_id}/qr.svg", dependencies=[Depends(require(*STAFF))])
+def point_qr_svg(point_id: int, session: Session = Depends(get_session)) -> Response:
+    point = service.get(session, point_id)
+    return Response(codes.svg(service.qr_url(point)), media_type="image/svg+xml")

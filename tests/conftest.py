@@ -1,0 +1,137 @@
+"""Test harness: every test runs against a live server (uvicorn in a thread) on one of two backends.
+
+- embedded (default): a fresh SQLite file copied from a migrated template and a fresh in-process Redis.
+- services: with SHANGLIANG_DATABASE_URL and SHANGLIANG_REDIS_URL set (``make test-services``): PostgreSQL
+  and Redis, truncated/flushed between tests. A service that cannot be reached fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import text
+from sqlmodel import Session
+
+from dispatch import broker as broker_mod
+from dispatch.config import get_settings
+from dispatch.db import dispose_engines, get_engine
+
+SERVICES = bool(os.environ.get("SHANGLIANG_DATABASE_URL") or os.environ.get("SHANGLIANG_REDIS_URL"))
+SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+KEEP_TABLES = {"region", "alembic_version"}
+
+
+def _reset_process_state() -> None:
+    get_settings.cache_clear()
+    dispose_engines()
+    broker_mod.set_broker(None)
+
+
+@pytest.fixture(scope="session")
+def migrated(tmp_path_factory) -> Path | None:
+    """Migrate once per run: a template SQLite file, or the PostgreSQL database itself."""
+    from dispatch.migrate import upgrade
+
+    if SERVICES:
+        if not (os.environ.get("SHANGLIANG_DATABASE_URL") and os.environ.get("SHANGLIANG_REDIS_URL")):
+            pytest.exit("set both SHANGLIANG_DATABASE_URL and SHANGLIANG_REDIS_URL for the services run", 2)
+        _reset_process_state()
+        try:
+            with get_engine().begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE"))
+                conn.execute(text("CREATE SCHEMA public"))
+            broker_mod.get_broker().ping()
+        except Exception as exc:  # noqa: BLE001 - a missing service is a failure, not a skip
+            pytest.exit(f"services backend unreachable: {exc!r}", 3)
+        upgrade()
+        _reset_process_state()
+        return None
+    var = tmp_path_factory.mktemp("template")
+    os.environ["SHANGLIANG_VAR_DIR"] = str(var)
+    _reset_process_state()
+    upgrade()
+    dispose_engines()
+    return var / "shangliang.db"
+
+
+@pytest.fixture
+def env(migrated, tmp_path, monkeypatch, request) -> Iterator[None]:
+    """A clean backend for one test; ``@pytest.mark.settings(offer_timeout_s=1)`` sets SHANGLIANG_* values."""
+    marker = request.node.get_closest_marker("settings")
+    for key, value in (marker.kwargs if marker else {}).items():
+        monkeypatch.setenv(f"SHANGLIANG_{key.upper()}", str(value))
+    monkeypatch.setenv("SHANGLIANG_SECRET_KEY", "test-secret")
+    var = tmp_path / "var"
+    var.mkdir()
+    monkeypatch.setenv("SHANGLIANG_VAR_DIR", str(var))
+    if migrated is not None:
+        shutil.copy(migrated, var / "shangliang.db")
+    _reset_process_state()
+    if SERVICES:
+        engine = get_engine()
+        with engine.begin() as conn:
+            tables = conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars()
+            names = ", ".join(f'"{t}"' for t in tables if t not in KEEP_TABLES)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        broker_mod.get_broker().r.flushdb()
+    yield
+    _reset_process_state()
+
+
+class LiveServer:
+    """uvicorn serving the real app in a thread, on a free port."""
+
+    def __init__(self) -> None:
+        from dispatch.app import create_app
+
+        self.app = create_app(embedded_worker=True)
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning", ws="websockets",
+                                lifespan="on")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("test server did not start")
+            threading.Event().wait(0.01)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        self.ws_url = f"ws://127.0.0.1:{port}"
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=20)
+
+
+@pytest.fixture
+def server(env) -> Iterator[LiveServer]:
+    with LiveServer() as live:
+        yield live
+
+
+@pytest.fixture
+def db(env) -> Iterator[Session]:
+    with Session(get_engine(), expire_on_commit=False) as session:
+        yield session
+
+
+@pytest.fixture
+def api(server) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        yield client
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "settings(**kw): SHANGLIANG_* settings for the test")

@@ -1,0 +1,68 @@
+"""Small helpers the tests share: accounts, members, intake calls, and reading websocket events."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+from sqlmodel import Session
+from websockets.sync.client import ClientConnection, connect
+
+from dispatch.auth.service import create_api_key, create_user
+from dispatch.db import get_engine
+
+PASSWORD = "correct-horse-battery"
+
+
+def user_token(api: httpx.Client, role: str, username: str | None = None, member_id: int | None = None) -> str:
+    username = username or f"{role}{member_id or ''}"
+    with Session(get_engine()) as session:
+        create_user(session, username, PASSWORD, role, member_id)
+        session.commit()
+    res = api.post("/api/auth/token", json={"username": username, "password": PASSWORD})
+    assert res.status_code == 200, res.text
+    return res.json()["access_token"]
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def api_key(scopes: str = "hotline,mail") -> str:
+    with Session(get_engine()) as session:
+        _, raw = create_api_key(session, "test platform", scopes)
+        session.commit()
+    return raw
+
+
+def create_member(api: httpx.Client, token: str, **fields: Any) -> dict:
+    body = {"name": "委员", "level": "town", "capacity": 3, "on_duty": True, "categories": []} | fields
+    res = api.post("/api/members", json=body, headers=auth(token))
+    assert res.status_code == 201, res.text
+    return res.json()
+
+
+def board(server, token: str, **params: str) -> ClientConnection:
+    query = "&".join(f"{k}={v}" for k, v in {"token": token, **params}.items())
+    return connect(f"{server.ws_url}/ws/board?{query}", open_timeout=10)
+
+
+def recv(ws: ClientConnection, timeout: float = 10) -> dict:
+    return json.loads(ws.recv(timeout=timeout))
+
+
+def recv_until(ws: ClientConnection, n: int, *, types: tuple[str, ...] | None = None,
+               case_id: int | None = None, timeout: float = 10) -> list[dict]:
+    """The next ``n`` events (of ``types`` / about ``case_id`` when given), skipping protocol messages."""
+    out: list[dict] = []
+    while len(out) < n:
+        msg = recv(ws, timeout)
+        if msg["type"] in ("hello", "replay.gap"):
+            continue
+        if types and msg["type"] not in types:
+            continue
+        if case_id is not None and msg.get("case", {}).get("id") != case_id:
+            continue
+        out.append(msg)
+    return out

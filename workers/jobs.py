@@ -1,0 +1,15 @@
+"""RQ entry points: thin functions that call a service."""
+
+from __future__ import annotations
+
+
+def offer_timeout(offer_id: int) -> bool:
+    from dispatch.dispatching.flows import run_offer_timeout
+
+    return run_offer_timeout(offer_id)
+
+
+def poll_mailbox() -> int:
+    from dispatch.intake.flows import poll_imap
+
+    return poll_imap()
