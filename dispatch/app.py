@@ -50,8 +50,11 @@ class BodyLimit:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         mb = self.limit // 1048576
-        body = error_body("body_too_large", f"请求体不能超过 {mb} MB", f"The request body may be at most {mb} MB",
-                          {"limit_bytes": self.limit})
+        body = error_body(
+            "body_too_large",
+            f"请求体不能超过 {mb} MB / The request body may be at most {mb} MB",
+            {"limit_bytes": self.limit},
+        )
         await JSONResponse(body, status_code=413)(scope, receive, send)
 
 
@@ -100,8 +103,17 @@ def create_app(*, start_background: bool = True, embedded_worker: bool | None = 
     from dispatch.regions.views import router as regions_router
     from web.pages import router as pages_router
 
-    for router in (auth_router, intake_router, cases_router, members_router, points_router, regions_router,
-                   departments_router, events_router, pages_router):
+    for router in (
+        auth_router,
+        intake_router,
+        cases_router,
+        members_router,
+        points_router,
+        regions_router,
+        departments_router,
+        events_router,
+        pages_router,
+    ):
         app.include_router(router)
 
     @app.get("/healthz", tags=["ops"])
@@ -119,9 +131,15 @@ def create_app(*, start_background: bool = True, embedded_worker: bool | None = 
                 checks[name] = f"error: {exc.__class__.__name__}"
         ok = all(v == "ok" for v in checks.values())
         body = {"status": "ok" if ok else "unavailable", "checks": checks}
-        return JSONResponse(body if ok else {**error_body("dependency_unavailable",
-                                                          "依赖服务不可用 / A dependency is unavailable", checks), **body},
-                            status_code=200 if ok else 503)
+        return JSONResponse(
+            body
+            if ok
+            else {
+                **error_body("dependency_unavailable", "依赖服务不可用 / A dependency is unavailable", checks),
+                **body,
+            },
+            status_code=200 if ok else 503,
+        )
 
     @app.middleware("http")
     async def _security_headers(request: Request, call_next):

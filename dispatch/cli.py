@@ -11,8 +11,9 @@ from sqlmodel import Session
 app = typer.Typer(help="Shangliang 商量 — command and dispatch for grassroots consultation.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 users_app = typer.Typer(help="Staff and member accounts.", no_args_is_help=True)
-keys_app = typer.Typer(help="API keys for machine callers (12345 platform, mail gateway, Open311).",
-                       no_args_is_help=True)
+keys_app = typer.Typer(
+    help="API keys for machine callers (12345 platform, mail gateway, Open311).", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="apikeys")
@@ -65,14 +66,19 @@ def demo(members: int = 300, cases: int = 20) -> None:
         rebuild_locator(session)
     for new in tqdm(demo_data.sample_cases(cases), desc="sample cases", unit="case"):
         submit(new)
-    typer.echo(f"Demo loaded: {counts['points']} points, {counts['members']} members, "
-               f"{counts['departments']} departments, {cases} sample cases.")
+    typer.echo(
+        f"Demo loaded: {counts['points']} points, {counts['members']} members, "
+        f"{counts['departments']} departments, {cases} sample cases."
+    )
 
 
 @users_app.command("create")
-def users_create(username: str = typer.Option(...), password: str = typer.Option(...),
-                 role: str = typer.Option(..., help="admin|operator|supervisor|member"),
-                 member_id: int | None = typer.Option(None)) -> None:
+def users_create(
+    username: str = typer.Option(...),
+    password: str = typer.Option(...),
+    role: str = typer.Option(..., help="admin|operator|supervisor|member"),
+    member_id: int | None = typer.Option(None),
+) -> None:
     """Create an account."""
     from dispatch.auth.service import create_user
     from dispatch.errors import AppError
@@ -87,8 +93,9 @@ def users_create(username: str = typer.Option(...), password: str = typer.Option
 
 
 @keys_app.command("create")
-def apikeys_create(name: str = typer.Option(...),
-                   scopes: str = typer.Option("hotline,mail,open311", help="comma-separated")) -> None:
+def apikeys_create(
+    name: str = typer.Option(...), scopes: str = typer.Option("hotline,mail,open311", help="comma-separated")
+) -> None:
     """Create an API key; the key is the last word printed (shown once, stored hashed)."""
     from dispatch.auth.service import create_api_key
 
@@ -114,8 +121,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
         upgrade()
     mode = "embedded (SQLite + in-process Redis)" if settings.embedded_redis else "PostgreSQL + Redis"
     typer.echo(f"Shangliang on http://{host}:{port} — {mode}")
-    uvicorn.run("dispatch.asgi:app", host=host, port=port, workers=workers, log_level="info",
-                proxy_headers=True)
+    uvicorn.run("dispatch.asgi:app", host=host, port=port, workers=workers, log_level="info", proxy_headers=True)
 
 
 @app.command()
@@ -144,8 +150,7 @@ def worker(burst: bool = False) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     app()
 
 

@@ -23,16 +23,62 @@ from dispatch.regions.models import Region
 
 SEED = 20261121
 SECTORS = [
-    "中共", "民革", "民盟", "民建", "民进", "农工党", "致公党", "九三学社", "无党派人士", "共青团", "工会", "妇联",
-    "科技界", "经济界", "农业界", "教育界", "文化艺术界", "医药卫生界",
+    "中共",
+    "民革",
+    "民盟",
+    "民建",
+    "民进",
+    "农工党",
+    "致公党",
+    "九三学社",
+    "无党派人士",
+    "共青团",
+    "工会",
+    "妇联",
+    "科技界",
+    "经济界",
+    "农业界",
+    "教育界",
+    "文化艺术界",
+    "医药卫生界",
 ]
 SECTOR_SLUGS = [
-    "ccp", "rcck", "cdl", "cndca", "capd", "cpwdp", "zgd", "jiusan", "independent", "cyl", "union", "women",
-    "science", "economy", "agriculture", "education", "culture", "health",
+    "ccp",
+    "rcck",
+    "cdl",
+    "cndca",
+    "capd",
+    "cpwdp",
+    "zgd",
+    "jiusan",
+    "independent",
+    "cyl",
+    "union",
+    "women",
+    "science",
+    "economy",
+    "agriculture",
+    "education",
+    "culture",
+    "health",
 ]
-DEPARTMENTS = ["区住房和城乡建设局", "区城市管理局", "区交通运输局", "区生态环境局", "区水务局", "区市场监督管理局",
-               "区人力资源和社会保障局", "区卫生健康委员会", "区教育局", "区农业农村局"]
-SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+DEPARTMENTS = [
+    "区住房和城乡建设局",
+    "区城市管理局",
+    "区交通运输局",
+    "区生态环境局",
+    "区水务局",
+    "区市场监督管理局",
+    "区人力资源和社会保障局",
+    "区卫生健康委员会",
+    "区教育局",
+    "区农业农村局",
+]
+SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡"
+    "余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯"
+    "龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+)
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红建国志文斌海燕鹏辉婷雪梅春林晨宇"
 SAMPLES = [
     ("城乡建设", "小区门口路灯坏了一个多月，晚上出行不安全。"),
@@ -67,8 +113,9 @@ def is_empty(session: Session) -> bool:
     return session.exec(select(func.count()).select_from(Member)).one() == 0
 
 
-def load(session: Session, *, members: int = 300, cases: int = 20,
-         progress: Callable[[int], None] = lambda n: None) -> dict[str, int]:
+def load(
+    session: Session, *, members: int = 300, cases: int = 20, progress: Callable[[int], None] = lambda n: None
+) -> dict[str, int]:
     """Add the demo data to an empty database (one transaction); ``progress`` gets steps done."""
     rng = random.Random(SEED)
     villages = list(session.exec(select(Region).where(Region.level == "village").order_by(Region.code)).all())
@@ -78,8 +125,17 @@ def load(session: Session, *, members: int = 300, cases: int = 20,
         lat, lon = _near(rng, v.lat, v.lon, 0.3)
         suffix = {"consultation_room": "协商议事室", "member_studio": "委员工作室", "opinion_point": "社情民意联系点"}
         kind = _point_kind(i)
-        points.append(Point(name=f"{v.name}{suffix[kind]}", kind=kind, village_code=v.code, town_code=v.parent_code,
-                            lat=lat, lon=lon, qr_token=new_token()))
+        points.append(
+            Point(
+                name=f"{v.name}{suffix[kind]}",
+                kind=kind,
+                village_code=v.code,
+                town_code=v.parent_code,
+                lat=lat,
+                lon=lon,
+                qr_token=new_token(),
+            )
+        )
         progress(1)
     session.add_all(points)
     session.flush()
@@ -94,20 +150,31 @@ def load(session: Session, *, members: int = 300, cases: int = 20,
         point = rng.choice(by_town.get(town.code) or points)
         lat, lon = _near(rng, point.lat, point.lon, 1.5)
         cats = [] if rng.random() < 0.5 else rng.sample(tops, rng.choice((1, 2, 3)))
-        made.append(Member(
-            name=_name(rng), phone=f"1{rng.choice('3589')}{rng.randrange(10**9):09d}", level=level,
-            sector=SECTORS[i % len(SECTORS)], town_code=town.code,
-            village_code=point.village_code if level == "village" else None, point_id=point.id, categories=cats,
-            capacity=rng.choice((2, 3, 3, 5)), on_duty=rng.random() < 0.85, lat=lat, lon=lon,
-        ))
+        made.append(
+            Member(
+                name=_name(rng),
+                phone=f"1{rng.choice('3589')}{rng.randrange(10**9):09d}",
+                level=level,
+                sector=SECTORS[i % len(SECTORS)],
+                town_code=town.code,
+                village_code=point.village_code if level == "village" else None,
+                point_id=point.id,
+                categories=cats,
+                capacity=rng.choice((2, 3, 3, 5)),
+                on_duty=rng.random() < 0.85,
+                lat=lat,
+                lon=lon,
+            )
+        )
         progress(1)
     session.add_all(made)
     session.add_all(Department(name=n) for n in DEPARTMENTS)
     session.flush()
-    session.add_all(Mailbox(address=f"{slug}@cppcc.yandu.gov.cn", kind="sector", sector=name)
-                    for slug, name in zip(SECTOR_SLUGS, SECTORS, strict=True))
-    session.add_all(Mailbox(address=f"member{m.id}@cppcc.yandu.gov.cn", kind="member", member_id=m.id)
-                    for m in made)
+    session.add_all(
+        Mailbox(address=f"{slug}@cppcc.yandu.gov.cn", kind="sector", sector=name)
+        for slug, name in zip(SECTOR_SLUGS, SECTORS, strict=True)
+    )
+    session.add_all(Mailbox(address=f"member{m.id}@cppcc.yandu.gov.cn", kind="member", member_id=m.id) for m in made)
     session.commit()
     return {"points": len(points), "members": len(made), "departments": len(DEPARTMENTS)}
 
@@ -121,7 +188,16 @@ def sample_cases(n: int, seed: int = SEED) -> list[NewCase]:
         v = rng.choice(villages)
         lat, lon = _near(rng, v["lat"], v["lon"], 0.8)
         category, text = rng.choice(SAMPLES)
-        out.append(NewCase(channel="hotline", content=f"{v['name']}附近：{text}", actor="demo",
-                           external_id=f"demo-{i + 1}", category=category, lat=lat, lon=lon,
-                           reporter_phone=f"139{rng.randrange(10**8):08d}"))
+        out.append(
+            NewCase(
+                channel="hotline",
+                content=f"{v['name']}附近：{text}",
+                actor="demo",
+                external_id=f"demo-{i + 1}",
+                category=category,
+                lat=lat,
+                lon=lon,
+                reporter_phone=f"139{rng.randrange(10**8):08d}",
+            )
+        )
     return out

@@ -93,11 +93,16 @@ def install(app: FastAPI) -> None:
         code, zh, en = _HTTP_CODES.get(exc.status_code, ("http_error", "请求失败", "Request failed"))
         detail = exc.detail if isinstance(exc.detail, str) and exc.detail not in (en, "Not Found") else None
         details = {"detail": detail} if detail else {}
-        return JSONResponse(error_body(code, f"{zh} / {en}", details), status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            error_body(code, f"{zh} / {en}", details),
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
 
     @app.exception_handler(RedisError)
     async def _redis(_request: Request, exc: RedisError) -> JSONResponse:
         log.warning("redis unavailable: %s", exc)
-        body = error_body("dependency_unavailable", "实时服务暂不可用，请稍后重试 / Live service unavailable, retry shortly")
+        body = error_body(
+            "dependency_unavailable", "实时服务暂不可用，请稍后重试 / Live service unavailable, retry shortly"
+        )
         return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})

@@ -10,5 +10,18 @@ from dispatch.members.models import Member
 from dispatch.points.models import Point
 from dispatch.regions.models import Region
 
-__all__ = ["ApiKey", "Attachment", "Case", "CaseEvent", "Department", "Mailbox", "Member", "Offer", "Outbox",
-           "Point", "Region", "TrackingCounter", "User"]
+__all__ = [
+    "ApiKey",
+    "Attachment",
+    "Case",
+    "CaseEvent",
+    "Department",
+    "Mailbox",
+    "Member",
+    "Offer",
+    "Outbox",
+    "Point",
+    "Region",
+    "TrackingCounter",
+    "User",
+]

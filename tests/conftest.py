@@ -93,8 +93,7 @@ class LiveServer:
         from dispatch.app import create_app
 
         self.app = create_app(embedded_worker=True)
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning", ws="websockets",
-                                lifespan="on")
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning", ws="websockets", lifespan="on")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

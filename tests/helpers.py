@@ -52,8 +52,14 @@ def recv(ws: ClientConnection, timeout: float = 10) -> dict:
     return json.loads(ws.recv(timeout=timeout))
 
 
-def recv_until(ws: ClientConnection, n: int, *, types: tuple[str, ...] | None = None,
-               case_id: int | None = None, timeout: float = 10) -> list[dict]:
+def recv_until(
+    ws: ClientConnection,
+    n: int,
+    *,
+    types: tuple[str, ...] | None = None,
+    case_id: int | None = None,
+    timeout: float = 10,
+) -> list[dict]:
     """The next ``n`` events (of ``types`` / about ``case_id`` when given), skipping protocol messages."""
     out: list[dict] = []
     while len(out) < n:

@@ -114,9 +114,7 @@ def test_html_only_mail():
     msg["Subject"] = "井盖丢失"
     msg.set_content(html, subtype="html", charset="gbk")
     mail = parse_mail(msg.as_bytes())
-    assert mail.text == (
-        "您好：\n小区 东门的井盖丢了&很危险。\n请尽快处理！\n位置：东门\n时间：昨天\n居民 <李>"
-    )
+    assert mail.text == ("您好：\n小区 东门的井盖丢了&很危险。\n请尽快处理！\n位置：东门\n时间：昨天\n居民 <李>")
     assert "alert" not in mail.text and "color" not in mail.text and "ignored" not in mail.text
 
 
@@ -349,8 +347,7 @@ def test_garbage_never_raises_anything_but_mail_error():
     "raw",
     [
         b"From: a@b.cn\r\nSubject: only a subject\r\n\r\n",
-        b"From: a@b.cn\r\nSubject: s\r\nContent-Type: text/html\r\n\r\n"
-        b"<html><script>x()</script>&nbsp;</html>",
+        b"From: a@b.cn\r\nSubject: s\r\nContent-Type: text/html\r\n\r\n<html><script>x()</script>&nbsp;</html>",
         b'From: a@b.cn\r\nSubject: s\r\nContent-Type: multipart/mixed; boundary="q"\r\n\r\n'
         b"--q\r\nContent-Type: text/plain\r\n\r\n\r\n\r\n--q\r\nContent-Type: image/png\r\n"
         b"Content-Disposition: attachment; filename=empty.png\r\n\r\n--q--\r\n",

@@ -129,16 +129,12 @@ def test_positions_distinct_and_spread() -> None:
     assert len({(r["lat"], r["lon"]) for r in rows if r["level"] != "district"}) == 16 + 269
     towns = _by_level("town")
     min_town_gap = min(
-        haversine_m(a["lat"], a["lon"], b["lat"], b["lon"])
-        for i, a in enumerate(towns)
-        for b in towns[i + 1 :]
+        haversine_m(a["lat"], a["lon"], b["lat"], b["lon"]) for i, a in enumerate(towns) for b in towns[i + 1 :]
     )
     assert min_town_gap > 3000  # spread over the district, not clumped
     vills = _by_level("village")
     min_village_gap = min(
-        haversine_m(a["lat"], a["lon"], b["lat"], b["lon"])
-        for i, a in enumerate(vills)
-        for b in vills[i + 1 :]
+        haversine_m(a["lat"], a["lon"], b["lat"], b["lon"]) for i, a in enumerate(vills) for b in vills[i + 1 :]
     )
     assert min_village_gap > 200
 
@@ -213,9 +209,7 @@ VILLAGES = [r for r in ref.load_reference() if r["level"] == "village"]
 
 
 def _brute_force(lat: float, lon: float) -> tuple[str | None, str | None]:
-    d, code, parent = min(
-        (haversine_m(lat, lon, v["lat"], v["lon"]), v["code"], v["parent_code"]) for v in VILLAGES
-    )
+    d, code, parent = min((haversine_m(lat, lon, v["lat"], v["lon"]), v["code"], v["parent_code"]) for v in VILLAGES)
     if d <= 2000 or point_in_polygon(lat, lon, ref.district_polygon()):
         return parent, code
     return None, None
@@ -316,9 +310,7 @@ def test_match_address_full_names_of_every_town_and_village() -> None:
 def test_match_address_ambiguous_village(monkeypatch: pytest.MonkeyPatch) -> None:
     """A village name present in two towns needs the town in the text (no such pair in the real data)."""
     real = ref._reference()
-    twin = dict(
-        code="320903004999", name="东徐居委会", level="village", parent_code=PANHUANG, lat=0.0, lon=0.0
-    )
+    twin = dict(code="320903004999", name="东徐居委会", level="village", parent_code=PANHUANG, lat=0.0, lon=0.0)
     monkeypatch.setattr(ref, "_reference", lambda: (*real, twin))
     ref._aliases.cache_clear()
     ref._village_town.cache_clear()

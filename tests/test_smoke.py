@@ -7,8 +7,11 @@ def test_hotline_case_is_offered_to_a_nearby_member(api):
     v = regions[0]
     m = create_member(api, op, town_code=v["parent_code"], lat=v["lat"], lon=v["lon"])
     key = api_key()
-    res = api.post("/api/intake/hotline", headers={"X-API-Key": key}, json={
-        "external_id": "A1", "content": "路灯坏了", "lat": v["lat"] + 0.001, "lon": v["lon"]})
+    res = api.post(
+        "/api/intake/hotline",
+        headers={"X-API-Key": key},
+        json={"external_id": "A1", "content": "路灯坏了", "lat": v["lat"] + 0.001, "lon": v["lon"]},
+    )
     assert res.status_code == 201, res.text
     case = api.get(f"/api/cases/{res.json()['id']}", headers=auth(op)).json()
     assert case["status"] == "offered"

@@ -35,14 +35,18 @@ def qr_form(token: str, session: Session = Depends(get_session)) -> HTMLResponse
     try:
         point = points.by_token(session, token)
     except NotFound as exc:
-        body = (_HEAD.format(title="二维码无效 / Invalid code") + "<h1>二维码无效</h1>"
-                f"<p>{escape(exc.message)}</p><p class='muted'>可拨打 12345 市民热线反映诉求。</p></body></html>")
+        body = (
+            _HEAD.format(title="二维码无效 / Invalid code") + "<h1>二维码无效</h1>"
+            f"<p>{escape(exc.message)}</p><p class='muted'>可拨打 12345 市民热线反映诉求。</p></body></html>"
+        )
         return HTMLResponse(body, status_code=404, headers={"X-Error-Code": exc.code})
     village = session.get(Region, point.village_code)
     town = session.get(Region, point.town_code)
     options = "".join(f"<option>{escape(c)}</option>" for c in taxonomy.top_level())
-    body = _HEAD.format(title="有事好商量 · 反映诉求") + f"""
-<h1>有事好商量</h1><p class="muted">{escape(town.name if town else '')} {escape(village.name if village else '')}
+    body = (
+        _HEAD.format(title="有事好商量 · 反映诉求")
+        + f"""
+<h1>有事好商量</h1><p class="muted">{escape(town.name if town else "")} {escape(village.name if village else "")}
 · {escape(point.name)}</p>
 <form method="post" action="/api/intake/qr/{escape(token)}" enctype="multipart/form-data">
 <label for="category">诉求分类 Category</label><select id="category" name="category" required>{options}</select>
@@ -52,4 +56,5 @@ def qr_form(token: str, session: Session = Depends(get_session)) -> HTMLResponse
 <label for="name">姓名（选填） Name (optional)</label><input id="name" name="name" autocomplete="name">
 <label for="phone">电话（选填） Phone (optional)</label><input id="phone" name="phone" type="tel" autocomplete="tel">
 <button type="submit">提交 Submit</button></form></body></html>"""
+    )
     return HTMLResponse(body)

@@ -86,8 +86,12 @@ def validate_category(category: str | None) -> str | None:
     path = taxonomy.normalise(category)
     if path is None:
         raise AppError(
-            "unknown_category", f"未知的分类：{category}", f"Unknown category: {category}",
-            status=422, category=category, top_level=list(taxonomy.top_level()),
+            "unknown_category",
+            f"未知的分类：{category}",
+            f"Unknown category: {category}",
+            status=422,
+            category=category,
+            top_level=list(taxonomy.top_level()),
         )
     return path
 
@@ -103,8 +107,12 @@ def validate_location(lat: float | None, lon: float | None, coord_system: str) -
         raise AppError("invalid_coord_system", "坐标系无效", "Invalid coordinate system", status=422) from exc
     if not in_china(lat, lon):
         raise AppError(
-            "location_outside_china", "位置不在中国境内", "The location is outside China", status=422,
-            lat=lat, lon=lon,
+            "location_outside_china",
+            "位置不在中国境内",
+            "The location is outside China",
+            status=422,
+            lat=lat,
+            lon=lon,
         )
     return round(lat, 7), round(lon, 7)
 
@@ -178,12 +186,22 @@ def create(session: Session, new: NewCase) -> tuple[Case, str]:
     for att in new.attachments:
         session.add(
             Attachment(
-                case_id=case.id, filename=att.filename[:255], content_type=att.content_type, size=len(att.data),
-                sha256=hashlib.sha256(att.data).hexdigest(), data=att.data,
+                case_id=case.id,
+                filename=att.filename[:255],
+                content_type=att.content_type,
+                size=len(att.data),
+                sha256=hashlib.sha256(att.data).hexdigest(),
+                data=att.data,
             )
         )
-    states.record(session, case, actor=new.actor, action="created", to_status="new",
-                  data={"channel": new.channel, "location_source": location_source})
+    states.record(
+        session,
+        case,
+        actor=new.actor,
+        action="created",
+        to_status="new",
+        data={"channel": new.channel, "location_source": location_source},
+    )
     return case, secret
 
 
@@ -212,9 +230,16 @@ def by_tracking_no(session: Session, tracking_no: str, secret: str | None) -> Ca
     return case
 
 
-def search(session: Session, *, status: str | None = None, town_code: str | None = None,
-           channel: str | None = None, member_id: int | None = None, limit: int = 200,
-           offset: int = 0) -> list[Case]:
+def search(
+    session: Session,
+    *,
+    status: str | None = None,
+    town_code: str | None = None,
+    channel: str | None = None,
+    member_id: int | None = None,
+    limit: int = 200,
+    offset: int = 0,
+) -> list[Case]:
     stmt = select(Case)
     if status:
         stmt = stmt.where(col(Case.status).in_(status.split(",")))
@@ -245,10 +270,34 @@ def view(case: Case, *, reveal_reporter: bool, attachments: list[Attachment] | N
     out = {
         name: getattr(case, name)
         for name in (
-            "id", "tracking_no", "channel", "external_id", "status", "category", "title", "content", "urgency",
-            "confidential", "reporter_name", "reporter_phone", "address", "lat", "lon", "town_code",
-            "village_code", "point_id", "mailbox_id", "offered_to", "assignee_id", "department_id",
-            "merged_into_id", "created_at", "received_at", "updated_at", "resolution", "rating",
+            "id",
+            "tracking_no",
+            "channel",
+            "external_id",
+            "status",
+            "category",
+            "title",
+            "content",
+            "urgency",
+            "confidential",
+            "reporter_name",
+            "reporter_phone",
+            "address",
+            "lat",
+            "lon",
+            "town_code",
+            "village_code",
+            "point_id",
+            "mailbox_id",
+            "offered_to",
+            "assignee_id",
+            "department_id",
+            "merged_into_id",
+            "created_at",
+            "received_at",
+            "updated_at",
+            "resolution",
+            "rating",
         )
     }
     out["deadlines"] = deadlines(case)
@@ -257,8 +306,13 @@ def view(case: Case, *, reveal_reporter: bool, attachments: list[Attachment] | N
         if case.confidential:
             out["reporter_name"] = "***" if case.reporter_name else None
     out["attachments"] = [
-        {"id": a.id, "filename": a.filename, "content_type": a.content_type, "size": a.size,
-         "url": f"/api/cases/{case.id}/attachments/{a.id}"}
+        {
+            "id": a.id,
+            "filename": a.filename,
+            "content_type": a.content_type,
+            "size": a.size,
+            "url": f"/api/cases/{case.id}/attachments/{a.id}",
+        }
         for a in (attachments or [])
     ]
     return out
@@ -278,14 +332,33 @@ def event_view(case: Case) -> dict[str, Any]:
 
 def track_view(session: Session, case: Case) -> dict[str, Any]:
     """What the resident sees: status, a plain timeline, no member names or internal notes."""
-    public_actions = {"created", "offered", "accepted", "assigned", "progress", "resolved", "rated", "closed",
-                      "reopened", "forwarded", "escalated", "merged", "cancelled"}
+    public_actions = {
+        "created",
+        "offered",
+        "accepted",
+        "assigned",
+        "progress",
+        "resolved",
+        "rated",
+        "closed",
+        "reopened",
+        "forwarded",
+        "escalated",
+        "merged",
+        "cancelled",
+    }
     timeline = [
         {"at": e.at, "action": e.action, "status": e.to_status}
-        for e in events(session, case.id) if e.action in public_actions
+        for e in events(session, case.id)
+        if e.action in public_actions
     ]
     return {
-        "tracking_no": case.tracking_no, "status": case.status, "category": case.category,
-        "content": case.content, "created_at": case.created_at, "resolution": case.resolution,
-        "rating": case.rating, "timeline": timeline,
+        "tracking_no": case.tracking_no,
+        "status": case.status,
+        "category": case.category,
+        "content": case.content,
+        "created_at": case.created_at,
+        "resolution": case.resolution,
+        "rating": case.rating,
+        "timeline": timeline,
     }

@@ -89,22 +89,40 @@ def record(
     if case.id is None:
         session.flush()
     event = CaseEvent(
-        case_id=case.id, actor=actor, action=action, from_status=from_status,
+        case_id=case.id,
+        actor=actor,
+        action=action,
+        from_status=from_status,
         to_status=case.status if to_status is not None or action == "created" else None,
-        note=note, data=data or {},
+        note=note,
+        data=data or {},
     )
     session.add(event)
     type_ = ACTION_EVENTS.get(action, "case.status_changed" if to_status else "case.updated")
     members = (case.offered_to, case.assignee_id, *notify)
-    emit(session, type_, case=_snapshot(case), town_code=case.town_code, members=[m for m in members if m],
-         extra={"action": action, "note": note} if note else {"action": action})
+    emit(
+        session,
+        type_,
+        case=_snapshot(case),
+        town_code=case.town_code,
+        members=[m for m in members if m],
+        extra={"action": action, "note": note} if note else {"action": action},
+    )
     return event
 
 
 def transition(
-    session: Session, case: Case, to_status: str, *, actor: str, action: str | None = None,
-    note: str | None = None, data: dict[str, Any] | None = None, notify: tuple[int | None, ...] = (),
+    session: Session,
+    case: Case,
+    to_status: str,
+    *,
+    actor: str,
+    action: str | None = None,
+    note: str | None = None,
+    data: dict[str, Any] | None = None,
+    notify: tuple[int | None, ...] = (),
 ) -> CaseEvent:
     """Move ``case`` to ``to_status`` (409 with the allowed moves if illegal)."""
-    return record(session, case, actor=actor, action=action or to_status, to_status=to_status, note=note,
-                  data=data, notify=notify)
+    return record(
+        session, case, actor=actor, action=action or to_status, to_status=to_status, note=note, data=data, notify=notify
+    )

@@ -7,9 +7,17 @@ from dispatch.auth.deps import STAFF, get_session, principal, require
 from dispatch.auth.service import Principal
 from dispatch.cases import service
 from dispatch.cases.models import (
-    AssignIn, CaseEventOut, CaseOut, ForwardIn, MergeIn, NoteIn, RatingIn, ReasonIn, TrackOut,
+    AssignIn,
+    Attachment,
+    CaseEventOut,
+    CaseOut,
+    ForwardIn,
+    MergeIn,
+    NoteIn,
+    RatingIn,
+    ReasonIn,
+    TrackOut,
 )
-from dispatch.cases.models import Attachment
 from dispatch.dispatching import service as dispatching
 from dispatch.errors import Forbidden, not_found
 
@@ -31,39 +39,61 @@ def _out(session: Session, case, p: Principal) -> dict:
 
 
 @router.get("/api/cases", response_model=list[CaseOut])
-def list_cases(status: str | None = None, town_code: str | None = None, channel: str | None = None,
-               limit: int = 200, offset: int = 0, session: Session = Depends(get_session),
-               p: Principal = Depends(require(*STAFF, "member"))) -> list[dict]:
+def list_cases(
+    status: str | None = None,
+    town_code: str | None = None,
+    channel: str | None = None,
+    limit: int = 200,
+    offset: int = 0,
+    session: Session = Depends(get_session),
+    p: Principal = Depends(require(*STAFF, "member")),
+) -> list[dict]:
     member_id = p.member_id if p.role == "member" else None
-    found = service.search(session, status=status, town_code=town_code, channel=channel, member_id=member_id,
-                           limit=min(max(limit, 1), 1000), offset=max(offset, 0))
+    found = service.search(
+        session,
+        status=status,
+        town_code=town_code,
+        channel=channel,
+        member_id=member_id,
+        limit=min(max(limit, 1), 1000),
+        offset=max(offset, 0),
+    )
     return [_out(session, c, p) for c in found]
 
 
 @router.get("/api/cases/{case_id}", response_model=CaseOut)
-def get_case(case_id: int, session: Session = Depends(get_session),
-             p: Principal = Depends(require(*STAFF, "member"))) -> dict:
+def get_case(
+    case_id: int, session: Session = Depends(get_session), p: Principal = Depends(require(*STAFF, "member"))
+) -> dict:
     case = service.get(session, case_id)
     _visible(case, p)
     return _out(session, case, p)
 
 
 @router.get("/api/cases/{case_id}/events", response_model=list[CaseEventOut])
-def case_events(case_id: int, session: Session = Depends(get_session),
-                p: Principal = Depends(require(*STAFF, "member"))) -> list:
+def case_events(
+    case_id: int, session: Session = Depends(get_session), p: Principal = Depends(require(*STAFF, "member"))
+) -> list:
     _visible(service.get(session, case_id), p)
     return service.events(session, case_id)
 
 
 @router.get("/api/cases/{case_id}/attachments/{attachment_id}")
-def case_attachment(case_id: int, attachment_id: int, session: Session = Depends(get_session),
-                    p: Principal = Depends(require(*STAFF, "member"))) -> Response:
+def case_attachment(
+    case_id: int,
+    attachment_id: int,
+    session: Session = Depends(get_session),
+    p: Principal = Depends(require(*STAFF, "member")),
+) -> Response:
     _visible(service.get(session, case_id), p)
     att = session.get(Attachment, attachment_id)
     if att is None or att.case_id != case_id:
         raise not_found("附件", "Attachment", code="attachment_not_found")
-    return Response(att.data, media_type=att.content_type,
-                    headers={"Content-Disposition": "inline", "X-Content-Type-Options": "nosniff"})
+    return Response(
+        att.data,
+        media_type=att.content_type,
+        headers={"Content-Disposition": "inline", "X-Content-Type-Options": "nosniff"},
+    )
 
 
 def _member(p: Principal) -> int:
@@ -80,8 +110,9 @@ def accept(case_id: int, session: Session = Depends(get_session), p: Principal =
 
 
 @router.post("/api/cases/{case_id}/decline", response_model=CaseOut)
-def decline(case_id: int, body: ReasonIn, session: Session = Depends(get_session),
-            p: Principal = Depends(principal)) -> dict:
+def decline(
+    case_id: int, body: ReasonIn, session: Session = Depends(get_session), p: Principal = Depends(principal)
+) -> dict:
     case = dispatching.decline(session, case_id, _member(p), body.reason)
     session.commit()
     return _out(session, case, p)
@@ -97,40 +128,45 @@ def _handler(p: Principal) -> int | None:
 
 
 @router.post("/api/cases/{case_id}/progress", response_model=CaseOut)
-def progress(case_id: int, body: NoteIn, session: Session = Depends(get_session),
-             p: Principal = Depends(principal)) -> dict:
+def progress(
+    case_id: int, body: NoteIn, session: Session = Depends(get_session), p: Principal = Depends(principal)
+) -> dict:
     case = dispatching.progress(session, case_id, body.note, p.actor, _handler(p))
     session.commit()
     return _out(session, case, p)
 
 
 @router.post("/api/cases/{case_id}/resolve", response_model=CaseOut)
-def resolve(case_id: int, body: NoteIn, session: Session = Depends(get_session),
-            p: Principal = Depends(principal)) -> dict:
+def resolve(
+    case_id: int, body: NoteIn, session: Session = Depends(get_session), p: Principal = Depends(principal)
+) -> dict:
     case = dispatching.resolve(session, case_id, body.note, p.actor, _handler(p))
     session.commit()
     return _out(session, case, p)
 
 
 @router.post("/api/cases/{case_id}/assign", response_model=CaseOut)
-def assign(case_id: int, body: AssignIn, session: Session = Depends(get_session),
-           p: Principal = Depends(require("operator"))) -> dict:
+def assign(
+    case_id: int, body: AssignIn, session: Session = Depends(get_session), p: Principal = Depends(require("operator"))
+) -> dict:
     case = dispatching.assign(session, case_id, body.member_id, p.actor)
     session.commit()
     return _out(session, case, p)
 
 
 @router.post("/api/cases/{case_id}/forward", response_model=CaseOut)
-def forward(case_id: int, body: ForwardIn, session: Session = Depends(get_session),
-            p: Principal = Depends(require("operator"))) -> dict:
+def forward(
+    case_id: int, body: ForwardIn, session: Session = Depends(get_session), p: Principal = Depends(require("operator"))
+) -> dict:
     case = dispatching.forward(session, case_id, body.department_id, p.actor, body.note)
     session.commit()
     return _out(session, case, p)
 
 
 @router.post("/api/cases/{case_id}/merge", response_model=CaseOut)
-def merge(case_id: int, body: MergeIn, session: Session = Depends(get_session),
-          p: Principal = Depends(require("operator"))) -> dict:
+def merge(
+    case_id: int, body: MergeIn, session: Session = Depends(get_session), p: Principal = Depends(require("operator"))
+) -> dict:
     case = dispatching.merge(session, case_id, body.into_id, p.actor)
     session.commit()
     return _out(session, case, p)

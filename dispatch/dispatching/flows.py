@@ -21,8 +21,13 @@ def schedule_offer_timeout(offer_id: int, at: datetime) -> None:
     """Enqueue the RQ job that expires the offer at ``at`` (the sweeper covers a lost job)."""
     try:
         get_broker().queue.enqueue_at(
-            at, "workers.jobs.offer_timeout", offer_id, job_id=f"offer-timeout-{offer_id}",
-            retry=None, result_ttl=600, failure_ttl=86400,
+            at,
+            "workers.jobs.offer_timeout",
+            offer_id,
+            job_id=f"offer-timeout-{offer_id}",
+            retry=None,
+            result_ttl=600,
+            failure_ttl=86400,
         )
     except RedisError as exc:
         log.warning("offer %s: timeout job not scheduled (%s); the sweeper will expire it", offer_id, exc)
@@ -35,7 +40,7 @@ def run_offer_timeout(offer_id: int) -> bool:
         return changed
 
 
-def sweep(limit: int = 100, new_grace_s: float = 3.0) -> dict[str, int]:
+def sweep(limit: int = 100) -> dict[str, int]:
     """Dispatch cases left waiting (Redis was down) and expire offers whose job was lost.
 
     Safe to run in several processes at once: each step locks the case and re-checks its state.
@@ -49,8 +54,9 @@ def sweep(limit: int = 100, new_grace_s: float = 3.0) -> dict[str, int]:
     for offer_id in offer_ids:
         counts["expired"] += int(run_offer_timeout(offer_id))
     with Session(engine) as session:
-        waiting = select(Case.id).where(Case.status == "new",
-                                        col(Case.updated_at) < now - timedelta(seconds=new_grace_s))
+        # intake and declines dispatch in the same transaction, so a committed "new" case is one whose
+        # dispatch failed (Redis was down)
+        waiting = select(Case.id).where(Case.status == "new")
         case_ids = list(session.exec(waiting.order_by(Case.id).limit(limit)).all())
     for case_id in case_ids:
         with Session(engine, expire_on_commit=False) as session:

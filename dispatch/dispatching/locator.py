@@ -51,7 +51,9 @@ end
 """
 
 # KEYS: member hash. ARGV: id, lat, lon, cap, cats, duty, geokey, load ('' keeps the current load)
-SYNC = _COMMON + """
+SYNC = (
+    _COMMON
+    + """
 local key = KEYS[1]
 local old = redis.call('HGET', key, 'geokey')
 if old and old ~= '' then redis.call('ZREM', old, ARGV[1]) end
@@ -62,9 +64,12 @@ elseif not redis.call('HGET', key, 'load') then redis.call('HSET', key, 'load', 
 refresh(ARGV[1])
 return 1
 """
+)
 
 # KEYS: GEO sets in priority order. ARGV: lon, lat, radius_m, category, ',excluded,ids,'
-CLAIM = _COMMON + """
+CLAIM = (
+    _COMMON
+    + """
 if redis.call('EXISTS', 'sl:locator:ready') == 0 then return {'rebuild'} end
 local lon = tonumber(ARGV[1]); local lat = tonumber(ARGV[2]); local radius = tonumber(ARGV[3])
 local cat = ARGV[4]; local excluded = ARGV[5]
@@ -116,14 +121,18 @@ for _, gkey in ipairs(KEYS) do
 end
 return {}
 """
+)
 
 # KEYS: member hash. ARGV: id, delta (+1 take, -1 release)
-ADJUST = _COMMON + """
+ADJUST = (
+    _COMMON
+    + """
 local load = redis.call('HINCRBY', KEYS[1], 'load', tonumber(ARGV[2]))
 if load < 0 then redis.call('HSET', KEYS[1], 'load', 0); load = 0 end
 refresh(ARGV[1])
 return load
 """
+)
 
 
 @dataclass(frozen=True)
@@ -188,7 +197,12 @@ class Locator:
         log.info("locator rebuilt with %d members", len(members))
 
     def claim(
-        self, lat: float, lon: float, town_code: str | None, category: str | None, radius_m: float,
+        self,
+        lat: float,
+        lon: float,
+        town_code: str | None,
+        category: str | None,
+        radius_m: float,
         excluded: list[int],
     ) -> Claim | None:
         """Atomically take a slot of the nearest eligible member; None when nobody is left."""

@@ -66,25 +66,50 @@ def offer_next(session: Session, case: Case, *, actor: str = "system") -> Offer 
         return None
     if case.lat is None or case.lon is None:
         if case.status != "escalated":
-            states.transition(session, case, "escalated", actor=actor, action="escalated",
-                              note="无位置信息 / no location", data={"reason": "no_location"})
+            states.transition(
+                session,
+                case,
+                "escalated",
+                actor=actor,
+                action="escalated",
+                note="无位置信息 / no location",
+                data={"reason": "no_location"},
+            )
         return None
     excluded = list(session.exec(select(Offer.member_id).where(Offer.case_id == case.id)).all())
     claim = _claim(session, case, excluded)
     if claim is None:
         if case.status != "escalated":
-            states.transition(session, case, "escalated", actor=actor, action="escalated",
-                              note="附近无可派委员 / no eligible member nearby", data={"reason": "no_member"})
+            states.transition(
+                session,
+                case,
+                "escalated",
+                actor=actor,
+                action="escalated",
+                note="附近无可派委员 / no eligible member nearby",
+                data={"reason": "no_member"},
+            )
         return None
     now = utcnow()
-    offer = Offer(case_id=case.id, member_id=claim.member_id, distance_m=round(claim.distance_m, 1),
-                  offered_at=now, expires_at=now + timedelta(seconds=get_settings().offer_timeout_s))
+    offer = Offer(
+        case_id=case.id,
+        member_id=claim.member_id,
+        distance_m=round(claim.distance_m, 1),
+        offered_at=now,
+        expires_at=now + timedelta(seconds=get_settings().offer_timeout_s),
+    )
     session.add(offer)
     session.flush()
     case.offered_to = claim.member_id
     case.offer_expires_at = offer.expires_at
-    states.transition(session, case, "offered", actor=actor, action="offered",
-                      data={"member_id": claim.member_id, "distance_m": offer.distance_m, "offer_id": offer.id})
+    states.transition(
+        session,
+        case,
+        "offered",
+        actor=actor,
+        action="offered",
+        data={"member_id": claim.member_id, "distance_m": offer.distance_m, "offer_id": offer.id},
+    )
     from dispatch.dispatching.flows import schedule_offer_timeout
 
     after_commit(session, lambda: schedule_offer_timeout(offer.id, offer.expires_at))
@@ -141,8 +166,9 @@ def decline(session: Session, case_id: int, member_id: int, reason: str | None) 
     _require_offer_holder(case, member_id)
     _close_offer(session, case, "declined", reason)
     release_after_commit(session, member_id)
-    states.transition(session, case, "new", actor=f"member:{member_id}", action="declined", note=reason,
-                      notify=(member_id,))
+    states.transition(
+        session, case, "new", actor=f"member:{member_id}", action="declined", note=reason, notify=(member_id,)
+    )
     try_offer_next(session, case)
     return case
 
@@ -158,8 +184,15 @@ def expire_offer(session: Session, offer_id: int) -> bool:
         return False
     _close_offer(session, case, "expired")
     release_after_commit(session, offer.member_id)
-    states.transition(session, case, "new", actor="system", action="offer_expired",
-                      note="超时未签收 / not accepted in time", notify=(offer.member_id,))
+    states.transition(
+        session,
+        case,
+        "new",
+        actor="system",
+        action="offer_expired",
+        note="超时未签收 / not accepted in time",
+        notify=(offer.member_id,),
+    )
     try_offer_next(session, case)
     return True
 
@@ -179,8 +212,9 @@ def assign(session: Session, case_id: int, member_id: int, actor: str) -> Case:
     after_rollback(session, lambda: locator.release(member_id))
     case.assignee_id = member_id
     case.accepted_at = utcnow()
-    states.transition(session, case, "assigned", actor=actor, action="assigned",
-                      data={"member_id": member_id}, notify=(previous,))
+    states.transition(
+        session, case, "assigned", actor=actor, action="assigned", data={"member_id": member_id}, notify=(previous,)
+    )
     return case
 
 
@@ -235,8 +269,16 @@ def forward(session: Session, case_id: int, department_id: int, actor: str, note
     states.check(case, "forwarded")
     freed = _leave_member(session, case)
     case.department_id = department_id
-    states.transition(session, case, "forwarded", actor=actor, action="forwarded", note=note,
-                      data={"department_id": department_id}, notify=freed)
+    states.transition(
+        session,
+        case,
+        "forwarded",
+        actor=actor,
+        action="forwarded",
+        note=note,
+        data={"department_id": department_id},
+        notify=freed,
+    )
     return case
 
 
@@ -250,8 +292,7 @@ def merge(session: Session, case_id: int, into_id: int, actor: str) -> Case:
     states.check(case, "merged")
     freed = _leave_member(session, case)
     case.merged_into_id = into_id
-    states.transition(session, case, "merged", actor=actor, action="merged", data={"into_id": into_id},
-                      notify=freed)
+    states.transition(session, case, "merged", actor=actor, action="merged", data={"into_id": into_id}, notify=freed)
     return case
 
 
@@ -259,13 +300,13 @@ def rate(session: Session, case: Case, score: str, comment: str | None) -> Case:
     """The resident's satisfaction score: satisfied/basically → closed, dissatisfied → reopened."""
     to_status = "reopened" if score == "dissatisfied" else "closed"
     if case.status not in ("resolved", "forwarded"):
-        raise Conflict("not_rateable", "案件尚未办结，暂不能评价", "The case is not resolved yet",
-                       status_from=case.status)
+        raise Conflict(
+            "not_rateable", "案件尚未办结，暂不能评价", "The case is not resolved yet", status_from=case.status
+        )
     case.rating = score
     case.rating_comment = comment
     case.rated_at = utcnow()
     if to_status == "closed":
         case.closed_at = case.rated_at
-    states.transition(session, case, to_status, actor="resident", action="rated", note=comment,
-                      data={"score": score})
+    states.transition(session, case, to_status, actor="resident", action="rated", note=comment, data={"score": score})
     return case

@@ -40,8 +40,10 @@ class ImapTarget:
     folder: str
 
     def __repr__(self) -> str:  # never print the password
-        return (f"ImapTarget(host={self.host!r}, port={self.port}, security={self.security!r}, "
-                f"user={self.user!r}, folder={self.folder!r})")
+        return (
+            f"ImapTarget(host={self.host!r}, port={self.port}, security={self.security!r}, "
+            f"user={self.user!r}, folder={self.folder!r})"
+        )
 
 
 def parse_imap_url(url: str) -> ImapTarget:
@@ -64,8 +66,14 @@ def parse_imap_url(url: str) -> ImapTarget:
     except ValueError as exc:
         raise ValueError(f"bad IMAP port: {exc}") from None
     folder = unquote(parts.path.lstrip("/")) or "INBOX"
-    return ImapTarget(host=parts.hostname, port=port, security=security, user=unquote(parts.username),
-                      password=unquote(parts.password), folder=folder)
+    return ImapTarget(
+        host=parts.hostname,
+        port=port,
+        security=security,
+        user=unquote(parts.username),
+        password=unquote(parts.password),
+        folder=folder,
+    )
 
 
 def encode_mailbox_name(name: str) -> str:
@@ -117,8 +125,7 @@ class ImapMailbox:
         try:
             if t.security == "ssl":
                 context = self.ssl_context or ssl.create_default_context()
-                conn: imaplib.IMAP4 = imaplib.IMAP4_SSL(t.host, t.port, ssl_context=context,
-                                                         timeout=self.timeout)
+                conn: imaplib.IMAP4 = imaplib.IMAP4_SSL(t.host, t.port, ssl_context=context, timeout=self.timeout)
             else:
                 conn = imaplib.IMAP4(t.host, t.port, timeout=self.timeout)
         except (OSError, imaplib.IMAP4.error) as exc:
@@ -156,8 +163,9 @@ class ImapMailbox:
     def __enter__(self) -> ImapMailbox:
         return self.open()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     @property

@@ -58,8 +58,7 @@ class Attachment:
     data: bytes
 
     def __repr__(self) -> str:  # keep logs free of megabytes of photo bytes
-        return (f"Attachment(filename={self.filename!r}, content_type={self.content_type!r}, "
-                f"size={len(self.data)})")
+        return f"Attachment(filename={self.filename!r}, content_type={self.content_type!r}, size={len(self.data)})"
 
 
 @dataclass
@@ -81,8 +80,7 @@ class MailError(ValueError):
     so the caller can still answer the resident.
     """
 
-    def __init__(self, code: str, detail: str | None = None, *, mail: ParsedMail | None = None,
-                 **details: Any) -> None:
+    def __init__(self, code: str, detail: str | None = None, *, mail: ParsedMail | None = None, **details: Any) -> None:
         zh, en = _MESSAGES.get(code, ("邮件无法处理", "The message cannot be processed"))
         message = f"{zh} / {en}"
         if detail:
@@ -96,8 +94,21 @@ class MailError(ValueError):
 
 # --------------------------------------------------------------------------- charsets
 
-_GB_ALIASES = {"gb2312", "gbk", "x-gbk", "cp936", "ms936", "windows-936", "gb_2312-80", "euc-cn", "x-euc-cn",
-               "csgb2312", "chinese", "gb18030", "x-gb18030"}
+_GB_ALIASES = {
+    "gb2312",
+    "gbk",
+    "x-gbk",
+    "cp936",
+    "ms936",
+    "windows-936",
+    "gb_2312-80",
+    "euc-cn",
+    "x-euc-cn",
+    "csgb2312",
+    "chinese",
+    "gb18030",
+    "x-gb18030",
+}
 
 
 def _codec(charset: str | None) -> str | None:
@@ -176,7 +187,7 @@ def decode_header(value: str | None) -> str:
     chunks: list[tuple[str | None, str | bytes]] = []  # (charset, bytes) for words, (None, str) for text
     pos = 0
     for match in _ENCODED_WORD.finditer(text):
-        between = text[pos:match.start()]
+        between = text[pos : match.start()]
         previous_is_word = bool(chunks) and chunks[-1][0] is not None
         data = _ew_bytes(match.group(2), match.group(3))
         if data is None:  # not decodable: keep it literally
@@ -217,8 +228,7 @@ def _address(addr: str) -> str | None:
 
 
 def _addresses(msg: Message, name: str) -> list[tuple[str, str]]:
-    values = [_FOLD.sub("", _raw_to_str(v)).replace("\r", " ").replace("\n", " ")
-              for v in _raw_headers(msg, name)]
+    values = [_FOLD.sub("", _raw_to_str(v)).replace("\r", " ").replace("\n", " ") for v in _raw_headers(msg, name)]
     if not values:
         return []
     try:
@@ -309,9 +319,42 @@ def _filename(part: Message) -> str | None:
 
 # --------------------------------------------------------------------------- HTML
 
-_BLOCK_TAGS = {"p", "div", "li", "ul", "ol", "tr", "table", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote",
-               "pre", "hr", "dl", "dt", "dd", "section", "article", "header", "footer", "address", "center",
-               "form", "fieldset", "figure", "figcaption", "tbody", "thead", "tfoot", "body", "html"}
+_BLOCK_TAGS = {
+    "p",
+    "div",
+    "li",
+    "ul",
+    "ol",
+    "tr",
+    "table",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "blockquote",
+    "pre",
+    "hr",
+    "dl",
+    "dt",
+    "dd",
+    "section",
+    "article",
+    "header",
+    "footer",
+    "address",
+    "center",
+    "form",
+    "fieldset",
+    "figure",
+    "figcaption",
+    "tbody",
+    "thead",
+    "tfoot",
+    "body",
+    "html",
+}
 _SKIP_TAGS = {"script", "style", "title", "template", "head"}
 
 
@@ -492,8 +535,22 @@ def _walk_alternative(children: list[Message], walk: _Walk, depth: int) -> None:
 
 # --------------------------------------------------------------------------- entry point
 
-_MAIL_HEADERS = {"from", "sender", "to", "cc", "subject", "date", "message-id", "mime-version",
-                 "content-type", "received", "return-path", "delivered-to", "x-original-to", "reply-to"}
+_MAIL_HEADERS = {
+    "from",
+    "sender",
+    "to",
+    "cc",
+    "subject",
+    "date",
+    "message-id",
+    "mime-version",
+    "content-type",
+    "received",
+    "return-path",
+    "delivered-to",
+    "x-original-to",
+    "reply-to",
+}
 _NO_PARTS = (email.errors.NoBoundaryInMultipartDefect, email.errors.StartBoundaryNotFoundDefect)
 
 
@@ -555,6 +612,11 @@ def parse_mail(raw: bytes, *, max_attachments: int = MAX_ATTACHMENTS) -> ParsedM
             raise MailError("malformed_mail", "no sender, no subject, no body")
         raise MailError("empty_mail", mail=mail)
     if len(walk.attachments) > max_attachments:
-        raise MailError("too_many_attachments", f"{len(walk.attachments)} > {max_attachments}", mail=mail,
-                        count=len(walk.attachments), limit=max_attachments)
+        raise MailError(
+            "too_many_attachments",
+            f"{len(walk.attachments)} > {max_attachments}",
+            mail=mail,
+            count=len(walk.attachments),
+            limit=max_attachments,
+        )
     return mail

@@ -22,38 +22,66 @@ from dispatch.points import service as points
 router = APIRouter(prefix="/api", tags=["intake"])
 
 MAX_PHOTOS = 3
-IMAGE_MAGIC = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png", b"GIF8": "image/gif",
-               b"RIFF": "image/webp"}
+IMAGE_MAGIC = {
+    b"\xff\xd8\xff": "image/jpeg",
+    b"\x89PNG\r\n\x1a\n": "image/png",
+    b"GIF8": "image/gif",
+    b"RIFF": "image/webp",
+}
 _hotline_items = TypeAdapter(HotlineIn | list[dict[str, Any]])
 
 
 async def read_json(request: Request) -> Any:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "application/json":
-        raise AppError("unsupported_media_type", "请以 application/json 提交", "Send the body as application/json",
-                       status=415, content_type=ctype or None)
+        raise AppError(
+            "unsupported_media_type",
+            "请以 application/json 提交",
+            "Send the body as application/json",
+            status=415,
+            content_type=ctype or None,
+        )
     raw = await request.body()
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise AppError("invalid_json", "请求体不是有效的 JSON", "The body is not valid JSON", status=400,
-                       problem=str(exc)) from exc
+        raise AppError(
+            "invalid_json", "请求体不是有效的 JSON", "The body is not valid JSON", status=400, problem=str(exc)
+        ) from exc
 
 
 def _validation_error(exc: ValidationError) -> AppError:
-    fields = [{"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"], "type": e["type"]} for e in exc.errors()]
+    fields = [
+        {"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"], "type": e["type"]} for e in exc.errors()
+    ]
     missing = all(f["type"] == "missing" for f in fields)
     names = ", ".join(f["field"] for f in fields)
-    return AppError("missing_field" if missing else "invalid_request", f"请求字段有误：{names}",
-                    f"Invalid or missing fields: {names}", status=422, fields=fields)
+    return AppError(
+        "missing_field" if missing else "invalid_request",
+        f"请求字段有误：{names}",
+        f"Invalid or missing fields: {names}",
+        status=422,
+        fields=fields,
+    )
 
 
 def _from_case_in(body: CaseIn, channel: str, actor: str, external_id: str | None = None) -> NewCase:
     return NewCase(
-        channel=channel, content=body.content, actor=actor, external_id=external_id, title=body.title,
-        category=body.category, urgency=body.urgency, confidential=body.confidential,
-        reporter_name=body.caller_name, reporter_phone=body.caller_phone, address=body.address, lat=body.lat,
-        lon=body.lon, coord_system=body.coord_system, received_at=body.received_at,
+        channel=channel,
+        content=body.content,
+        actor=actor,
+        external_id=external_id,
+        title=body.title,
+        category=body.category,
+        urgency=body.urgency,
+        confidential=body.confidential,
+        reporter_name=body.caller_name,
+        reporter_phone=body.caller_phone,
+        address=body.address,
+        lat=body.lat,
+        lon=body.lon,
+        coord_system=body.coord_system,
+        received_at=body.received_at,
     )
 
 
@@ -66,12 +94,20 @@ def _hotline_one(item: Any, actor: str) -> tuple[int, dict]:
         return err.status, error_body(err.code, err.message, err.details)
     except AppError as exc:
         return exc.status, error_body(exc.code, exc.message, exc.details)
-    return (201 if created else 200), IntakeOut(id=case.id, tracking_no=case.tracking_no, status=case.status).model_dump()
+    return (201 if created else 200), IntakeOut(
+        id=case.id, tracking_no=case.tracking_no, status=case.status
+    ).model_dump()
 
 
-@router.post("/intake/hotline", status_code=201, response_model=IntakeOut | list[dict],
-             responses={200: {"description": "already received (same external_id)"},
-                        207: {"description": "a batch: one result per item"}})
+@router.post(
+    "/intake/hotline",
+    status_code=201,
+    response_model=IntakeOut | list[dict],
+    responses={
+        200: {"description": "already received (same external_id)"},
+        207: {"description": "a batch: one result per item"},
+    },
+)
 async def hotline(request: Request, p: Principal = Depends(require("operator", scope="hotline"))) -> JSONResponse:
     from starlette.concurrency import run_in_threadpool
 
@@ -90,7 +126,9 @@ async def hotline(request: Request, p: Principal = Depends(require("operator", s
         body = HotlineIn.model_validate(data)
     except ValidationError as exc:
         raise _validation_error(exc) from exc
-    case, _, created = await run_in_threadpool(service.submit, _from_case_in(body, "hotline", p.actor, body.external_id))
+    case, _, created = await run_in_threadpool(
+        service.submit, _from_case_in(body, "hotline", p.actor, body.external_id)
+    )
     out = IntakeOut(id=case.id, tracking_no=case.tracking_no, status=case.status)
     return JSONResponse(out.model_dump(), status_code=201 if created else 200)
 
@@ -110,16 +148,24 @@ async def phone_entry(request: Request, p: Principal = Depends(require("operator
     return JSONResponse(out.model_dump(), status_code=201)
 
 
-@router.post("/intake/mail", status_code=201, response_model=IntakeOut,
-             openapi_extra={"requestBody": {"content": {"message/rfc822": {"schema": {"type": "string"}}},
-                                            "required": True}})
+@router.post(
+    "/intake/mail",
+    status_code=201,
+    response_model=IntakeOut,
+    openapi_extra={"requestBody": {"content": {"message/rfc822": {"schema": {"type": "string"}}}, "required": True}},
+)
 async def mail(request: Request, p: Principal = Depends(require("operator", scope="mail"))) -> JSONResponse:
     from starlette.concurrency import run_in_threadpool
 
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "message/rfc822":
-        raise AppError("unsupported_media_type", "请以 message/rfc822 提交原始邮件",
-                       "Send the raw mail as message/rfc822", status=415, content_type=ctype or None)
+        raise AppError(
+            "unsupported_media_type",
+            "请以 message/rfc822 提交原始邮件",
+            "Send the raw mail as message/rfc822",
+            status=415,
+            content_type=ctype or None,
+        )
     raw = await request.body()
     try:
         parsed = parse_mail(raw)
@@ -138,12 +184,22 @@ def _split(message: str) -> tuple[str, str]:
 
 def _photo(upload: UploadFile, data: bytes, limit: int) -> NewAttachment:
     if len(data) > limit:
-        raise AppError("photo_too_large", f"照片不能超过 {limit // 1048576} MB",
-                       f"A photo may be at most {limit // 1048576} MB", status=413, filename=upload.filename)
+        raise AppError(
+            "photo_too_large",
+            f"照片不能超过 {limit // 1048576} MB",
+            f"A photo may be at most {limit // 1048576} MB",
+            status=413,
+            filename=upload.filename,
+        )
     kind = next((t for magic, t in IMAGE_MAGIC.items() if data.startswith(magic)), None)
     if kind is None:
-        raise AppError("unsupported_photo", "只接受 JPEG、PNG、GIF、WebP 照片",
-                       "Photos must be JPEG, PNG, GIF or WebP", status=415, filename=upload.filename)
+        raise AppError(
+            "unsupported_photo",
+            "只接受 JPEG、PNG、GIF、WebP 照片",
+            "Photos must be JPEG, PNG, GIF or WebP",
+            status=415,
+            filename=upload.filename,
+        )
     return NewAttachment(upload.filename or "photo", kind, data)
 
 
@@ -177,9 +233,19 @@ async def qr(
     else:
         town = village = None
     new = NewCase(
-        channel="qr", content=content, category=category, actor="resident", reporter_name=name or None,
-        reporter_phone=phone or None, lat=lat, lon=lon, coord_system=coord_system, point_id=point.id,
-        town_code=town, village_code=village, attachments=attachments,
+        channel="qr",
+        content=content,
+        category=category,
+        actor="resident",
+        reporter_name=name or None,
+        reporter_phone=phone or None,
+        lat=lat,
+        lon=lon,
+        coord_system=coord_system,
+        point_id=point.id,
+        town_code=town,
+        village_code=village,
+        attachments=attachments,
     )
     case, secret, _ = await run_in_threadpool(service.submit, new)
     out = IntakeOut(id=case.id, tracking_no=case.tracking_no, status=case.status, secret=secret)

@@ -113,8 +113,9 @@ def _check_refs(session: Session, data: dict) -> None:
     for key in ("town_code", "village_code"):
         code = data.get(key)
         if code and session.get(Region, code) is None:
-            raise AppError("unknown_region", f"未知的区划代码：{code}", f"Unknown region code: {code}", status=422,
-                           field=key)
+            raise AppError(
+                "unknown_region", f"未知的区划代码：{code}", f"Unknown region code: {code}", status=422, field=key
+            )
     if data.get("village_code") and not data.get("town_code"):
         data["town_code"] = session.get(Region, data["village_code"]).parent_code
     if data.get("point_id") and session.get(Point, data["point_id"]) is None:
@@ -147,8 +148,9 @@ def create(session: Session, body: MemberIn) -> Member:
     data = body.model_dump(exclude={"coord_system"})
     _check_refs(session, data)
     if data["level"] != "district" and not data.get("town_code"):
-        raise AppError("town_required", "镇级、村级委员须指定所属镇街", "Town- and village-level members need a town",
-                       status=422)
+        raise AppError(
+            "town_required", "镇级、村级委员须指定所属镇街", "Town- and village-level members need a town", status=422
+        )
     _position(data, body.coord_system)
     member = Member(**data)
     session.add(member)
@@ -172,8 +174,9 @@ def patch(session: Session, member_id: int, body: MemberPatch) -> Member:
     for key, value in data.items():
         setattr(member, key, value)
     if member.level != "district" and not member.town_code:
-        raise AppError("town_required", "镇级、村级委员须指定所属镇街", "Town- and village-level members need a town",
-                       status=422)
+        raise AppError(
+            "town_required", "镇级、村级委员须指定所属镇街", "Town- and village-level members need a town", status=422
+        )
     member.updated_at = utcnow()
     session.add(member)
     _sync_after_commit(session, member.id)
@@ -186,19 +189,25 @@ def set_position(session: Session, member_id: int, lat: float, lon: float, coord
     _position(data, coord_system)
     member.lat, member.lon, member.position_at = data["lat"], data["lon"], data["position_at"]
     session.add(member)
-    emit(session, "member.position", member=position_view(member), town_code=member.town_code,
-         members=[member.id])
+    emit(session, "member.position", member=position_view(member), town_code=member.town_code, members=[member.id])
     _sync_after_commit(session, member.id)
     return member
 
 
 def position_view(member: Member) -> dict:
-    return {"id": member.id, "name": member.name, "lat": member.lat, "lon": member.lon,
-            "on_duty": member.on_duty, "position_at": member.position_at.isoformat() if member.position_at else None}
+    return {
+        "id": member.id,
+        "name": member.name,
+        "lat": member.lat,
+        "lon": member.lon,
+        "on_duty": member.on_duty,
+        "position_at": member.position_at.isoformat() if member.position_at else None,
+    }
 
 
-def search(session: Session, *, on_duty: bool | None = None, town_code: str | None = None,
-           level: str | None = None) -> list[Member]:
+def search(
+    session: Session, *, on_duty: bool | None = None, town_code: str | None = None, level: str | None = None
+) -> list[Member]:
     stmt = select(Member)
     if on_duty is not None:
         stmt = stmt.where(Member.on_duty == on_duty)

@@ -21,18 +21,22 @@ def _out(session: Session, member, p: Principal) -> dict:
 
 
 @router.post("", status_code=201, response_model=MemberOut)
-def create_member(body: MemberIn, session: Session = Depends(get_session),
-                  p: Principal = Depends(require("operator"))) -> dict:
+def create_member(
+    body: MemberIn, session: Session = Depends(get_session), p: Principal = Depends(require("operator"))
+) -> dict:
     member = service.create(session, body)
     session.commit()
     return _out(session, member, p)
 
 
 @router.get("", response_model=list[MemberOut])
-def list_members(on_duty: bool | None = None, town_code: str | None = None,
-                 level: Literal["district", "town", "village"] | None = None,
-                 session: Session = Depends(get_session),
-                 p: Principal = Depends(require("operator", "supervisor"))) -> list[dict]:
+def list_members(
+    on_duty: bool | None = None,
+    town_code: str | None = None,
+    level: Literal["district", "town", "village"] | None = None,
+    session: Session = Depends(get_session),
+    p: Principal = Depends(require("operator", "supervisor")),
+) -> list[dict]:
     members = service.search(session, on_duty=on_duty, town_code=town_code, level=level)
     loads = service.loads(session)
     return [service.view(m, loads.get(m.id, 0), reveal_phone=p.role in PHONE_ROLES) for m in members]
@@ -45,16 +49,20 @@ def _self_or_operator(member_id: int, p: Principal) -> None:
 
 
 @router.get("/{member_id}", response_model=MemberOut)
-def get_member(member_id: int, session: Session = Depends(get_session),
-               p: Principal = Depends(require("operator", "supervisor", "member"))) -> dict:
+def get_member(
+    member_id: int,
+    session: Session = Depends(get_session),
+    p: Principal = Depends(require("operator", "supervisor", "member")),
+) -> dict:
     if p.role == "member" and p.member_id != member_id:
         raise Forbidden("forbidden", "无权查看该委员", "You may not see this member")
     return _out(session, service.get(session, member_id), p)
 
 
 @router.patch("/{member_id}", response_model=MemberOut)
-def patch_member(member_id: int, body: MemberPatch, session: Session = Depends(get_session),
-                 p: Principal = Depends(principal)) -> dict:
+def patch_member(
+    member_id: int, body: MemberPatch, session: Session = Depends(get_session), p: Principal = Depends(principal)
+) -> dict:
     _self_or_operator(member_id, p)
     if p.role == "member" and body.model_dump(exclude_unset=True).keys() - {"on_duty", "lat", "lon", "coord_system"}:
         raise Forbidden("forbidden", "委员只能修改在岗状态和位置", "Members may change only their duty and position")
@@ -64,8 +72,9 @@ def patch_member(member_id: int, body: MemberPatch, session: Session = Depends(g
 
 
 @router.put("/{member_id}/position", response_model=MemberOut)
-def put_position(member_id: int, body: PositionIn, session: Session = Depends(get_session),
-                 p: Principal = Depends(principal)) -> dict:
+def put_position(
+    member_id: int, body: PositionIn, session: Session = Depends(get_session), p: Principal = Depends(principal)
+) -> dict:
     _self_or_operator(member_id, p)
     member = service.set_position(session, member_id, body.lat, body.lon, body.coord_system)
     session.commit()

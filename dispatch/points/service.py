@@ -22,16 +22,27 @@ def qr_url(point: Point) -> str:
 def create(session: Session, body: PointIn) -> Point:
     village = session.get(Region, body.village_code)
     if village is None or village.level != "village":
-        raise AppError("unknown_region", f"未知的村/社区代码：{body.village_code}",
-                       f"Unknown village code: {body.village_code}", status=422)
+        raise AppError(
+            "unknown_region",
+            f"未知的村/社区代码：{body.village_code}",
+            f"Unknown village code: {body.village_code}",
+            status=422,
+        )
     if body.lat is None or body.lon is None:
         lat, lon = village.lat, village.lon
     else:
         lat, lon = to_wgs84(body.lat, body.lon, body.coord_system)
         if not in_china(lat, lon):
             raise AppError("location_outside_china", "位置不在中国境内", "The location is outside China", status=422)
-    point = Point(name=body.name, kind=body.kind, village_code=village.code, town_code=village.parent_code,
-                  lat=round(lat, 7), lon=round(lon, 7), qr_token=new_token())
+    point = Point(
+        name=body.name,
+        kind=body.kind,
+        village_code=village.code,
+        town_code=village.parent_code,
+        lat=round(lat, 7),
+        lon=round(lon, 7),
+        qr_token=new_token(),
+    )
     session.add(point)
     session.flush()
     return point
@@ -48,8 +59,11 @@ def by_token(session: Session, token: str) -> Point:
     """The active point behind a QR token; unknown and revoked tokens both answer 404."""
     point = session.exec(select(Point).where(Point.qr_token == token)).first()
     if point is None or not point.active:
-        raise NotFound("qr_token_invalid", "二维码无效或已停用，请联系所在村（社区）或拨打 12345",
-                       "This QR code is unknown or was revoked; ask your village office or call 12345")
+        raise NotFound(
+            "qr_token_invalid",
+            "二维码无效或已停用，请联系所在村（社区）或拨打 12345",
+            "This QR code is unknown or was revoked; ask your village office or call 12345",
+        )
     return point
 
 

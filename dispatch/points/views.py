@@ -19,8 +19,9 @@ def create_point(body: PointIn, session: Session = Depends(get_session)) -> dict
 
 
 @router.get("", response_model=list[PointOut], dependencies=[Depends(require(*STAFF))])
-def list_points(village_code: str | None = None, town_code: str | None = None,
-                session: Session = Depends(get_session)) -> list[dict]:
+def list_points(
+    village_code: str | None = None, town_code: str | None = None, session: Session = Depends(get_session)
+) -> list[dict]:
     stmt = select(Point)
     if village_code:
         stmt = stmt.where(Point.village_code == village_code)

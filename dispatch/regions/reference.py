@@ -232,20 +232,14 @@ def _reference() -> tuple[dict, ...]:
     towns = {s["code"]: c for s, c in zip(sorted(streets, key=lambda s: s["code"]), centres, strict=True)}
     spots = _place_villages(sorted(villages, key=lambda v: v["code"]), towns, rng)
     lat, lon = district_centre()
-    rows = [
-        dict(code=DISTRICT_CODE, name=DISTRICT_NAME, level="district", parent_code=None, lat=lat, lon=lon)
-    ]
+    rows = [dict(code=DISTRICT_CODE, name=DISTRICT_NAME, level="district", parent_code=None, lat=lat, lon=lon)]
     for s in streets:
         lat, lon = towns[s["code"]]
-        rows.append(
-            dict(code=s["code"], name=s["name"], level="town", parent_code=DISTRICT_CODE, lat=lat, lon=lon)
-        )
+        rows.append(dict(code=s["code"], name=s["name"], level="town", parent_code=DISTRICT_CODE, lat=lat, lon=lon))
     for v in villages:
         lat, lon = spots[v["code"]]
         rows.append(
-            dict(
-                code=v["code"], name=v["name"], level="village", parent_code=v["streetCode"], lat=lat, lon=lon
-            )
+            dict(code=v["code"], name=v["name"], level="village", parent_code=v["streetCode"], lat=lat, lon=lon)
         )
     return tuple(rows)
 
@@ -278,9 +272,7 @@ class _VillageIndex:
 
     def __init__(self, rows: tuple[dict, ...]) -> None:
         self.plane = _plane()
-        self.villages = [
-            (r["lat"], r["lon"], r["parent_code"], r["code"]) for r in rows if r["level"] == "village"
-        ]
+        self.villages = [(r["lat"], r["lon"], r["parent_code"], r["code"]) for r in rows if r["level"] == "village"]
         self.xy = [self.plane.xy(v[0], v[1]) for v in self.villages]
         lons = [p[0] for poly in district_polygon() for p in poly[0]]
         lats = [p[1] for poly in district_polygon() for p in poly[0]]

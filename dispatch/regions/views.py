@@ -13,6 +13,9 @@ router = APIRouter(prefix="/api/regions", tags=["regions"])
 
 
 @router.get("", response_model=list[RegionOut], dependencies=[Depends(require(*STAFF, "member"))])
-def list_regions(level: Literal["district", "town", "village"] | None = None, parent_code: str | None = None,
-                 session: Session = Depends(get_session)) -> list:
+def list_regions(
+    level: Literal["district", "town", "village"] | None = None,
+    parent_code: str | None = None,
+    session: Session = Depends(get_session),
+) -> list:
     return service.search(session, level, parent_code)

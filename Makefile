@@ -1,0 +1,67 @@
+# Shangliang 商量 — developer and CI entry points. Needs only Python ≥ 3.11 (python3 or python3.11).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: help venv .venv run test test-services lint bench clean distclean
+
+help:
+	@echo "make run            venv, migrate, demo data (empty DB only), serve http://$(HOST):$(PORT)"
+	@echo "make test           the suite on the embedded default (SQLite + in-process Redis)"
+	@echo "make test-services  the suite on PostgreSQL + Redis (SHANGLIANG_DATABASE_URL / _REDIS_URL)"
+	@echo "make lint | bench | clean | distclean"
+
+# The virtualenv: created once, reinstalled whenever pyproject.toml changes.
+venv .venv: $(STAMP)
+
+$(BIN)/python:
+	@py='$(PYTHON)'; \
+	if ! "$$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then py=python3.11; fi; \
+	"$$py" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+	  || { echo "Python >= 3.11 is needed: install it or run make PYTHON=/path/to/python3.11" >&2; exit 1; }; \
+	echo "$$py -m venv $(VENV)"; \
+	"$$py" -m venv $(VENV) || { echo "venv failed (on Debian: apt-get install python3-venv)" >&2; exit 1; }
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -e '.[dev]'
+	touch $@
+
+run: $(STAMP)
+	$(BIN)/shangliang db upgrade
+	$(BIN)/shangliang demo
+	$(BIN)/shangliang serve --host $(HOST) --port $(PORT)
+
+# Any non-zero pytest exit (including 5, "no tests collected") fails the target.
+PYTEST := $(BIN)/pytest -q -x --durations=15
+
+test: $(STAMP)
+	env -u SHANGLIANG_DATABASE_URL -u SHANGLIANG_REDIS_URL $(PYTEST)
+
+test-services: export SHANGLIANG_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
+test-services: export SHANGLIANG_REDIS_URL ?= redis://127.0.0.1:6379/0
+test-services: $(STAMP)
+	@echo "PostgreSQL: $$SHANGLIANG_DATABASE_URL  Redis: $$SHANGLIANG_REDIS_URL"
+	$(PYTEST)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	@ran=0; for script in bench/[!_]*.py; do \
+	  [ -e "$$script" ] || continue; \
+	  echo "== $$script"; $(BIN)/python "$$script"; ran=1; \
+	done; [ "$$ran" = 1 ] || echo "bench/: no scripts yet"
+
+clean:
+	rm -rf var .pytest_cache .ruff_cache tests/artifacts build dist
+	find . -path ./$(VENV) -prune -o -type d -name __pycache__ -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,147 @@
+"""Live events: replay after a reconnect, durability through a Redis outage, roles on the sockets."""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlsplit
+
+import pytest
+from conftest import SERVICES
+from helpers import api_key, auth, board, create_member, recv, recv_until, user_token
+from netproxy import CuttableProxy
+from websockets.exceptions import InvalidStatus
+from websockets.sync.client import connect
+
+from dispatch import broker as broker_mod
+from dispatch.config import get_settings
+
+
+def hotline(api, external_id: str, lat: float | None = None, lon: float | None = None):
+    body = {"external_id": external_id, "content": "楼道灯不亮"}
+    if lat is not None:
+        body |= {"lat": lat, "lon": lon}
+    res = api.post("/api/intake/hotline", headers={"X-API-Key": api_key()}, json=body)
+    assert res.status_code == 201, res.text
+    return res.json()
+
+
+def test_a_board_that_missed_three_events_gets_exactly_those_on_reconnect(api, server):
+    op = user_token(api, "operator")
+    member = create_member(api, op, level="district", lat=33.30, lon=120.10, capacity=0)
+    ws = board(server, op)
+    first = hotline(api, "r-1")  # no location: created, then escalated
+    seen = recv_until(ws, 2)
+    assert [e["type"] for e in seen] == ["case.created", "case.escalated"]
+    last_id = seen[-1]["id"]
+    ws.close()
+
+    second = hotline(api, "r-2")  # two events...
+    res = api.put(f"/api/members/{member['id']}/position", json={"lat": 33.31, "lon": 120.11}, headers=auth(op))
+    assert res.status_code == 200  # ...and a third
+
+    ws = board(server, op, last_event_id=last_id)
+    missed = [recv(ws) for _ in range(3)]
+    assert [(e["type"], (e.get("case") or e.get("member"))["id"]) for e in missed] == [
+        ("case.created", second["id"]),
+        ("case.escalated", second["id"]),
+        ("member.position", member["id"]),
+    ]
+    assert all(e["id"] > last_id for e in missed)
+    # nothing else was replayed: the next message is a new live event
+    third = hotline(api, "r-3")
+    nxt = recv(ws)
+    assert (nxt["type"], nxt["case"]["id"]) == ("case.created", third["id"])
+    assert first["id"] not in {e["case"]["id"] for e in missed if "case" in e}
+    ws.close()
+
+
+def test_board_filtered_by_town_sees_only_that_town(api, server):
+    op = user_token(api, "operator")
+    villages = api.get("/api/regions?level=village", headers=auth(op)).json()
+    a, b = villages[0], next(v for v in villages if v["parent_code"] != villages[0]["parent_code"])
+    ws = board(server, op, town_code=b["parent_code"])
+    hotline(api, "f-1", a["lat"], a["lon"])
+    mine = hotline(api, "f-2", b["lat"], b["lon"])
+    ev = recv_until(ws, 1)[0]
+    assert ev["case"]["id"] == mine["id"] and ev["case"]["town_code"] == b["parent_code"]
+    ws.close()
+
+
+def test_sockets_check_roles(api, server):
+    op = user_token(api, "operator")
+    sup = user_token(api, "supervisor")
+    m = create_member(api, op, level="district", lat=33.3, lon=120.1)
+    member_tok = user_token(api, "member", "mem", member_id=m["id"])
+    for url in (f"/ws/board?token={member_tok}", "/ws/board", "/ws/board?token=forged.token", f"/ws/member?token={op}"):
+        with pytest.raises(InvalidStatus) as exc:
+            connect(server.ws_url + url, open_timeout=10)
+        assert exc.value.response.status_code == 403
+    board(server, sup).close()
+
+
+def test_a_member_socket_carries_only_that_members_cases(api, server):
+    op = user_token(api, "operator")
+    villages = api.get("/api/regions?level=village", headers=auth(op)).json()
+    v, w = villages[0], villages[-1]
+    mine = create_member(api, op, town_code=v["parent_code"], lat=v["lat"], lon=v["lon"])
+    other = create_member(api, op, town_code=w["parent_code"], lat=w["lat"], lon=w["lon"])
+    tok = user_token(api, "member", "mine", member_id=mine["id"])
+    ws = connect(f"{server.ws_url}/ws/member?token={tok}", open_timeout=10)
+    theirs = hotline(api, "ms-1", w["lat"], w["lon"])
+    ours = hotline(api, "ms-2", v["lat"], v["lon"])
+    ev = recv_until(ws, 1)[0]
+    assert (ev["type"], ev["case"]["id"], ev["case"]["offered_to"]) == ("case.offered", ours["id"], mine["id"])
+    assert ev["case"]["reporter_phone"] is None or "*" in ev["case"]["reporter_phone"]
+    # the other member's case is invisible to this member through the API too
+    assert api.get(f"/api/cases/{theirs['id']}", headers=auth(tok)).status_code == 404
+    assert other["id"] != mine["id"]
+    ws.close()
+
+
+@pytest.fixture
+def outage(env, monkeypatch):
+    """Returns (cut, restore): an outage of Redis as the app sees it (through a proxy on real Redis)."""
+    if SERVICES:
+        target = urlsplit(os.environ["SHANGLIANG_REDIS_URL"])
+        proxy = CuttableProxy((target.hostname, target.port or 6379))
+        proxy.up()
+        monkeypatch.setenv("SHANGLIANG_REDIS_URL", f"redis://127.0.0.1:{proxy.port}{target.path}")
+        get_settings.cache_clear()
+        broker_mod.set_broker(None)
+        yield proxy.down, proxy.up
+        proxy.down()
+    else:
+        fake = broker_mod.get_broker().server
+
+        def cut() -> None:
+            fake.connected = False
+
+        def restore() -> None:
+            fake.connected = True
+
+        yield cut, restore
+
+
+@pytest.mark.settings(sweep_interval_s=0.5, relay_interval_s=0.2)
+def test_intake_commits_while_redis_is_down_and_events_follow_when_it_returns(outage, api, server):
+    cut, restore = outage
+    op = user_token(api, "operator")
+    villages = api.get("/api/regions?level=village", headers=auth(op)).json()
+    v = villages[3]
+    m = create_member(api, op, town_code=v["parent_code"], lat=v["lat"], lon=v["lon"])
+    ws = board(server, op)
+    cut()
+    made = [hotline(api, f"out-{i}", v["lat"], v["lon"] + i * 1e-4) for i in range(3)]
+    assert [c["status"] for c in made] == ["new"] * 3  # committed; dispatch waits for Redis
+    for c in made:
+        assert api.get(f"/api/cases/{c['id']}", headers=auth(op)).json()["status"] == "new"
+    restore()
+    events = recv_until(ws, 3, types=("case.created",), timeout=20)
+    assert sorted(e["case"]["id"] for e in events) == sorted(c["id"] for c in made)
+    # the sweeper dispatches the waiting cases once Redis is back (the member has capacity 3)
+    offered = recv_until(ws, 3, types=("case.offered",), timeout=20)
+    assert sorted(e["case"]["id"] for e in offered) == sorted(c["id"] for c in made)
+    assert {e["case"]["offered_to"] for e in offered} == {m["id"]}
+    for c in made:
+        assert api.get(f"/api/cases/{c['id']}", headers=auth(op)).json()["status"] == "offered"
+    ws.close()
