@@ -6,10 +6,11 @@ import asyncio
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dispatch import errors
 from dispatch.broker import get_broker
@@ -56,6 +57,27 @@ class BodyLimit:
             {"limit_bytes": self.limit},
         )
         await JSONResponse(body, status_code=413)(scope, receive, send)
+
+
+class SecurityHeaders:
+    """Pure ASGI on purpose: ``@app.middleware("http")`` reads the body through a task group, which wraps the
+    413 that ``BodyLimit`` raises mid-stream in an ExceptionGroup no handler matches — a 500."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Referrer-Policy", "same-origin")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def create_app(*, start_background: bool = True, embedded_worker: bool | None = None) -> FastAPI:
@@ -141,12 +163,6 @@ def create_app(*, start_background: bool = True, embedded_worker: bool | None = 
             status_code=200 if ok else 503,
         )
 
-    @app.middleware("http")
-    async def _security_headers(request: Request, call_next):
-        response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        return response
-
+    app.add_middleware(SecurityHeaders)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

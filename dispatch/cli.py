@@ -83,7 +83,7 @@ def users_create(
     from dispatch.auth.service import create_user
     from dispatch.errors import AppError
 
-    with Session(_engine()) as session:
+    with Session(_engine(), expire_on_commit=False) as session:  # user.id is read after the session closes
         try:
             user = create_user(session, username, password, role, member_id)
             session.commit()
@@ -99,7 +99,7 @@ def apikeys_create(
     """Create an API key; the key is the last word printed (shown once, stored hashed)."""
     from dispatch.auth.service import create_api_key
 
-    with Session(_engine()) as session:
+    with Session(_engine(), expire_on_commit=False) as session:  # key.id is read after the session closes
         key, raw = create_api_key(session, name, scopes)
         session.commit()
     typer.echo(f"API key {key.id} for {name} ({scopes}): {raw}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -87,15 +88,23 @@ def env(migrated, tmp_path, monkeypatch, request) -> Iterator[None]:
 
 
 class LiveServer:
-    """uvicorn serving the real app in a thread, on a free port."""
+    """uvicorn serving the real app in a thread, on a free port.
+
+    Its sockets get small kernel send buffers (accepted sockets inherit them from the listener), so a client
+    that stops reading creates back-pressure after kilobytes, as on a phone network, not after megabytes.
+    """
 
     def __init__(self) -> None:
         from dispatch.app import create_app
 
         self.app = create_app(embedded_worker=True)
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=0, log_level="warning", ws="websockets", lifespan="on")
+        config = uvicorn.Config(self.app, log_level="warning", ws="websockets", lifespan="on")
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32 * 1024)
+        self.sock.bind(("127.0.0.1", 0))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
     def __enter__(self) -> LiveServer:
         self.thread.start()
@@ -104,7 +113,7 @@ class LiveServer:
             if not self.thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("test server did not start")
             threading.Event().wait(0.01)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
+        port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
         self.ws_url = f"ws://127.0.0.1:{port}"
         return self
@@ -112,6 +121,7 @@ class LiveServer:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=20)
+        self.sock.close()
 
 
 @pytest.fixture

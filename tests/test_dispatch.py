@@ -289,3 +289,46 @@ def test_an_unanswered_offer_times_out_to_the_next_member(api, server, village):
     trail = api.get(f"/api/cases/{case_id}/events", headers=auth(op)).json()
     assert trail[2]["actor"] == "system" and trail[2]["action"] == "offer_expired"
     ws.close()
+
+
+def test_going_off_duty_or_moving_changes_who_is_nearest_at_once(api, village):
+    op, v, _ = village
+    near = create_member(api, op, name="近", town_code=v["parent_code"], lat=v["lat"], lon=v["lon"])
+    far_lat, far_lon = offset(v["lat"], v["lon"], 2000, 0)
+    far = create_member(api, op, name="远", town_code=v["parent_code"], lat=far_lat, lon=far_lon)
+    key = {"X-API-Key": api_key()}
+
+    def new_case(ext: str) -> dict:
+        res = api.post(
+            "/api/intake/hotline",
+            headers=key,
+            json={"external_id": ext, "content": "路灯", "lat": v["lat"], "lon": v["lon"]},
+        )
+        return api.get(f"/api/cases/{res.json()['id']}", headers=auth(op)).json()
+
+    assert new_case("duty-1")["offered_to"] == near["id"]
+    me = user_token(api, "member", "near", member_id=near["id"])
+    res = api.patch(f"/api/members/{near['id']}", json={"on_duty": False}, headers=auth(me))
+    assert res.status_code == 200 and res.json()["on_duty"] is False
+    assert new_case("duty-2")["offered_to"] == far["id"]
+    api.patch(f"/api/members/{near['id']}", json={"on_duty": True}, headers=auth(me))
+    # the near member walks 3 km away; the far one is now nearest
+    away = offset(v["lat"], v["lon"], -3000, 0)
+    res = api.put(f"/api/members/{near['id']}/position", json={"lat": away[0], "lon": away[1]}, headers=auth(me))
+    assert res.status_code == 200 and res.json()["position_at"] is not None
+    assert new_case("duty-3")["offered_to"] == far["id"]
+    # positions in GCJ-02 are stored in WGS-84
+    from dispatch.geo import wgs84_to_gcj02
+
+    g = wgs84_to_gcj02(v["lat"], v["lon"])
+    res = api.put(
+        f"/api/members/{near['id']}/position",
+        json={"lat": g[0], "lon": g[1], "coord_system": "gcj02"},
+        headers=auth(me),
+    )
+    assert haversine_m(res.json()["lat"], res.json()["lon"], v["lat"], v["lon"]) < 1
+    assert new_case("duty-4")["offered_to"] == near["id"]
+    # a member may not move someone else
+    other = user_token(api, "member", "far", member_id=far["id"])
+    res = api.put(f"/api/members/{near['id']}/position", json={"lat": v["lat"], "lon": v["lon"]}, headers=auth(other))
+    assert res.status_code == 403

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import os
+import socket
 from urllib.parse import urlsplit
 
 import pytest
@@ -145,3 +147,87 @@ def test_intake_commits_while_redis_is_down_and_events_follow_when_it_returns(ou
     for c in made:
         assert api.get(f"/api/cases/{c['id']}", headers=auth(op)).json()["status"] == "offered"
     ws.close()
+
+
+class StalledClient:
+    """A websocket client that completes the handshake and then stops reading (a stuck phone, a frozen tab)."""
+
+    def __init__(self, ws_url: str, path: str) -> None:
+        host, port = ws_url.removeprefix("ws://").split(":")
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)  # before connect: a tiny window
+        self.sock.connect((host, int(port)))
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        self.buf = b""
+        while b"\r\n\r\n" not in self.buf:
+            self.buf += self.sock.recv(1)
+        assert self.buf.startswith(b"HTTP/1.1 101"), self.buf
+        self.buf = b""
+
+    def _read(self, n: int) -> bytes:
+        while len(self.buf) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError
+            self.buf += chunk
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+    def frames_until_close(self) -> tuple[int, int | None]:
+        """Read what the server sent: (text frames, close code), close code None if the TCP stream just ended."""
+        self.sock.settimeout(15)
+        texts = 0
+        try:
+            while True:
+                head = self._read(2)
+                opcode, length = head[0] & 0x0F, head[1] & 0x7F
+                if length == 126:
+                    length = int.from_bytes(self._read(2), "big")
+                elif length == 127:
+                    length = int.from_bytes(self._read(8), "big")
+                payload = self._read(length)
+                if opcode == 0x8:
+                    return texts, int.from_bytes(payload[:2], "big")
+                texts += opcode == 0x1
+        except EOFError:
+            return texts, None
+
+
+@pytest.mark.settings(socket_queue_size=100)
+def test_a_slow_board_is_cut_loose_and_never_stalls_the_others(api, server):
+    op = user_token(api, "operator")
+    fast = board(server, op)
+    stalled = StalledClient(server.ws_url, f"/ws/board?token={op}")
+    assert recv(fast)["type"] == "hello"
+    batch = [{"external_id": f"slow-{i}", "content": "长" * 200} for i in range(250)]
+    res = api.post("/api/intake/hotline", headers={"X-API-Key": api_key()}, json=batch)
+    assert res.status_code == 207
+    ids = [r["body"]["id"] for r in res.json()]
+    got = recv_until(fast, 500, timeout=60)  # created + escalated for each: the fast board lost nothing
+    assert sorted({e["case"]["id"] for e in got}) == sorted(ids)
+    texts, code = stalled.frames_until_close()
+    assert texts < 501  # it was cut off before everything reached it...
+    assert code == 4008  # ...with the code that tells it to reconnect with its last id
+
+
+def test_healthz_and_readyz(api):
+    assert api.get("/healthz").json() == {"status": "ok"}
+    ready = api.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": "ok", "redis": "ok"}
+
+
+def test_readyz_reports_redis_down(outage, api, server):
+    cut, restore = outage
+    cut()
+    ready = api.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["checks"]["database"] == "ok"
+    assert ready.json()["checks"]["redis"].startswith("error")
+    assert ready.json()["error"]["code"] == "dependency_unavailable"
+    restore()
+    assert api.get("/readyz").status_code == 200

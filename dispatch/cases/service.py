@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -101,6 +102,8 @@ def validate_location(lat: float | None, lon: float | None, coord_system: str) -
         return None, None
     if lat is None or lon is None:
         raise AppError("incomplete_location", "经纬度须同时提供", "lat and lon must be given together", status=422)
+    if not (math.isfinite(lat) and math.isfinite(lon)):  # NaN/Infinity: also unserialisable in an error's details
+        raise AppError("invalid_location", "经纬度须为有限数值", "lat and lon must be finite numbers", status=422)
     try:
         lat, lon = to_wgs84(float(lat), float(lon), coord_system)
     except ValueError as exc:
@@ -142,6 +145,15 @@ def create(session: Session, new: NewCase) -> tuple[Case, str]:
 
     Returns the case and the resident's secret (only its hash is stored).
     """
+    content = new.content.strip()
+    if not content:  # "   " passes a min_length check but says nothing
+        raise AppError(
+            "missing_field",
+            "诉求内容不能为空",
+            "The content must not be empty",
+            status=422,
+            fields=[{"field": "content", "problem": "blank", "type": "missing"}],
+        )
     category = validate_category(new.category)
     lat, lon = validate_location(new.lat, new.lon, new.coord_system)
     town, village = new.town_code, new.village_code
@@ -156,6 +168,9 @@ def create(session: Session, new: NewCase) -> tuple[Case, str]:
         elif town_m:
             town = town_m
     now = utcnow()
+    received_at = new.received_at or now
+    if received_at.tzinfo is None:  # a local time without offset (the hotline platform's habit): Beijing time
+        received_at = received_at.replace(tzinfo=SHANGHAI)
     secret = secrets.token_urlsafe(12)
     case = Case(
         tracking_no=next_tracking_no(session, now),
@@ -164,7 +179,7 @@ def create(session: Session, new: NewCase) -> tuple[Case, str]:
         external_id=new.external_id,
         category=category,
         title=new.title,
-        content=new.content.strip(),
+        content=content,
         urgency=new.urgency,
         confidential=new.confidential,
         reporter_name=new.reporter_name,
@@ -177,7 +192,7 @@ def create(session: Session, new: NewCase) -> tuple[Case, str]:
         village_code=village,
         point_id=new.point_id,
         mailbox_id=new.mailbox_id,
-        received_at=new.received_at or now,
+        received_at=received_at,
         created_at=now,
         due_at=deadlines_for(new.urgency, now),
     )
@@ -188,7 +203,7 @@ def create(session: Session, new: NewCase) -> tuple[Case, str]:
             Attachment(
                 case_id=case.id,
                 filename=att.filename[:255],
-                content_type=att.content_type,
+                content_type=att.content_type[:128],
                 size=len(att.data),
                 sha256=hashlib.sha256(att.data).hexdigest(),
                 data=att.data,

@@ -7,6 +7,7 @@ closed (code 4008) instead of stalling the others; its client reconnects with ``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -24,7 +25,6 @@ log = logging.getLogger(__name__)
 
 EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 CLOSE_SLOW = 4008
-_OVERFLOW = object()
 
 Filter = Callable[[dict[str, Any]], bool]
 
@@ -48,19 +48,18 @@ class Connection:
     def __init__(self, accepts: Filter, maxsize: int) -> None:
         self.accepts = accepts
         self.queue: asyncio.Queue = asyncio.Queue(maxsize)
-        self.overflowed = False
+        self.overflowed = asyncio.Event()
 
     def offer(self, event: dict[str, Any]) -> None:
-        if self.overflowed or not self.accepts(event):
+        if self.overflowed.is_set() or not self.accepts(event):
             return
         try:
             self.queue.put_nowait(event)
         except asyncio.QueueFull:
-            self.overflowed = True
-            # make room for the close marker; the client will replay from its last id
+            # the sender may be stuck writing to this client: drop its backlog and end the connection
+            self.overflowed.set()
             while not self.queue.empty():
                 self.queue.get_nowait()
-            self.queue.put_nowait(_OVERFLOW)
 
 
 class Hub:
@@ -68,6 +67,8 @@ class Hub:
         self.broker = broker
         self.stream_key = stream_key
         self.queue_size = queue_size
+        # a batch never fills a socket's queue on its own: only a client that falls behind overflows
+        self.read_count = max(1, min(500, queue_size // 2))
         self.connections: set[Connection] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = threading.Event()
@@ -96,7 +97,7 @@ class Hub:
                     newest = client.xrevrange(self.stream_key, count=1)
                     last = newest[0][0] if newest else "0-0"
                     self.last_seen = last
-                batches = client.xread({self.stream_key: last}, block=1000, count=500)
+                batches = client.xread({self.stream_key: last}, block=1000, count=self.read_count)
                 backoff = 0.2
             except RedisError as exc:
                 log.warning("stream reader: redis unavailable (%s); retrying", exc)
@@ -154,12 +155,20 @@ class Hub:
                 await ws.send_json({"id": self.last_seen, "type": "hello", "at": None})
             sender = asyncio.create_task(self._send(ws, conn, replayed_upto))
             receiver = asyncio.create_task(self._receive(ws))
-            done, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+            overflow = asyncio.create_task(conn.overflowed.wait())
+            done, pending = await asyncio.wait({sender, receiver, overflow}, return_when=asyncio.FIRST_COMPLETED)
             for task in pending:
                 task.cancel()
-            for task in done:
+            for task in done - {overflow}:
                 if task.exception() and not isinstance(task.exception(), WebSocketDisconnect | RuntimeError):
                     log.warning("websocket ended: %r", task.exception())
+            if overflow in done:
+                log.info("closing a websocket that fell %d events behind", self.queue_size)
+                # queued behind what the client has not read yet; a dead client is cut by the server's timeouts
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(
+                        ws.close(code=CLOSE_SLOW, reason="too slow; reconnect with last_event_id"), 2
+                    )
         finally:
             self.connections.discard(conn)
 
@@ -167,9 +176,6 @@ class Hub:
     async def _send(ws: WebSocket, conn: Connection, replayed_upto: tuple[int, int] | None) -> None:
         while True:
             event = await conn.queue.get()
-            if event is _OVERFLOW:
-                await ws.close(code=CLOSE_SLOW, reason="too slow; reconnect with last_event_id")
-                return
             if replayed_upto is not None and id_key(event["id"]) <= replayed_upto:
                 continue
             await ws.send_json(public(event))

@@ -69,8 +69,8 @@ def mail_case(mail: ParsedMail, actor: str) -> NewCase:
         title=(mail.subject or None) and mail.subject[:256],
         actor=actor,
         external_id=mail.message_id[:128] if mail.message_id else None,
-        reporter_name=mail.sender_name,
-        reporter_email=mail.sender,
+        reporter_name=mail.sender_name[:64] if mail.sender_name else None,  # the columns' widths
+        reporter_email=mail.sender if mail.sender and len(mail.sender) <= 128 else None,
         address=address,
         received_at=mail.date,
         mailbox_id=mailbox.id if mailbox else None,
