@@ -25,6 +25,7 @@ def _fail(message: str) -> None:
 
 
 def _engine():
+    import dispatch.models  # noqa: F401 - every table, so foreign keys resolve whichever command runs
     from dispatch.db import get_engine
 
     return get_engine()

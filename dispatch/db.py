@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -58,6 +59,15 @@ def get_engine(settings: Settings | None = None) -> Engine:
                 settings.var_dir.mkdir(parents=True, exist_ok=True)
             engine = _engines[url] = make_engine(url)
         return engine
+
+
+def _after_fork_in_child() -> None:
+    # an RQ work horse must not share pooled connections with its parent
+    for engine in _engines.values():
+        engine.dispose(close=False)
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def dispose_engines() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -239,3 +241,35 @@ def test_worker_refuses_the_embedded_default(env, monkeypatch):
     assert result.exit_code != 0
     assert "SHANGLIANG_REDIS_URL" in result.stderr, result.output
     assert worked == []
+
+
+def test_commands_work_in_a_fresh_process(env):
+    """Each command imports only what it needs: run the real console script, not the in-process app."""
+    exe = Path(sys.executable).with_name("shangliang")
+    out = subprocess.run(
+        [str(exe), "users", "create", "--username", "fresh", "--password", "fresh-password", "--role", "operator"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "Created operator account fresh" in out.stdout
+    out = subprocess.run(
+        [str(exe), "apikeys", "create", "--name", "gateway"], capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[-1].startswith("sl_")
+
+
+def test_the_migrations_match_the_models(env):
+    """A model change without a migration fails here (what `alembic check` does)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    import dispatch.models  # noqa: F401
+    from dispatch.db import get_engine
+
+    with get_engine().connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
+    assert diff == []

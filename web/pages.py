@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from html import escape
+from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, File, Form, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlmodel import Session
 
 from dispatch.auth.deps import get_session
 from dispatch.cases import taxonomy
-from dispatch.errors import NotFound
+from dispatch.errors import AppError, NotFound
+from dispatch.intake.views import receive_qr
 from dispatch.points import service as points
 from dispatch.regions.models import Region
 
@@ -48,7 +50,7 @@ def qr_form(token: str, session: Session = Depends(get_session)) -> HTMLResponse
         + f"""
 <h1>有事好商量</h1><p class="muted">{escape(town.name if town else "")} {escape(village.name if village else "")}
 · {escape(point.name)}</p>
-<form method="post" action="/api/intake/qr/{escape(token)}" enctype="multipart/form-data">
+<form method="post" action="/q/{escape(token)}" enctype="multipart/form-data">
 <label for="category">诉求分类 Category</label><select id="category" name="category" required>{options}</select>
 <label for="content">诉求内容 Description</label><textarea id="content" name="content" rows="5" required></textarea>
 <label for="photos">照片（最多 3 张） Photos (up to 3)</label>
@@ -58,3 +60,44 @@ def qr_form(token: str, session: Session = Depends(get_session)) -> HTMLResponse
 <button type="submit">提交 Submit</button></form></body></html>"""
     )
     return HTMLResponse(body)
+
+
+def _page(title: str, body: str, status: int = 200, code: str | None = None) -> HTMLResponse:
+    headers = {"X-Error-Code": code} if code else None
+    return HTMLResponse(
+        _HEAD.format(title=escape(title)) + body + "</body></html>", status_code=status, headers=headers
+    )
+
+
+@router.post("/q/{token}", response_class=HTMLResponse)
+async def qr_submit(
+    token: str,
+    content: Annotated[str, Form()] = "",
+    category: Annotated[str, Form()] = "",
+    name: Annotated[str | None, Form()] = None,
+    phone: Annotated[str | None, Form()] = None,
+    photos: Annotated[list[UploadFile] | None, File()] = None,
+    session: Session = Depends(get_session),
+) -> HTMLResponse:
+    """The no-JavaScript path of the QR form: the same intake as the API, answered as a page."""
+    try:
+        if not content.strip():
+            raise AppError("missing_field", "请填写诉求内容", "Please describe the issue", status=422)
+        case, secret = await receive_qr(session, token, content, category, None, None, "wgs84", name, phone, photos)
+    except AppError as exc:
+        return _page(
+            "未能提交 / Not submitted",
+            f"<h1>未能提交</h1><p>{escape(exc.message)}</p><p><a href=''>返回修改 / Back</a></p>",
+            exc.status,
+            exc.code,
+        )
+    track = f"/api/track/{case.tracking_no}?secret={secret}"
+    return _page(
+        "已受理 / Received",
+        f"""<h1>已受理</h1>
+<p>受理编号 Tracking number：<strong id="tracking-no">{escape(case.tracking_no)}</strong></p>
+<p>查询码 Secret：<strong id="secret">{escape(secret)}</strong></p>
+<p class="muted">请保存编号和查询码，用于查询进度和评价。Keep both to follow and rate your case.</p>
+<p><a href="{escape(track)}">查询进度 / Follow it</a></p>""",
+        201,
+    )

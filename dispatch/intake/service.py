@@ -8,10 +8,13 @@ from sqlmodel import Session, col, select
 from dispatch.cases import service as cases
 from dispatch.cases.models import Case
 from dispatch.cases.service import NewAttachment, NewCase
+from dispatch.config import get_settings
 from dispatch.db import get_engine
 from dispatch.dispatching.service import try_offer_next
+from dispatch.errors import AppError
 from dispatch.intake.mailparse import ParsedMail
 from dispatch.intake.models import Mailbox
+from dispatch.points.models import Point
 from dispatch.regions import reference
 
 
@@ -76,4 +79,73 @@ def mail_case(mail: ParsedMail, actor: str) -> NewCase:
         mailbox_id=mailbox.id if mailbox else None,
         town_code=town if not village else None,
         attachments=[NewAttachment(a.filename, a.content_type, a.data) for a in mail.attachments],
+    )
+
+
+MAX_PHOTOS = 3
+IMAGE_MAGIC = {
+    b"\xff\xd8\xff": "image/jpeg",
+    b"\x89PNG\r\n\x1a\n": "image/png",
+    b"GIF8": "image/gif",
+    b"RIFF": "image/webp",
+}
+
+
+def check_photo_count(n: int) -> None:
+    if n > MAX_PHOTOS:
+        raise AppError("too_many_photos", "最多上传 3 张照片", "At most 3 photos", status=422, count=n)
+
+
+def photo(filename: str, data: bytes) -> NewAttachment:
+    """A resident's photo: bounded in size, and an image by its bytes, whatever its name claims."""
+    limit = get_settings().max_photo_bytes
+    if len(data) > limit:
+        mb = limit // 1048576
+        raise AppError(
+            "photo_too_large", f"照片不能超过 {mb} MB", f"A photo may be at most {mb} MB", status=413, filename=filename
+        )
+    kind = next((t for magic, t in IMAGE_MAGIC.items() if data.startswith(magic)), None)
+    if kind is None or (kind == "image/webp" and data[8:12] != b"WEBP"):
+        raise AppError(
+            "unsupported_photo",
+            "只接受 JPEG、PNG、GIF、WebP 照片",
+            "Photos must be JPEG, PNG, GIF or WebP",
+            status=415,
+            filename=filename,
+        )
+    return NewAttachment(filename[:255], kind, data)
+
+
+def qr_case(
+    point: Point,
+    content: str,
+    category: str,
+    lat: float | None,
+    lon: float | None,
+    coord_system: str,
+    name: str | None,
+    phone: str | None,
+    photos: list[tuple[str, bytes]],
+) -> NewCase:
+    """A case at a point: located by the phone's GPS when shared, else at the point (and its village)."""
+    check_photo_count(len(photos))
+    attachments = [photo(filename, data) for filename, data in photos]
+    town = village = None
+    if lat is None or lon is None:
+        lat, lon, coord_system = point.lat, point.lon, "wgs84"
+        town, village = point.town_code, point.village_code
+    return NewCase(
+        channel="qr",
+        content=content,
+        category=category,
+        actor="resident",
+        reporter_name=name or None,
+        reporter_phone=phone or None,
+        lat=lat,
+        lon=lon,
+        coord_system=coord_system,
+        point_id=point.id,
+        town_code=town,
+        village_code=village,
+        attachments=attachments,
     )

@@ -13,7 +13,7 @@ from sqlmodel import Session
 from dispatch.auth.deps import get_session, require
 from dispatch.auth.service import Principal
 from dispatch.cases.models import CaseIn, HotlineIn, IntakeOut
-from dispatch.cases.service import NewAttachment, NewCase
+from dispatch.cases.service import NewCase
 from dispatch.errors import AppError, error_body
 from dispatch.intake import service
 from dispatch.intake.mailparse import MailError, parse_mail
@@ -21,13 +21,6 @@ from dispatch.points import service as points
 
 router = APIRouter(prefix="/api", tags=["intake"])
 
-MAX_PHOTOS = 3
-IMAGE_MAGIC = {
-    b"\xff\xd8\xff": "image/jpeg",
-    b"\x89PNG\r\n\x1a\n": "image/png",
-    b"GIF8": "image/gif",
-    b"RIFF": "image/webp",
-}
 _hotline_items = TypeAdapter(HotlineIn | list[dict[str, Any]])
 
 
@@ -182,25 +175,32 @@ def _split(message: str) -> tuple[str, str]:
     return (zh, en) if sep else (message, message)
 
 
-def _photo(upload: UploadFile, data: bytes, limit: int) -> NewAttachment:
-    if len(data) > limit:
-        raise AppError(
-            "photo_too_large",
-            f"照片不能超过 {limit // 1048576} MB",
-            f"A photo may be at most {limit // 1048576} MB",
-            status=413,
-            filename=upload.filename,
-        )
-    kind = next((t for magic, t in IMAGE_MAGIC.items() if data.startswith(magic)), None)
-    if kind is None:
-        raise AppError(
-            "unsupported_photo",
-            "只接受 JPEG、PNG、GIF、WebP 照片",
-            "Photos must be JPEG, PNG, GIF or WebP",
-            status=415,
-            filename=upload.filename,
-        )
-    return NewAttachment(upload.filename or "photo", kind, data)
+async def receive_qr(
+    session: Session,
+    token: str,
+    content: str,
+    category: str,
+    lat: float | None,
+    lon: float | None,
+    coord_system: str,
+    name: str | None,
+    phone: str | None,
+    photos: list[UploadFile] | None,
+):
+    """Read the uploads (bounded) and submit; shared by this API and the plain QR page."""
+    from starlette.concurrency import run_in_threadpool
+
+    from dispatch.config import get_settings
+
+    point = points.by_token(session, token)
+    session.close()
+    uploads = [p for p in (photos or []) if p.filename or p.size]
+    service.check_photo_count(len(uploads))
+    limit = get_settings().max_photo_bytes
+    files = [(u.filename or "photo", await u.read(limit + 1)) for u in uploads]
+    new = service.qr_case(point, content, category, lat, lon, coord_system, name, phone, files)
+    case, secret, _ = await run_in_threadpool(service.submit, new)
+    return case, secret
 
 
 @router.post("/intake/qr/{token}", status_code=201, response_model=IntakeOut)
@@ -216,37 +216,7 @@ async def qr(
     photos: Annotated[list[UploadFile] | None, File()] = None,
     session: Session = Depends(get_session),
 ) -> JSONResponse:
-    from starlette.concurrency import run_in_threadpool
-
-    from dispatch.config import get_settings
-
-    point = points.by_token(session, token)
-    session.close()
-    uploads = [p for p in (photos or []) if p.filename or p.size]
-    if len(uploads) > MAX_PHOTOS:
-        raise AppError("too_many_photos", "最多上传 3 张照片", "At most 3 photos", status=422)
-    limit = get_settings().max_photo_bytes
-    attachments = [_photo(u, await u.read(limit + 1), limit) for u in uploads]
-    if lat is None or lon is None:
-        lat, lon, coord_system = point.lat, point.lon, "wgs84"
-        town, village = point.town_code, point.village_code
-    else:
-        town = village = None
-    new = NewCase(
-        channel="qr",
-        content=content,
-        category=category,
-        actor="resident",
-        reporter_name=name or None,
-        reporter_phone=phone or None,
-        lat=lat,
-        lon=lon,
-        coord_system=coord_system,
-        point_id=point.id,
-        town_code=town,
-        village_code=village,
-        attachments=attachments,
-    )
-    case, secret, _ = await run_in_threadpool(service.submit, new)
+    """A resident's submission from a point's QR page (no account; the secret lets them follow the case)."""
+    case, secret = await receive_qr(session, token, content, category, lat, lon, coord_system, name, phone, photos)
     out = IntakeOut(id=case.id, tracking_no=case.tracking_no, status=case.status, secret=secret)
     return JSONResponse(out.model_dump(), status_code=201)
