@@ -100,12 +100,18 @@ def create_app(*, start_background: bool = True, embedded_worker: bool | None = 
                 worker = EmbeddedWorker(broker.queue)
                 worker.start()
                 background.append(worker)
+                if settings.imap_url:
+                    from dispatch.intake.flows import schedule_poll
+
+                    schedule_poll()
         try:
             yield
         finally:
-            hub.stop()
-            for item in reversed(background):
-                item.stop()
+            # ask every thread to stop first, then wait: their poll intervals overlap instead of adding up
+            for item in (hub, *background):
+                item.request_stop()
+            for item in (hub, *reversed(background)):
+                item.join()
 
     app = FastAPI(
         title="Shangliang 商量",

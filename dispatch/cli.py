@@ -147,7 +147,8 @@ def worker(burst: bool = False) -> None:
     try:
         Worker([broker.queue], connection=broker.raw).work(with_scheduler=True, burst=burst)
     finally:
-        maintenance.stop()
+        maintenance.request_stop()
+        maintenance.join()
 
 
 def main() -> None:

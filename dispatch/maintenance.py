@@ -24,8 +24,10 @@ class Maintenance:
         self._thread = threading.Thread(target=self._run, name="maintenance", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def request_stop(self) -> None:
         self._stop.set()
+
+    def join(self) -> None:
         if self._thread:
             self._thread.join(timeout=10)
 

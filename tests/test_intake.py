@@ -228,7 +228,7 @@ def test_qr_page_submission_and_tracking(api, db, op):
     page = api.get(f"/q/{token}")
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
-    assert "<form" in page.text and f"/api/intake/qr/{token}" in page.text
+    assert "<form" in page.text and f'action="/q/{token}"' in page.text
     assert 'name="content"' in page.text and 'name="photos"' in page.text
 
     photo = jpeg((10, 120, 40))

@@ -73,10 +73,12 @@ class EmbeddedWorker:
             if not self.worker._stop_requested:
                 threading.Event().wait(1)
 
-    def stop(self) -> None:
+    def request_stop(self) -> None:
         self.worker._stop_requested = True
         scheduler = getattr(self.worker, "scheduler", None)
         if scheduler is not None:
             scheduler._stop_requested = True
+
+    def join(self) -> None:
         if self._thread:
             self._thread.join(timeout=10)

@@ -82,8 +82,10 @@ class Hub:
         self._thread = threading.Thread(target=self._read_forever, name="stream-reader", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def request_stop(self) -> None:
         self._stop.set()
+
+    def join(self) -> None:
         if self._thread:
             self._thread.join(timeout=5)
 
@@ -97,7 +99,7 @@ class Hub:
                     newest = client.xrevrange(self.stream_key, count=1)
                     last = newest[0][0] if newest else "0-0"
                     self.last_seen = last
-                batches = client.xread({self.stream_key: last}, block=1000, count=self.read_count)
+                batches = client.xread({self.stream_key: last}, block=500, count=self.read_count)
                 backoff = 0.2
             except RedisError as exc:
                 log.warning("stream reader: redis unavailable (%s); retrying", exc)

@@ -131,7 +131,7 @@ def qr_case(
     check_photo_count(len(photos))
     attachments = [photo(filename, data) for filename, data in photos]
     town = village = None
-    if lat is None or lon is None:
+    if lat is None and lon is None:  # half a location is refused by the case's validation
         lat, lon, coord_system = point.lat, point.lon, "wgs84"
         town, village = point.town_code, point.village_code
     return NewCase(
