@@ -83,6 +83,11 @@ def env(migrated, tmp_path, monkeypatch, request) -> Iterator[None]:
             names = ", ".join(f'"{t}"' for t in tables if t not in KEEP_TABLES)
             conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         broker_mod.get_broker().r.flushdb()
+        from dispatch.regions.service import load_reference
+
+        with Session(engine) as session:  # a test may have removed reference rows: put them back
+            load_reference(session)
+            session.commit()
     yield
     _reset_process_state()
 
