@@ -27,6 +27,7 @@ class Settings(BaseSettings):
     finish_deadline_h: int = 7 * 24
     sweep_interval_s: float = 5.0
     relay_interval_s: float = 0.5
+    reconcile_interval_s: float = 60.0
 
     stream_key: str = "shangliang:events"
     stream_maxlen: int = 100_000

@@ -31,25 +31,31 @@ class Maintenance:
         if self._thread:
             self._thread.join(timeout=10)
 
-    def tick(self, *, sweep: bool) -> None:
+    def tick(self, *, sweep: bool, reconcile: bool = False) -> None:
         from dispatch.dispatching.flows import sweep as sweep_cases
         from dispatch.events.relay import relay_pending
-        from dispatch.members.service import retry_unsynced
+        from dispatch.members.service import reconcile_loads, retry_unsynced
 
         relay_pending(wait=False)
         if sweep:
             with Session(get_engine()) as session:
                 retry_unsynced(session)
             sweep_cases()
+        if reconcile:
+            with Session(get_engine()) as session:
+                reconcile_loads(session)
 
     def _run(self) -> None:
         settings = get_settings()
-        last_sweep = 0.0
+        last_sweep = last_reconcile = time.monotonic()
         while not self._stop.wait(settings.relay_interval_s):
             now = time.monotonic()
             do_sweep = now - last_sweep >= settings.sweep_interval_s
+            do_reconcile = now - last_reconcile >= settings.reconcile_interval_s
+            if do_reconcile:
+                last_reconcile = now
             try:
-                self.tick(sweep=do_sweep)
+                self.tick(sweep=do_sweep, reconcile=do_reconcile)
             except RedisError as exc:
                 log.warning("maintenance: redis unavailable (%s)", exc)
             except Exception:  # noqa: BLE001 - keep the loop alive; the next tick retries

@@ -332,3 +332,44 @@ def test_going_off_duty_or_moving_changes_who_is_nearest_at_once(api, village):
     other = user_token(api, "member", "far", member_id=far["id"])
     res = api.put(f"/api/members/{near['id']}/position", json={"lat": v["lat"], "lon": v["lon"]}, headers=auth(other))
     assert res.status_code == 403
+
+
+def test_a_leaked_claim_is_given_back_by_reconciliation(api, village):
+    """A process that dies between claiming a slot in Redis and committing leaks it; the maintenance loop
+    notices the counter disagreeing with the database twice in a row and corrects it."""
+    from sqlmodel import Session
+
+    from dispatch.db import get_engine
+    from dispatch.dispatching.locator import get_locator
+    from dispatch.members import service
+
+    def reconcile_loads() -> list[int]:
+        with Session(get_engine()) as session:  # as the maintenance loop does: a short session of its own
+            return service.reconcile_loads(session)
+
+    op, v, _ = village
+    m = create_member(api, op, town_code=v["parent_code"], lat=v["lat"], lon=v["lon"], capacity=1)
+    key = {"X-API-Key": api_key()}
+    far = offset(v["lat"], v["lon"], 20_000, 0)
+    assert (
+        api.post(
+            "/api/intake/hotline",
+            headers=key,
+            json={"external_id": "leak-0", "content": "远处", "lat": far[0], "lon": far[1]},
+        ).json()["status"]
+        == "escalated"
+    )
+    get_locator().take(m["id"])  # the claim of a process that died before committing
+
+    def near(ext: str) -> str:
+        return api.post(
+            "/api/intake/hotline",
+            headers=key,
+            json={"external_id": ext, "content": "近处", "lat": v["lat"], "lon": v["lon"]},
+        ).json()["status"]
+
+    assert near("leak-1") == "escalated"  # the member looks full
+    assert reconcile_loads() == []  # first sighting: could be a claim in flight
+    assert reconcile_loads() == [m["id"]]  # still wrong the same way: corrected
+    assert near("leak-2") == "offered"
+    assert reconcile_loads() == []

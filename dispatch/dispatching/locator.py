@@ -164,6 +164,7 @@ class Locator:
         self._sync = r.register_script(SYNC)
         self._claim = r.register_script(CLAIM)
         self._adjust = r.register_script(ADJUST)
+        self.suspects: dict[int, tuple[int | None, int]] = {}  # load mismatches seen once (reconciliation)
 
     def sync(self, m: MemberState, *, set_load: bool = False, client=None) -> None:
         has_pos = m.lat is not None and m.lon is not None
@@ -224,6 +225,13 @@ class Locator:
 
     def is_ready(self) -> bool:
         return bool(self.r.exists(READY))
+
+    def loads(self, member_ids: list[int]) -> dict[int, int | None]:
+        """The load counters as Redis holds them (None for a member Redis does not know)."""
+        pipe = self.r.pipeline(transaction=False)
+        for member_id in member_ids:
+            pipe.hget(PREFIX + str(member_id), "load")
+        return {m: None if v is None else int(v) for m, v in zip(member_ids, pipe.execute(), strict=True)}
 
 
 def get_locator() -> Locator:

@@ -68,6 +68,26 @@ def rebuild_locator(session: Session) -> int:
     return len(members)
 
 
+def reconcile_loads(session: Session) -> list[int]:
+    """Set Redis load counters that disagree with the database back to the database's count.
+
+    A claim leaks when a process dies between claiming in Redis and committing. A counter is corrected only
+    when it disagreed the same way at the previous check too, so claims still in flight are left alone.
+    Returns the members corrected.
+    """
+    locator = get_locator()
+    members = list(session.exec(select(Member.id)).all())
+    truth = loads(session)
+    held = locator.loads(members)
+    now = {m: (held[m], truth.get(m, 0)) for m in members if held[m] != truth.get(m, 0)}
+    fix = [m for m, seen in now.items() if locator.suspects.get(m) == seen]
+    locator.suspects = {m: seen for m, seen in now.items() if m not in fix}
+    if fix:
+        log.warning("correcting leaked dispatcher load of members %s", fix)
+        sync_members(session, fix)
+    return fix
+
+
 def sync_members(session: Session, member_ids: list[int]) -> None:
     members = list(session.exec(select(Member).where(col(Member.id).in_(member_ids))).all())
     pos = _point_positions(session, {m.point_id for m in members if m.point_id})
