@@ -122,7 +122,15 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
         upgrade()
     mode = "embedded (SQLite + in-process Redis)" if settings.embedded_redis else "PostgreSQL + Redis"
     typer.echo(f"Shangliang on http://{host}:{port} — {mode}")
-    uvicorn.run("dispatch.asgi:app", host=host, port=port, workers=workers, log_level="info", proxy_headers=True)
+    uvicorn.run(
+        "dispatch.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        proxy_headers=True,
+        ws="websockets-sansio",
+    )
 
 
 @app.command()

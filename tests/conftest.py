@@ -103,7 +103,7 @@ class LiveServer:
         from dispatch.app import create_app
 
         self.app = create_app(embedded_worker=True)
-        config = uvicorn.Config(self.app, log_level="warning", ws="websockets", lifespan="on")
+        config = uvicorn.Config(self.app, log_level="warning", ws="websockets-sansio", lifespan="on")
         self.server = uvicorn.Server(config)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

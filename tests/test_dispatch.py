@@ -83,63 +83,68 @@ def test_offers_follow_the_nearest_member_rule_and_the_board_sees_each_step(api,
     member_ids = {i: n for n, i in made.items()}
     tokens = {i: user_token(api, "member", f"m{i}", member_id=i) for i in made.values()}
 
-    ws = board(server, op)
-    case_lat, case_lon = offset(lat, lon, 10, 10)
-    res = api.post(
-        "/api/intake/hotline",
-        headers={"X-API-Key": api_key()},
-        json={"external_id": "rule-1", "content": "路灯不亮", "category": CATEGORY, "lat": case_lat, "lon": case_lon},
-    )
-    assert res.status_code == 201, res.text
-    case_id = res.json()["id"]
+    with board(server, op) as ws:
+        case_lat, case_lon = offset(lat, lon, 10, 10)
+        res = api.post(
+            "/api/intake/hotline",
+            headers={"X-API-Key": api_key()},
+            json={
+                "external_id": "rule-1",
+                "content": "路灯不亮",
+                "category": CATEGORY,
+                "lat": case_lat,
+                "lon": case_lon,
+            },
+        )
+        assert res.status_code == 201, res.text
+        case_id = res.json()["id"]
 
-    offered_names = []
-    excluded: set[int] = set()
-    while True:
-        case = api.get(f"/api/cases/{case_id}", headers=auth(op)).json()
-        assert case["town_code"] == town
-        members = api.get("/api/members", headers=auth(op)).json()
-        expected = brute_force_nearest(members, case, excluded)
-        if expected is None:
-            assert case["status"] == "escalated"
-            break
-        assert case["status"] == "offered"
-        assert case["offered_to"] == expected, (member_ids.get(case["offered_to"]), member_ids[expected])
-        offered_names.append(member_ids[expected])
-        excluded.add(expected)
-        if member_ids[expected] == "plain, farther":
-            break
-        res = api.post(f"/api/cases/{case_id}/decline", json={"reason": "不在附近"}, headers=auth(tokens[expected]))
+        offered_names = []
+        excluded: set[int] = set()
+        while True:
+            case = api.get(f"/api/cases/{case_id}", headers=auth(op)).json()
+            assert case["town_code"] == town
+            members = api.get("/api/members", headers=auth(op)).json()
+            expected = brute_force_nearest(members, case, excluded)
+            if expected is None:
+                assert case["status"] == "escalated"
+                break
+            assert case["status"] == "offered"
+            assert case["offered_to"] == expected, (member_ids.get(case["offered_to"]), member_ids[expected])
+            offered_names.append(member_ids[expected])
+            excluded.add(expected)
+            if member_ids[expected] == "plain, farther":
+                break
+            res = api.post(f"/api/cases/{case_id}/decline", json={"reason": "不在附近"}, headers=auth(tokens[expected]))
+            assert res.status_code == 200, res.text
+
+        # ties by lower id, town-level before district, then the rest in distance order
+        assert offered_names == ["tie A", "tie B", "category by prefix", "plain, farther"]
+        holder = made["plain, farther"]
+        res = api.post(f"/api/cases/{case_id}/accept", headers=auth(tokens[holder]))
         assert res.status_code == 200, res.text
+        assert res.json()["status"] == "assigned" and res.json()["assignee_id"] == holder
 
-    # ties by lower id, town-level before district, then the rest in distance order
-    assert offered_names == ["tie A", "tie B", "category by prefix", "plain, farther"]
-    holder = made["plain, farther"]
-    res = api.post(f"/api/cases/{case_id}/accept", headers=auth(tokens[holder]))
-    assert res.status_code == 200, res.text
-    assert res.json()["status"] == "assigned" and res.json()["assignee_id"] == holder
-
-    events = recv_until(ws, 9, case_id=case_id)
-    assert [e["type"] for e in events] == [
-        "case.created",
-        "case.offered",
-        "case.declined",
-        "case.offered",
-        "case.declined",
-        "case.offered",
-        "case.declined",
-        "case.offered",
-        "case.accepted",
-    ]
-    assert [e["case"]["offered_to"] for e in events if e["type"] == "case.offered"] == [
-        made["tie A"],
-        made["tie B"],
-        made["category by prefix"],
-        holder,
-    ]
-    ids = [e["id"] for e in events]
-    assert ids == sorted(ids, key=lambda i: tuple(map(int, i.split("-"))))
-    ws.close()
+        events = recv_until(ws, 9, case_id=case_id)
+        assert [e["type"] for e in events] == [
+            "case.created",
+            "case.offered",
+            "case.declined",
+            "case.offered",
+            "case.declined",
+            "case.offered",
+            "case.declined",
+            "case.offered",
+            "case.accepted",
+        ]
+        assert [e["case"]["offered_to"] for e in events if e["type"] == "case.offered"] == [
+            made["tie A"],
+            made["tie B"],
+            made["category by prefix"],
+            holder,
+        ]
+        ids = [e["id"] for e in events]
+        assert ids == sorted(ids, key=lambda i: tuple(map(int, i.split("-"))))
 
 
 def test_district_members_take_what_town_members_cannot(api, village):
@@ -276,19 +281,18 @@ def test_an_unanswered_offer_times_out_to_the_next_member(api, server, village):
     op, v, _ = village
     near = create_member(api, op, name="近", town_code=v["parent_code"], lat=v["lat"], lon=v["lon"])
     far = create_member(api, op, name="远", town_code=v["parent_code"], lat=v["lat"] + 0.01, lon=v["lon"])
-    ws = board(server, op)
-    case_id = api.post(
-        "/api/intake/hotline",
-        headers={"X-API-Key": api_key()},
-        json={"external_id": "to-1", "content": "树木倒伏", "lat": v["lat"], "lon": v["lon"]},
-    ).json()["id"]
-    events = recv_until(ws, 4, case_id=case_id, timeout=15)
-    assert [e["type"] for e in events] == ["case.created", "case.offered", "case.offer_expired", "case.offered"]
-    assert events[1]["case"]["offered_to"] == near["id"]
-    assert events[3]["case"]["offered_to"] == far["id"]
-    trail = api.get(f"/api/cases/{case_id}/events", headers=auth(op)).json()
-    assert trail[2]["actor"] == "system" and trail[2]["action"] == "offer_expired"
-    ws.close()
+    with board(server, op) as ws:
+        case_id = api.post(
+            "/api/intake/hotline",
+            headers={"X-API-Key": api_key()},
+            json={"external_id": "to-1", "content": "树木倒伏", "lat": v["lat"], "lon": v["lon"]},
+        ).json()["id"]
+        events = recv_until(ws, 4, case_id=case_id, timeout=15)
+        assert [e["type"] for e in events] == ["case.created", "case.offered", "case.offer_expired", "case.offered"]
+        assert events[1]["case"]["offered_to"] == near["id"]
+        assert events[3]["case"]["offered_to"] == far["id"]
+        trail = api.get(f"/api/cases/{case_id}/events", headers=auth(op)).json()
+        assert trail[2]["actor"] == "system" and trail[2]["action"] == "offer_expired"
 
 
 def test_going_off_duty_or_moving_changes_who_is_nearest_at_once(api, village):

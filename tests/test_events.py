@@ -30,43 +30,40 @@ def hotline(api, external_id: str, lat: float | None = None, lon: float | None =
 def test_a_board_that_missed_three_events_gets_exactly_those_on_reconnect(api, server):
     op = user_token(api, "operator")
     member = create_member(api, op, level="district", lat=33.30, lon=120.10, capacity=0)
-    ws = board(server, op)
-    first = hotline(api, "r-1")  # no location: created, then escalated
-    seen = recv_until(ws, 2)
-    assert [e["type"] for e in seen] == ["case.created", "case.escalated"]
-    last_id = seen[-1]["id"]
-    ws.close()
+    with board(server, op) as ws:
+        first = hotline(api, "r-1")  # no location: created, then escalated
+        seen = recv_until(ws, 2)
+        assert [e["type"] for e in seen] == ["case.created", "case.escalated"]
+        last_id = seen[-1]["id"]
 
     second = hotline(api, "r-2")  # two events...
     res = api.put(f"/api/members/{member['id']}/position", json={"lat": 33.31, "lon": 120.11}, headers=auth(op))
     assert res.status_code == 200  # ...and a third
 
-    ws = board(server, op, last_event_id=last_id)
-    missed = [recv(ws) for _ in range(3)]
-    assert [(e["type"], (e.get("case") or e.get("member"))["id"]) for e in missed] == [
-        ("case.created", second["id"]),
-        ("case.escalated", second["id"]),
-        ("member.position", member["id"]),
-    ]
-    assert all(e["id"] > last_id for e in missed)
-    # nothing else was replayed: the next message is a new live event
-    third = hotline(api, "r-3")
-    nxt = recv(ws)
-    assert (nxt["type"], nxt["case"]["id"]) == ("case.created", third["id"])
-    assert first["id"] not in {e["case"]["id"] for e in missed if "case" in e}
-    ws.close()
+    with board(server, op, last_event_id=last_id) as ws:
+        missed = [recv(ws) for _ in range(3)]
+        assert [(e["type"], (e.get("case") or e.get("member"))["id"]) for e in missed] == [
+            ("case.created", second["id"]),
+            ("case.escalated", second["id"]),
+            ("member.position", member["id"]),
+        ]
+        assert all(e["id"] > last_id for e in missed)
+        # nothing else was replayed: the next message is a new live event
+        third = hotline(api, "r-3")
+        nxt = recv(ws)
+        assert (nxt["type"], nxt["case"]["id"]) == ("case.created", third["id"])
+        assert first["id"] not in {e["case"]["id"] for e in missed if "case" in e}
 
 
 def test_board_filtered_by_town_sees_only_that_town(api, server):
     op = user_token(api, "operator")
     villages = api.get("/api/regions?level=village", headers=auth(op)).json()
     a, b = villages[0], next(v for v in villages if v["parent_code"] != villages[0]["parent_code"])
-    ws = board(server, op, town_code=b["parent_code"])
-    hotline(api, "f-1", a["lat"], a["lon"])
-    mine = hotline(api, "f-2", b["lat"], b["lon"])
-    ev = recv_until(ws, 1)[0]
-    assert ev["case"]["id"] == mine["id"] and ev["case"]["town_code"] == b["parent_code"]
-    ws.close()
+    with board(server, op, town_code=b["parent_code"]) as ws:
+        hotline(api, "f-1", a["lat"], a["lon"])
+        mine = hotline(api, "f-2", b["lat"], b["lon"])
+        ev = recv_until(ws, 1)[0]
+        assert ev["case"]["id"] == mine["id"] and ev["case"]["town_code"] == b["parent_code"]
 
 
 def test_sockets_check_roles(api, server):
@@ -78,7 +75,8 @@ def test_sockets_check_roles(api, server):
         with pytest.raises(InvalidStatus) as exc:
             connect(server.ws_url + url, open_timeout=10)
         assert exc.value.response.status_code == 403
-    board(server, sup).close()
+    with board(server, sup):
+        pass
 
 
 def test_a_member_socket_carries_only_that_members_cases(api, server):
@@ -88,16 +86,15 @@ def test_a_member_socket_carries_only_that_members_cases(api, server):
     mine = create_member(api, op, town_code=v["parent_code"], lat=v["lat"], lon=v["lon"])
     other = create_member(api, op, town_code=w["parent_code"], lat=w["lat"], lon=w["lon"])
     tok = user_token(api, "member", "mine", member_id=mine["id"])
-    ws = connect(f"{server.ws_url}/ws/member?token={tok}", open_timeout=10)
-    theirs = hotline(api, "ms-1", w["lat"], w["lon"])
-    ours = hotline(api, "ms-2", v["lat"], v["lon"])
-    ev = recv_until(ws, 1)[0]
-    assert (ev["type"], ev["case"]["id"], ev["case"]["offered_to"]) == ("case.offered", ours["id"], mine["id"])
-    assert ev["case"]["reporter_phone"] is None or "*" in ev["case"]["reporter_phone"]
-    # the other member's case is invisible to this member through the API too
-    assert api.get(f"/api/cases/{theirs['id']}", headers=auth(tok)).status_code == 404
-    assert other["id"] != mine["id"]
-    ws.close()
+    with connect(f"{server.ws_url}/ws/member?token={tok}", open_timeout=10) as ws:
+        theirs = hotline(api, "ms-1", w["lat"], w["lon"])
+        ours = hotline(api, "ms-2", v["lat"], v["lon"])
+        ev = recv_until(ws, 1)[0]
+        assert (ev["type"], ev["case"]["id"], ev["case"]["offered_to"]) == ("case.offered", ours["id"], mine["id"])
+        assert ev["case"]["reporter_phone"] is None or "*" in ev["case"]["reporter_phone"]
+        # the other member's case is invisible to this member through the API too
+        assert api.get(f"/api/cases/{theirs['id']}", headers=auth(tok)).status_code == 404
+        assert other["id"] != mine["id"]
 
 
 @pytest.fixture
@@ -131,22 +128,21 @@ def test_intake_commits_while_redis_is_down_and_events_follow_when_it_returns(ou
     villages = api.get("/api/regions?level=village", headers=auth(op)).json()
     v = villages[3]
     m = create_member(api, op, town_code=v["parent_code"], lat=v["lat"], lon=v["lon"])
-    ws = board(server, op)
-    cut()
-    made = [hotline(api, f"out-{i}", v["lat"], v["lon"] + i * 1e-4) for i in range(3)]
-    assert [c["status"] for c in made] == ["new"] * 3  # committed; dispatch waits for Redis
-    for c in made:
-        assert api.get(f"/api/cases/{c['id']}", headers=auth(op)).json()["status"] == "new"
-    restore()
-    events = recv_until(ws, 3, types=("case.created",), timeout=20)
-    assert sorted(e["case"]["id"] for e in events) == sorted(c["id"] for c in made)
-    # the sweeper dispatches the waiting cases once Redis is back (the member has capacity 3)
-    offered = recv_until(ws, 3, types=("case.offered",), timeout=20)
-    assert sorted(e["case"]["id"] for e in offered) == sorted(c["id"] for c in made)
-    assert {e["case"]["offered_to"] for e in offered} == {m["id"]}
-    for c in made:
-        assert api.get(f"/api/cases/{c['id']}", headers=auth(op)).json()["status"] == "offered"
-    ws.close()
+    with board(server, op) as ws:
+        cut()
+        made = [hotline(api, f"out-{i}", v["lat"], v["lon"] + i * 1e-4) for i in range(3)]
+        assert [c["status"] for c in made] == ["new"] * 3  # committed; dispatch waits for Redis
+        for c in made:
+            assert api.get(f"/api/cases/{c['id']}", headers=auth(op)).json()["status"] == "new"
+        restore()
+        events = recv_until(ws, 3, types=("case.created",), timeout=20)
+        assert sorted(e["case"]["id"] for e in events) == sorted(c["id"] for c in made)
+        # the sweeper dispatches the waiting cases once Redis is back (the member has capacity 3)
+        offered = recv_until(ws, 3, types=("case.offered",), timeout=20)
+        assert sorted(e["case"]["id"] for e in offered) == sorted(c["id"] for c in made)
+        assert {e["case"]["offered_to"] for e in offered} == {m["id"]}
+        for c in made:
+            assert api.get(f"/api/cases/{c['id']}", headers=auth(op)).json()["status"] == "offered"
 
 
 class StalledClient:
@@ -200,18 +196,18 @@ class StalledClient:
 @pytest.mark.settings(socket_queue_size=100)
 def test_a_slow_board_is_cut_loose_and_never_stalls_the_others(api, server):
     op = user_token(api, "operator")
-    fast = board(server, op)
-    stalled = StalledClient(server.ws_url, f"/ws/board?token={op}")
-    assert recv(fast)["type"] == "hello"
-    batch = [{"external_id": f"slow-{i}", "content": "长" * 200} for i in range(250)]
-    res = api.post("/api/intake/hotline", headers={"X-API-Key": api_key()}, json=batch)
-    assert res.status_code == 207
-    ids = [r["body"]["id"] for r in res.json()]
-    got = recv_until(fast, 500, timeout=60)  # created + escalated for each: the fast board lost nothing
-    assert sorted({e["case"]["id"] for e in got}) == sorted(ids)
-    texts, code = stalled.frames_until_close()
-    assert texts < 501  # it was cut off before everything reached it...
-    assert code == 4008  # ...with the code that tells it to reconnect with its last id
+    with board(server, op) as fast:
+        stalled = StalledClient(server.ws_url, f"/ws/board?token={op}")
+        assert recv(fast)["type"] == "hello"
+        batch = [{"external_id": f"slow-{i}", "content": "长" * 200} for i in range(250)]
+        res = api.post("/api/intake/hotline", headers={"X-API-Key": api_key()}, json=batch)
+        assert res.status_code == 207
+        ids = [r["body"]["id"] for r in res.json()]
+        got = recv_until(fast, 500, timeout=60)  # created + escalated for each: the fast board lost nothing
+        assert sorted({e["case"]["id"] for e in got}) == sorted(ids)
+        texts, code = stalled.frames_until_close()
+        assert texts < 501  # it was cut off before everything reached it...
+        assert code == 4008  # ...with the code that tells it to reconnect with its last id
 
 
 def test_healthz_and_readyz(api):
