@@ -164,59 +164,6 @@ class BruteForce:
 
 # --------------------------------------------------------------------------- experimental claim variant
 
-_LOOP_HEAD = """for _, gkey in ipairs(KEYS) do
-  local count = 32
-  while true do
-    local res = redis.call('GEOSEARCH', gkey, 'FROMLONLAT', lon, lat, 'BYRADIUS', radius + 50, 'm',"""
-_LOOP_ACCEPT = """    if settled or #res < count then
-      if best then"""
-_LOOP_TAIL = """      break
-    end
-    count = count * 4
-  end
-end
-return {}"""
-
-
-def ladder_claim_script(steps_m: list[int]) -> str:
-    """``locator.CLAIM`` searching each set in growing radii (``steps_m``, then the case radius).
-
-    GEOSEARCH costs in proportion to the members inside the geohash boxes covering the radius, not to
-    COUNT, so a small first radius is cheap where members are dense. A member found at exact distance
-    d <= r is the nearest: any nearer one is within r + 50 m of Redis's own (slightly larger) distance.
-    """
-    src = locator.CLAIM
-    if not all(part in src for part in (_LOOP_HEAD, _LOOP_ACCEPT, _LOOP_TAIL)):
-        raise SystemExit("--claim-steps: locator.CLAIM changed; update ladder_claim_script()")
-    steps = ", ".join(str(int(x)) for x in steps_m)
-    src = src.replace(
-        _LOOP_HEAD,
-        f"""local STEPS = {{{steps}, radius}}
-for _, gkey in ipairs(KEYS) do
- for _, step in ipairs(STEPS) do
-  local r = math.min(step, radius)
-  local count = 32
-  while true do
-    local res = redis.call('GEOSEARCH', gkey, 'FROMLONLAT', lon, lat, 'BYRADIUS', r + 50, 'm',""",
-    )
-    src = src.replace(
-        _LOOP_ACCEPT,
-        """    if settled or #res < count then
-      if best and (bestd <= r or r >= radius) then""",
-    )
-    return src.replace(
-        _LOOP_TAIL,
-        """      break
-    end
-    count = count * 4
-  end
-  if r >= radius then break end
- end
-end
-return {}""",
-    )
-
-
 # --------------------------------------------------------------------------- measurements
 
 
@@ -353,14 +300,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--server-claims", type=int, default=1000, help="claims per size timed from SLOWLOG")
     ap.add_argument("--verify", type=int, default=200, help="claims per size checked against the brute force")
     ap.add_argument("--seed", type=int, default=SEED)
-    ap.add_argument(
-        "--claim-steps",
-        default="",
-        help="experimental: replace the claim script by one searching these radii first (m), e.g. 300,1200",
-    )
     args = ap.parse_args(argv)
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
-    steps = [int(s) for s in args.claim_steps.split(",") if s.strip()]
 
     # named, so SLOWLOG entries can be told apart from other clients'
     r = Redis.from_url(args.redis_url, decode_responses=True, client_name=CLIENT_NAME)
@@ -377,8 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     facts = machine(r)
     print(f"# locator benchmark {datetime.now(UTC).isoformat(timespec='seconds')}")
     print("# " + "  ".join(f"{k}={v}" for k, v in facts.items()))
-    variant = f"EXPERIMENTAL ladder claim script, steps {steps} m" if steps else "locator.CLAIM as shipped"
-    print(f"# {args.redis_url}  radius={RADIUS_M:.0f} m  seed={args.seed}  {len(villages)} villages  {variant}")
+    print(f"# {args.redis_url}  radius={RADIUS_M:.0f} m  seed={args.seed}  {len(villages)} villages")
     header = (
         f"{'N':>8} {'rebuild s':>9} {'claims':>6} {'p50 µs':>7} {'p90 µs':>7} {'p99 µs':>7} {'max µs':>7} "
         f"{'srv p50':>7} {'srv p99':>7} {'srv µs/call':>11} {'rel p50':>7} {'hit %':>6} {'verify':>8}"
@@ -392,8 +332,6 @@ def main(argv: list[str] | None = None) -> int:
             members = make_members(n, rng, villages, tops)
             r.flushdb()
             loc = Locator(r)
-            if steps:
-                loc._claim = r.register_script(ladder_claim_script(steps))
             gc.collect()
             t0 = time.perf_counter()
             loc.rebuild(members)

@@ -206,8 +206,10 @@ def test_a_slow_board_is_cut_loose_and_never_stalls_the_others(api, server):
         got = recv_until(fast, 500, timeout=60)  # created + escalated for each: the fast board lost nothing
         assert sorted({e["case"]["id"] for e in got}) == sorted(ids)
         texts, code = stalled.frames_until_close()
-        assert texts < 501  # it was cut off before everything reached it...
-        assert code == 4008  # ...with the code that tells it to reconnect with its last id
+        assert texts < 501  # it was cut off before everything reached it: the server did not buffer on
+        # ...with 4008 (reconnect with your last id) when the close frame could still be delivered, or by
+        # closing the TCP connection when the client stayed stuck past the close timeout
+        assert code in (4008, None)
 
 
 def test_healthz_and_readyz(api):

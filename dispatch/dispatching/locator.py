@@ -88,10 +88,11 @@ local function takes(cats)
   end
   return false
 end
-for _, gkey in ipairs(KEYS) do
+-- The nearest eligible member within circle r of one set (r + 50 m: geohash distances are approximate).
+local function search(gkey, r)
   local count = 32
   while true do
-    local res = redis.call('GEOSEARCH', gkey, 'FROMLONLAT', lon, lat, 'BYRADIUS', radius + 50, 'm',
+    local res = redis.call('GEOSEARCH', gkey, 'FROMLONLAT', lon, lat, 'BYRADIUS', r + 50, 'm',
       'ASC', 'COUNT', count, 'WITHDIST')
     local best, bestd, settled = nil, nil, false
     for _, item in ipairs(res) do
@@ -108,15 +109,22 @@ for _, gkey in ipairs(KEYS) do
         end
       end
     end
-    if settled or #res < count then
-      if best then
-        redis.call('HINCRBY', PREFIX .. best, 'load', 1)
-        refresh(best)
-        return {best, tostring(bestd)}
-      end
-      break
-    end
+    if settled or #res < count then return best, bestd end
     count = count * 4
+  end
+end
+-- GEOSEARCH costs grow with every member inside the circle, so look near first: a best member within the
+-- step's radius is final (anyone nearer lies inside the same circle); otherwise widen.
+for _, gkey in ipairs(KEYS) do
+  for _, step in ipairs({300, 1200, radius}) do
+    local r = math.min(step, radius)
+    local best, bestd = search(gkey, r)
+    if best and (bestd <= r or r >= radius) then
+      redis.call('HINCRBY', PREFIX .. best, 'load', 1)
+      refresh(best)
+      return {best, tostring(bestd)}
+    end
+    if r >= radius then break end
   end
 end
 return {}

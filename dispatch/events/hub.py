@@ -167,7 +167,7 @@ class Hub:
             if overflow in done:
                 log.info("closing a websocket that fell %d events behind", self.queue_size)
                 # queued behind what the client has not read yet; a dead client is cut by the server's timeouts
-                with contextlib.suppress(Exception):
+                with contextlib.suppress(Exception):  # a client stuck for good is cut when this times out
                     await asyncio.wait_for(
                         ws.close(code=CLOSE_SLOW, reason="too slow; reconnect with last_event_id"), 2
                     )
