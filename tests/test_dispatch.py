@@ -377,3 +377,25 @@ def test_a_leaked_claim_is_given_back_by_reconciliation(api, village):
     assert reconcile_loads() == [m["id"]]  # still wrong the same way: corrected
     assert near("leak-2") == "offered"
     assert reconcile_loads() == []
+
+
+@pytest.mark.settings(sweep_interval_s=0.5)
+def test_dispatch_waits_while_another_process_rebuilds_the_sets(api, server, village):
+    from dispatch.broker import get_broker
+    from dispatch.dispatching import locator
+
+    op, v, _ = village
+    m = create_member(api, op, town_code=v["parent_code"], lat=v["lat"], lon=v["lon"])
+    r = get_broker().r
+    r.delete(locator.READY)  # as after a Redis restart...
+    r.set(locator.REBUILD_LOCK, "another-process", ex=60)  # ...while another process rebuilds
+    with board(server, op) as ws:
+        res = api.post(
+            "/api/intake/hotline",
+            headers={"X-API-Key": api_key()},
+            json={"external_id": "rb-1", "content": "路灯", "lat": v["lat"], "lon": v["lon"]},
+        )
+        assert res.status_code == 201 and res.json()["status"] == "new"  # committed, dispatch deferred
+        r.delete(locator.REBUILD_LOCK)  # the other process died; the sweeper rebuilds and dispatches
+        offered = recv_until(ws, 1, types=("case.offered",), case_id=res.json()["id"], timeout=20)[0]
+    assert offered["case"]["offered_to"] == m["id"]

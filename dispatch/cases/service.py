@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import math
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,8 +18,8 @@ from dispatch.cases.models import Attachment, Case, CaseEvent
 from dispatch.config import get_settings
 from dispatch.db import utcnow
 from dispatch.errors import AppError, NotFound, not_found
-from dispatch.geo import in_china, to_wgs84
 from dispatch.regions import reference
+from dispatch.regions.service import validate_location
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 TRACKING_PREFIX = "YD"
@@ -95,29 +94,6 @@ def validate_category(category: str | None) -> str | None:
             top_level=list(taxonomy.top_level()),
         )
     return path
-
-
-def validate_location(lat: float | None, lon: float | None, coord_system: str) -> tuple[float | None, float | None]:
-    if lat is None and lon is None:
-        return None, None
-    if lat is None or lon is None:
-        raise AppError("incomplete_location", "经纬度须同时提供", "lat and lon must be given together", status=422)
-    if not (math.isfinite(lat) and math.isfinite(lon)):  # NaN/Infinity: also unserialisable in an error's details
-        raise AppError("invalid_location", "经纬度须为有限数值", "lat and lon must be finite numbers", status=422)
-    try:
-        lat, lon = to_wgs84(float(lat), float(lon), coord_system)
-    except ValueError as exc:
-        raise AppError("invalid_coord_system", "坐标系无效", "Invalid coordinate system", status=422) from exc
-    if not in_china(lat, lon):
-        raise AppError(
-            "location_outside_china",
-            "位置不在中国境内",
-            "The location is outside China",
-            status=422,
-            lat=lat,
-            lon=lon,
-        )
-    return round(lat, 7), round(lon, 7)
 
 
 # ---- creation ----------------------------------------------------------------------------------------

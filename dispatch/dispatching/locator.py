@@ -13,9 +13,11 @@ one Lua script, so two cases can never take a member's last slot.
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass
 
 from redis import Redis
+from redis.exceptions import RedisError
 
 from dispatch.broker import get_broker
 
@@ -23,6 +25,8 @@ log = logging.getLogger(__name__)
 
 PREFIX = "sl:member:"
 READY = "sl:locator:ready"
+REBUILD_LOCK = "sl:locator:rebuilding"
+UNLOCK = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 DISTRICT_KEY = "sl:geo:d"
 
 
@@ -166,12 +170,17 @@ class NeedsRebuild(Exception):
     """The GEO sets are gone (Redis restarted or was flushed)."""
 
 
+class LocatorBusy(RedisError):
+    """Another process is rebuilding the sets; dispatch waits (like a Redis outage) and the sweeper retries."""
+
+
 class Locator:
     def __init__(self, r: Redis) -> None:
         self.r = r
         self._sync = r.register_script(SYNC)
         self._claim = r.register_script(CLAIM)
         self._adjust = r.register_script(ADJUST)
+        self._unlock = r.register_script(UNLOCK)
         self.suspects: dict[int, tuple[int | None, int]] = {}  # load mismatches seen once (reconciliation)
 
     def sync(self, m: MemberState, *, set_load: bool = False, client=None) -> None:
@@ -193,16 +202,28 @@ class Locator:
         )
 
     def rebuild(self, members: list[MemberState]) -> None:
-        """Replace every set and member hash from the database's view."""
-        stale = list(self.r.scan_iter(match="sl:geo:*", count=1000))
-        stale += list(self.r.scan_iter(match=PREFIX + "*", count=1000))
-        pipe = self.r.pipeline(transaction=False)
-        for key in stale:
-            pipe.delete(key)
-        for m in members:
-            self.sync(m, set_load=True, client=pipe)
-        pipe.set(READY, "1")
-        pipe.execute()
+        """Replace every set and member hash from the database's view.
+
+        One process at a time (a lock); ``ready`` is cleared first, so claims meanwhile wait instead of
+        seeing half-built sets.
+        """
+        token = secrets.token_hex(8)
+        if not self.r.set(REBUILD_LOCK, token, nx=True, ex=300):
+            raise LocatorBusy("the dispatcher's member sets are being rebuilt")
+        try:
+            self.r.delete(READY)
+            stale = list(self.r.scan_iter(match="sl:geo:*", count=1000))
+            stale += list(self.r.scan_iter(match=PREFIX + "*", count=1000))
+            for i in range(0, len(stale), 5000):
+                self.r.delete(*stale[i : i + 5000])
+            for i in range(0, len(members), 5000):
+                pipe = self.r.pipeline(transaction=False)
+                for m in members[i : i + 5000]:
+                    self.sync(m, set_load=True, client=pipe)
+                pipe.execute()
+            self.r.set(READY, "1")
+        finally:
+            self._unlock(keys=[REBUILD_LOCK], args=[token])
         log.info("locator rebuilt with %d members", len(members))
 
     def claim(

@@ -57,6 +57,14 @@ def _claim(session: Session, case: Case, excluded: list[int]) -> Claim | None:
     return claim
 
 
+def _escalate(session: Session, case: Case, actor: str, reason: str, note: str) -> None:
+    """Into the operator queue (once: an escalated case that still finds nobody stays where it is)."""
+    if case.status != "escalated":
+        states.transition(
+            session, case, "escalated", actor=actor, action="escalated", note=note, data={"reason": reason}
+        )
+
+
 def offer_next(session: Session, case: Case, *, actor: str = "system") -> Offer | None:
     """Offer ``case`` (locked by the caller) to the nearest eligible member, or escalate it.
 
@@ -65,30 +73,12 @@ def offer_next(session: Session, case: Case, *, actor: str = "system") -> Offer 
     if case.status not in DISPATCHABLE:
         return None
     if case.lat is None or case.lon is None:
-        if case.status != "escalated":
-            states.transition(
-                session,
-                case,
-                "escalated",
-                actor=actor,
-                action="escalated",
-                note="无位置信息 / no location",
-                data={"reason": "no_location"},
-            )
+        _escalate(session, case, actor, "no_location", "无位置信息 / no location")
         return None
     excluded = list(session.exec(select(Offer.member_id).where(Offer.case_id == case.id)).all())
     claim = _claim(session, case, excluded)
     if claim is None:
-        if case.status != "escalated":
-            states.transition(
-                session,
-                case,
-                "escalated",
-                actor=actor,
-                action="escalated",
-                note="附近无可派委员 / no eligible member nearby",
-                data={"reason": "no_member"},
-            )
+        _escalate(session, case, actor, "no_member", "附近无可派委员 / no eligible member nearby")
         return None
     now = utcnow()
     offer = Offer(

@@ -9,17 +9,17 @@ from redis.exceptions import RedisError
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from dispatch.cases import taxonomy
 from dispatch.cases.models import Case
+from dispatch.cases.service import validate_category
 from dispatch.db import after_commit, utcnow
 from dispatch.dispatching.locator import MemberState, get_locator
 from dispatch.dispatching.models import Offer
 from dispatch.errors import AppError, not_found
 from dispatch.events.service import emit
-from dispatch.geo import in_china, to_wgs84
 from dispatch.members.models import Member, MemberIn, MemberPatch
 from dispatch.points.models import Point
 from dispatch.regions.models import Region
+from dispatch.regions.service import validate_location
 
 log = logging.getLogger(__name__)
 _unsynced: set[int] = set()
@@ -140,27 +140,15 @@ def _check_refs(session: Session, data: dict) -> None:
         data["town_code"] = session.get(Region, data["village_code"]).parent_code
     if data.get("point_id") and session.get(Point, data["point_id"]) is None:
         raise not_found("点位", "Point", code="point_not_found", id=data["point_id"])
-    cats = data.get("categories")
-    if cats:
-        normalised = []
-        for c in cats:
-            path = taxonomy.normalise(c)
-            if path is None:
-                raise AppError("unknown_category", f"未知的分类：{c}", f"Unknown category: {c}", status=422)
-            normalised.append(path)
-        data["categories"] = normalised
+    if data.get("categories"):
+        data["categories"] = [validate_category(c) for c in data["categories"] if c.strip()]
 
 
 def _position(data: dict, coord_system: str) -> None:
     lat, lon = data.get("lat"), data.get("lon")
     if lat is None and lon is None:
         return
-    if lat is None or lon is None:
-        raise AppError("incomplete_location", "经纬度须同时提供", "lat and lon must be given together", status=422)
-    lat, lon = to_wgs84(lat, lon, coord_system)
-    if not in_china(lat, lon):
-        raise AppError("location_outside_china", "位置不在中国境内", "The location is outside China", status=422)
-    data["lat"], data["lon"] = round(lat, 7), round(lon, 7)
+    data["lat"], data["lon"] = validate_location(lat, lon, coord_system)
     data["position_at"] = utcnow()
 
 

@@ -6,9 +6,9 @@ from sqlmodel import Session, select
 
 from dispatch.config import get_settings
 from dispatch.errors import AppError, NotFound, not_found
-from dispatch.geo import in_china, to_wgs84
 from dispatch.points.models import Point, PointIn
 from dispatch.regions.models import Region
+from dispatch.regions.service import validate_location
 
 
 def new_token() -> str:
@@ -28,12 +28,9 @@ def create(session: Session, body: PointIn) -> Point:
             f"Unknown village code: {body.village_code}",
             status=422,
         )
-    if body.lat is None or body.lon is None:
+    lat, lon = validate_location(body.lat, body.lon, body.coord_system)
+    if lat is None:
         lat, lon = village.lat, village.lon
-    else:
-        lat, lon = to_wgs84(body.lat, body.lon, body.coord_system)
-        if not in_china(lat, lon):
-            raise AppError("location_outside_china", "位置不在中国境内", "The location is outside China", status=422)
     point = Point(
         name=body.name,
         kind=body.kind,
