@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -129,9 +130,23 @@ def create_app(*, start_background: bool = True, embedded_worker: bool | None = 
     from dispatch.members.views import router as members_router
     from dispatch.points.views import router as points_router
     from dispatch.regions.views import router as regions_router
+    from dispatch.reports.views import router as reports_router
+    from web.auth_pages import router as auth_pages_router
+    from web.member import router as member_pages_router
     from web.pages import router as pages_router
+    from web.render import STATIC, PageRedirect
+    from web.staff import router as staff_pages_router
 
+    @app.exception_handler(PageRedirect)
+    async def _page_redirect(_request, exc: PageRedirect):
+        return exc.response
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for router in (
+        reports_router,
+        auth_pages_router,
+        staff_pages_router,
+        member_pages_router,
         auth_router,
         intake_router,
         cases_router,

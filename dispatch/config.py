@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     max_photo_bytes: int = 5 * 1024 * 1024
     public_base_url: str = "http://127.0.0.1:8000"
     hotline_number: str = "12345"
+    # map tiles for the board, e.g. "https://tiles.example.cn/{z}/{x}/{y}.png"; empty: boundaries only
+    map_tile_url: str = ""
+    map_tile_attribution: str = ""
 
     imap_url: str | None = None
     imap_poll_s: int = 60

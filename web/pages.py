@@ -6,7 +6,7 @@ from html import escape
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse
 from sqlmodel import Session
 
 from dispatch.auth.deps import get_session
@@ -25,11 +25,6 @@ label{{display:block;margin:.8rem 0 .2rem;font-weight:600}}input,select,textarea
 font:inherit;padding:.5rem;border:1px solid #767676;border-radius:4px}}button{{margin-top:1rem;width:100%;
 padding:.8rem;font:inherit;font-weight:700;background:#b3261e;color:#fff;border:0;border-radius:4px}}
 .muted{{color:#555}}</style></head><body>"""
-
-
-@router.get("/", include_in_schema=False)
-def index() -> RedirectResponse:
-    return RedirectResponse("/docs")
 
 
 @router.get("/q/{token}", response_class=HTMLResponse)

@@ -12,6 +12,9 @@ from dispatch.db import get_engine
 from dispatch.errors import Forbidden, Unauthorized
 
 STAFF = ("admin", "operator", "supervisor")
+SESSION_COOKIE = "sl_session"
+CSRF_HEADER = "x-requested-with"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
 def get_session() -> Iterator[Session]:
@@ -23,7 +26,15 @@ def _bearer(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip()
-    return request.cookies.get("sl_session")
+    token = request.cookies.get(SESSION_COOKIE)
+    if token and request.method not in SAFE_METHODS and not request.headers.get(CSRF_HEADER):
+        # a cross-site form can carry the cookie but not a custom header: pages' scripts always send it
+        raise Forbidden(
+            "csrf_required",
+            "请求缺少防伪标头，请刷新页面后重试",
+            "Missing anti-forgery header; reload the page and try again",
+        )
+    return token
 
 
 def optional_principal(request: Request) -> Principal | None:

@@ -2,21 +2,44 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from sqlmodel import Session
 
 from dispatch.auth import service
-from dispatch.auth.deps import get_session
+from dispatch.auth.deps import get_session, principal
 from dispatch.auth.models import TokenIn, TokenOut
-from dispatch.errors import Unauthorized
+from dispatch.auth.service import Principal
+from dispatch.errors import AppError, Unauthorized
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 
-@router.post("/token", response_model=TokenOut)
-def token(body: TokenIn, session: Session = Depends(get_session)) -> TokenOut:
-    user = service.authenticate(session, body.username, body.password)
+def check_login(session: Session, username: str, password: str, ip: str):
+    """The one login rule for the API and the login page: throttled per name and address."""
+    wait = service.login_blocked(username, ip)
+    if wait:
+        raise AppError(
+            "too_many_attempts",
+            f"登录失败次数过多，请 {wait // 60 + 1} 分钟后再试",
+            f"Too many failed sign-ins; try again in {wait // 60 + 1} min",
+            status=429,
+            retry_after_s=wait,
+        )
+    user = service.authenticate(session, username, password)
+    service.record_login(username, ip, user is not None)
     if user is None:
         raise Unauthorized("invalid_credentials", "用户名或密码错误", "Wrong username or password")
+    return user
+
+
+@router.post("/token", response_model=TokenOut)
+def token(body: TokenIn, request: Request, session: Session = Depends(get_session)) -> TokenOut:
+    user = check_login(session, body.username, body.password, request.client.host if request.client else "")
     token, exp = service.issue_token(user)
     return TokenOut(access_token=token, role=user.role, expires_at=datetime.fromtimestamp(exp, UTC))
+
+
+@router.get("/me")
+def me(p: Principal = Depends(principal)) -> dict:
+    """Who the caller is: pages use it to choose what to show."""
+    return {"id": p.id, "username": p.name, "role": p.role, "member_id": p.member_id}

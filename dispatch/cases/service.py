@@ -174,17 +174,7 @@ def create(session: Session, new: NewCase) -> tuple[Case, str]:
     )
     session.add(case)
     session.flush()
-    for att in new.attachments:
-        session.add(
-            Attachment(
-                case_id=case.id,
-                filename=att.filename[:255],
-                content_type=att.content_type[:128],
-                size=len(att.data),
-                sha256=hashlib.sha256(att.data).hexdigest(),
-                data=att.data,
-            )
-        )
+    _store(session, case, new.attachments)
     states.record(
         session,
         case,
@@ -197,6 +187,30 @@ def create(session: Session, new: NewCase) -> tuple[Case, str]:
 
 
 # ---- reading -----------------------------------------------------------------------------------------
+
+
+def _store(session: Session, case: Case, attachments: list[NewAttachment]) -> list[Attachment]:
+    rows = [
+        Attachment(
+            case_id=case.id,
+            filename=a.filename[:255],
+            content_type=a.content_type[:128],
+            size=len(a.data),
+            sha256=hashlib.sha256(a.data).hexdigest(),
+            data=a.data,
+        )
+        for a in attachments
+    ]
+    session.add_all(rows)
+    session.flush()
+    return rows
+
+
+def add_attachments(session: Session, case: Case, attachments: list[NewAttachment], actor: str) -> list[Attachment]:
+    """Photos added while handling a case; recorded in the trail without changing the status."""
+    rows = _store(session, case, attachments)
+    states.record(session, case, actor=actor, action="photos", data={"attachment_ids": [r.id for r in rows]})
+    return rows
 
 
 def get(session: Session, case_id: int, *, lock: bool = False) -> Case:

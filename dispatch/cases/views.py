@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Response, UploadFile
 from sqlmodel import Session
 
 from dispatch.auth.deps import STAFF, get_session, principal, require
@@ -184,3 +186,43 @@ def rate(tracking_no: str, body: RatingIn, session: Session = Depends(get_sessio
     case = dispatching.rate(session, service.get(session, case.id, lock=True), body.score, body.comment)
     session.commit()
     return service.track_view(session, case)
+
+
+@router.get("/api/cases/{case_id}/candidates")
+def case_candidates(
+    case_id: int, limit: int = 5, session: Session = Depends(get_session), p: Principal = Depends(require("operator"))
+) -> list[dict]:
+    """The nearest eligible members with their distances, for manual assignment."""
+    return dispatching.candidates(session, service.get(session, case_id), min(max(limit, 1), 20))
+
+
+@router.post("/api/cases/{case_id}/attachments", status_code=201)
+async def add_photos(
+    case_id: int,
+    photos: Annotated[list[UploadFile], File()],
+    session: Session = Depends(get_session),
+    p: Principal = Depends(principal),
+) -> list[dict]:
+    """Photos of the handling (progress, result), by the assigned member or an operator."""
+    from dispatch.config import get_settings
+    from dispatch.intake.service import check_photo_count, photo
+
+    case = service.get(session, case_id)
+    member_id = _handler(p)
+    if member_id is not None and case.assignee_id != member_id:
+        raise Forbidden("not_your_case", "该案件未派给您", "This case is not assigned to you")
+    check_photo_count(len(photos))
+    limit = get_settings().max_photo_bytes
+    files = [photo(u.filename or "photo", await u.read(limit + 1)) for u in photos]
+    added = service.add_attachments(session, case, files, actor=p.actor)
+    session.commit()
+    return [
+        {
+            "id": a.id,
+            "filename": a.filename,
+            "content_type": a.content_type,
+            "size": a.size,
+            "url": f"/api/cases/{case.id}/attachments/{a.id}",
+        }
+        for a in added
+    ]

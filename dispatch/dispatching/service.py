@@ -300,3 +300,53 @@ def rate(session: Session, case: Case, score: str, comment: str | None) -> Case:
         case.closed_at = case.rated_at
     states.transition(session, case, to_status, actor="resident", action="rated", note=comment, data={"score": score})
     return case
+
+
+def candidates(session: Session, case: Case, limit: int = 5) -> list[dict]:
+    """The members the rule would consider for ``case``, nearest first, for an operator's manual choice.
+
+    Same filters as the dispatcher (duty, capacity, category, area, radius), computed from the database;
+    members already offered this case are included and flagged, since an operator may still choose them.
+    """
+    from dispatch.geo import haversine_m
+    from dispatch.members.service import loads, point_positions
+
+    if case.lat is None or case.lon is None:
+        return []
+    radius = get_settings().dispatch_radius_km * 1000
+    members = list(session.exec(select(Member).where(Member.on_duty == True)).all())  # noqa: E712
+    load = loads(session)
+    pos = point_positions(session, {m.point_id for m in members if m.point_id})
+    tried = set(session.exec(select(Offer.member_id).where(Offer.case_id == case.id)).all())
+    ranked = []
+    for m in members:
+        lat, lon = (m.lat, m.lon) if m.lat is not None else pos.get(m.point_id, (None, None))
+        if lat is None or load.get(m.id, 0) >= m.capacity:
+            continue
+        if (
+            m.categories
+            and case.category
+            and not any(case.category == c or case.category.startswith(c + "/") for c in m.categories)
+        ):
+            continue
+        if m.level != "district" and m.town_code != case.town_code:
+            continue
+        d = haversine_m(case.lat, case.lon, lat, lon)
+        if d <= radius:
+            ranked.append((m.level == "district", d, m.id, m, lat, lon))
+    ranked.sort(key=lambda r: r[:3])
+    return [
+        {
+            "member_id": m.id,
+            "name": m.name,
+            "level": m.level,
+            "sector": m.sector,
+            "distance_m": round(d, 1),
+            "load": load.get(m.id, 0),
+            "capacity": m.capacity,
+            "lat": lat,
+            "lon": lon,
+            "previously_offered": m.id in tried,
+        }
+        for _, d, _, m, lat, lon in ranked[:limit]
+    ]

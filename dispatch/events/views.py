@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
+from dispatch.auth.deps import SESSION_COOKIE
 from dispatch.auth.service import principal_from_token
 from dispatch.db import get_engine
 from dispatch.events.hub import EVENT_ID
@@ -25,7 +27,13 @@ def _principal(token: str | None):
 
 
 async def _authorise(ws: WebSocket, roles: tuple[str, ...], last_event_id: str | None):
-    p = await run_in_threadpool(_principal, ws.query_params.get("token"))
+    token = ws.query_params.get("token")
+    if not token and (token := ws.cookies.get(SESSION_COOKIE)):
+        origin = ws.headers.get("origin")
+        if origin and urlsplit(origin).netloc != ws.headers.get("host"):
+            await ws.close(code=CLOSE_FORBIDDEN, reason="cross-site")  # a cookie from another site's page
+            return None
+    p = await run_in_threadpool(_principal, token)
     if p is None or p.role not in roles:
         await ws.close(code=CLOSE_FORBIDDEN, reason="forbidden")  # before accept: the client sees HTTP 403
         return None

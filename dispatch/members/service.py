@@ -51,7 +51,7 @@ def _state(m: Member, point_pos: dict[int, tuple[float, float]], load: int) -> M
     return MemberState(m.id, lat, lon, m.capacity, load, list(m.categories), m.on_duty, m.level, m.town_code)
 
 
-def _point_positions(session: Session, point_ids: set[int]) -> dict[int, tuple[float, float]]:
+def point_positions(session: Session, point_ids: set[int]) -> dict[int, tuple[float, float]]:
     if not point_ids:
         return {}
     rows = session.exec(select(Point.id, Point.lat, Point.lon).where(col(Point.id).in_(point_ids))).all()
@@ -61,7 +61,7 @@ def _point_positions(session: Session, point_ids: set[int]) -> dict[int, tuple[f
 def rebuild_locator(session: Session) -> int:
     members = list(session.exec(select(Member)).all())
     load = loads(session)
-    pos = _point_positions(session, {m.point_id for m in members if m.point_id})
+    pos = point_positions(session, {m.point_id for m in members if m.point_id})
     get_locator().rebuild([_state(m, pos, load.get(m.id, 0)) for m in members])
     with _unsynced_lock:
         _unsynced.clear()
@@ -90,7 +90,7 @@ def reconcile_loads(session: Session) -> list[int]:
 
 def sync_members(session: Session, member_ids: list[int]) -> None:
     members = list(session.exec(select(Member).where(col(Member.id).in_(member_ids))).all())
-    pos = _point_positions(session, {m.point_id for m in members if m.point_id})
+    pos = point_positions(session, {m.point_id for m in members if m.point_id})
     load = loads(session, member_ids)
     locator = get_locator()
     for m in members:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 from sqlmodel import Session, select
 
@@ -52,3 +53,69 @@ def validate_location(lat: float | None, lon: float | None, coord_system: str) -
             lon=lon,
         )
     return round(lat, 7), round(lon, 7)
+
+
+def _clip(ring: list[tuple[float, float]], a: tuple[float, float], b: tuple[float, float]):
+    """Sutherland–Hodgman: the part of ``ring`` nearer to ``a`` than to ``b`` (planar x, y)."""
+    nx, ny = b[0] - a[0], b[1] - a[1]
+    mx, my = (a[0] + b[0]) / 2, (a[1] + b[1]) / 2
+
+    def side(p: tuple[float, float]) -> float:
+        return (p[0] - mx) * nx + (p[1] - my) * ny  # <= 0: a's side
+
+    out: list[tuple[float, float]] = []
+    for i, cur in enumerate(ring):
+        prev = ring[i - 1]
+        sc, sp = side(cur), side(prev)
+        if sc <= 0:
+            if sp > 0:
+                t = sp / (sp - sc)
+                out.append((prev[0] + t * (cur[0] - prev[0]), prev[1] + t * (cur[1] - prev[1])))
+            out.append(cur)
+        elif sp <= 0:
+            t = sp / (sp - sc)
+            out.append((prev[0] + t * (cur[0] - prev[0]), prev[1] + t * (cur[1] - prev[1])))
+    return out
+
+
+@lru_cache
+def boundaries() -> dict:
+    """The district outline and town areas as GeoJSON (for maps that have no tiles).
+
+    The real town boundaries are not public; a town's area is the part of the district nearer to its
+    (placed) centre than to any other, which is also how the demo's villages were placed.
+    """
+    outer = reference.district_polygon()[0][0]
+    lat0 = sum(p[1] for p in outer) / len(outer)
+    k = math.cos(math.radians(lat0))
+    ring = [(lon * k, lat) for lon, lat in outer[:-1]]
+    towns = [r for r in reference.load_reference() if r["level"] == "town"]
+    centres = [(t["lon"] * k, t["lat"]) for t in towns]
+    features = [
+        {
+            "type": "Feature",
+            "properties": {"code": reference.DISTRICT_CODE, "name": reference.DISTRICT_NAME, "level": "district"},
+            "geometry": {"type": "MultiPolygon", "coordinates": reference.district_polygon()},
+        }
+    ]
+    for i, town in enumerate(towns):
+        cell = ring
+        for j, other in enumerate(centres):
+            if j != i and cell:
+                cell = _clip(cell, centres[i], other)
+        if len(cell) < 3:
+            continue
+        coords = [[round(x / k, 6), round(y, 6)] for x, y in cell]
+        features.append(
+            {
+                "type": "Feature",
+                "properties": {
+                    "code": town["code"],
+                    "name": town["name"],
+                    "level": "town",
+                    "centre": [town["lon"], town["lat"]],
+                },
+                "geometry": {"type": "Polygon", "coordinates": [coords + [coords[0]]]},
+            }
+        )
+    return {"type": "FeatureCollection", "features": features}

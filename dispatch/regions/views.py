@@ -19,3 +19,11 @@ def list_regions(
     session: Session = Depends(get_session),
 ) -> list:
     return service.search(session, level, parent_code)
+
+
+@router.get("/geojson")
+def region_boundaries() -> dict:
+    """District outline and town areas (GeoJSON); public reference data, cached by browsers for a day."""
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse(service.boundaries(), headers={"Cache-Control": "public, max-age=86400"})

@@ -1,0 +1,64 @@
+"""Page rendering (Jinja2) and the page guard: a session cookie, else the login page; a wrong role, 403."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlmodel import Session
+
+from dispatch.auth.deps import SESSION_COOKIE
+from dispatch.auth.service import Principal, principal_from_token
+from dispatch.config import get_settings
+from dispatch.db import get_engine
+
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
+env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+
+HOME = {"admin": "/admin", "operator": "/board", "supervisor": "/inspect", "member": "/m"}
+
+
+def render(request: Request, template: str, status: int = 200, **ctx: Any) -> HTMLResponse:
+    settings = get_settings()
+    ctx.setdefault("user", None)
+    ctx.update(
+        request=request,
+        hotline=settings.hotline_number,
+        tile_url=settings.map_tile_url,
+        tile_attribution=settings.map_tile_attribution,
+    )
+    return HTMLResponse(env.get_template(template).render(**ctx), status_code=status)
+
+
+class PageRedirect(Exception):
+    def __init__(self, response: HTMLResponse | RedirectResponse) -> None:
+        self.response = response
+
+
+def page_user(request: Request, *roles: str) -> Principal:
+    """The signed-in user of a page, if their role may see it (admin may see every page)."""
+    token = request.cookies.get(SESSION_COOKIE)
+    with Session(get_engine()) as session:
+        p = principal_from_token(session, token) if token else None
+    if p is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise PageRedirect(RedirectResponse(f"/login?next={quote(target)}", status_code=303))
+    if p.role != "admin" and p.role not in roles:
+        page = render(
+            request,
+            "error.html",
+            403,
+            user=p,
+            code="forbidden",
+            title_zh="无权访问",
+            title_en="Forbidden",
+            message_zh="您的账号无权查看此页面。",
+            message_en="Your account may not see this page.",
+        )
+        raise PageRedirect(page)
+    return p

@@ -1,0 +1,122 @@
+/* Shangliang shared page code: language switch, API calls, times in Asia/Shanghai, live sockets. */
+(function () {
+  "use strict";
+  const LANG_KEY = "sl_lang";
+  const dict = {
+    zh: { skip: "跳到正文", brand: "有事好商量", nav: "主导航", "nav.board": "指挥大屏", "nav.inspect": "督查",
+          "nav.admin": "管理", "nav.member": "我的任务", logout: "退出", home: "返回首页",
+          "login.title": "登录", "login.username": "用户名", "login.password": "密码", "login.submit": "登录",
+          "live.online": "实时连接", "live.offline": "连接中断，正在重连…",
+          "status.new": "待派", "status.offered": "已派待签", "status.assigned": "已签收", "status.in_progress": "办理中",
+          "status.resolved": "已办结", "status.closed": "已关闭", "status.reopened": "重办", "status.escalated": "待人工派单",
+          "status.forwarded": "已转办", "status.merged": "已合并", "status.cancelled": "已撤销",
+          "channel.hotline": "12345热线", "channel.mail": "信箱", "channel.qr": "扫码", "channel.phone": "来电", "channel.open311": "Open311" },
+    en: { skip: "Skip to content", brand: "Let's talk it over", nav: "Main navigation", "nav.board": "Board", "nav.inspect": "Inspection",
+          "nav.admin": "Admin", "nav.member": "My cases", logout: "Sign out", home: "Home",
+          "login.title": "Sign in", "login.username": "Username", "login.password": "Password", "login.submit": "Sign in",
+          "live.online": "Live", "live.offline": "Connection lost, reconnecting…",
+          "status.new": "New", "status.offered": "Offered", "status.assigned": "Accepted", "status.in_progress": "In progress",
+          "status.resolved": "Resolved", "status.closed": "Closed", "status.reopened": "Reopened", "status.escalated": "Needs dispatcher",
+          "status.forwarded": "Forwarded", "status.merged": "Merged", "status.cancelled": "Cancelled",
+          "channel.hotline": "12345 hotline", "channel.mail": "Mailbox", "channel.qr": "QR code", "channel.phone": "Phone", "channel.open311": "Open311" },
+  };
+  let lang = localStorage.getItem(LANG_KEY) === "en" ? "en" : "zh";
+
+  function t(key, fallback) {
+    return (dict[lang] && dict[lang][key]) || (dict.zh[key]) || fallback || key;
+  }
+  function extend(more) {
+    for (const l of Object.keys(more)) Object.assign(dict[l] = dict[l] || {}, more[l]);
+    apply(document);
+  }
+  function apply(root) {
+    root.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n, el.textContent); });
+    root.querySelectorAll("[data-i18n-zh]").forEach((el) => { el.textContent = lang === "en" ? el.dataset.i18nEn : el.dataset.i18nZh; });
+    root.querySelectorAll("[data-i18n-attr]").forEach((el) => {
+      el.dataset.i18nAttr.split(";").forEach((pair) => {
+        const [attr, key] = pair.split(":");
+        if (attr && key) el.setAttribute(attr.trim(), t(key.trim(), el.getAttribute(attr.trim())));
+      });
+    });
+    document.documentElement.lang = lang === "en" ? "en" : "zh-CN";
+    const sw = document.getElementById("lang-switch");
+    if (sw) sw.textContent = lang === "en" ? "中文" : "EN";
+  }
+  function setLang(l) {
+    lang = l === "en" ? "en" : "zh";
+    localStorage.setItem(LANG_KEY, lang);
+    apply(document);
+    document.dispatchEvent(new CustomEvent("sl:lang", { detail: lang }));
+  }
+
+  async function api(path, opts = {}) {
+    const headers = { "X-Requested-With": "shangliang", Accept: "application/json" };
+    let body = opts.body;
+    if (body && !(body instanceof FormData)) { headers["Content-Type"] = "application/json"; body = JSON.stringify(body); }
+    const res = await fetch(path, { method: opts.method || (body ? "POST" : "GET"), headers, body, credentials: "same-origin" });
+    const text = await res.text();
+    let data = null;
+    try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
+    if (!res.ok) {
+      const err = new Error((data && data.error && data.error.message) || res.statusText);
+      err.status = res.status; err.code = data && data.error && data.error.code; err.details = data && data.error && data.error.details;
+      if (res.status === 401 && !opts.noRedirect) location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
+      throw err;
+    }
+    return data;
+  }
+
+  function fmtTime(iso, withDate) {
+    if (!iso) return "";
+    const opts = { timeZone: "Asia/Shanghai", hour: "2-digit", minute: "2-digit", hour12: false };
+    if (withDate) Object.assign(opts, { year: "numeric", month: "2-digit", day: "2-digit" });
+    return new Intl.DateTimeFormat(lang === "en" ? "en-GB" : "zh-CN", opts).format(new Date(iso));
+  }
+  function fmtCountdown(ms) {
+    const neg = ms < 0; ms = Math.abs(ms);
+    const h = Math.floor(ms / 3600000), m = Math.floor((ms % 3600000) / 60000), s = Math.floor((ms % 60000) / 1000);
+    const txt = (h ? h + ":" + String(m).padStart(2, "0") : m) + ":" + String(s).padStart(2, "0");
+    return (neg ? "-" : "") + txt;
+  }
+  function maskPhone(p) { return p && p.length > 7 ? p.slice(0, 3) + "*".repeat(p.length - 7) + p.slice(-4) : p; }
+  function esc(s) { return String(s == null ? "" : s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c])); }
+  function haversine(lat1, lon1, lat2, lon2) {
+    const R = 6371008.8, r = Math.PI / 180;
+    const a = Math.sin((lat2 - lat1) * r / 2) ** 2 + Math.cos(lat1 * r) * Math.cos(lat2 * r) * Math.sin((lon2 - lon1) * r / 2) ** 2;
+    return 2 * R * Math.asin(Math.min(1, Math.sqrt(a)));
+  }
+
+  /** A websocket that reconnects by itself and resumes from the last event id it saw. */
+  function live(path, onEvent, onStatus) {
+    const key = "sl_last:" + path;
+    let ws = null, delay = 500, stopped = false;
+    function connect() {
+      const last = sessionStorage.getItem(key);
+      const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + path +
+        (last ? (path.includes("?") ? "&" : "?") + "last_event_id=" + encodeURIComponent(last) : "");
+      ws = new WebSocket(url);
+      ws.onopen = () => { delay = 500; onStatus && onStatus(true); };
+      ws.onmessage = (m) => {
+        let ev; try { ev = JSON.parse(m.data); } catch (e) { return; }
+        if (ev.id) sessionStorage.setItem(key, ev.id);
+        onEvent(ev);
+      };
+      ws.onclose = (e) => {
+        onStatus && onStatus(false);
+        if (stopped) return;
+        if (e.code === 4403 || e.code === 1008) { location.href = "/login?next=" + encodeURIComponent(location.pathname); return; }
+        setTimeout(connect, e.code === 4008 ? 0 : delay);
+        delay = Math.min(delay * 2, 10000);
+      };
+    }
+    connect();
+    return { close() { stopped = true; ws && ws.close(); }, get socket() { return ws; } };
+  }
+
+  window.SL = { t, extend, apply, setLang, get lang() { return lang; }, api, fmtTime, fmtCountdown, maskPhone, esc, haversine, live };
+  document.addEventListener("DOMContentLoaded", () => {
+    apply(document);
+    const sw = document.getElementById("lang-switch");
+    if (sw) sw.addEventListener("click", () => setLang(lang === "en" ? "zh" : "en"));
+  });
+})();
