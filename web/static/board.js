@@ -1,0 +1,637 @@
+/* The operators' live board: counters, map, queues, alarms and the case drawer, fed by /ws/board. */
+(function () {
+  "use strict";
+  const SL = window.SL;
+  SL.extend({
+    zh: {
+      "board.title": "指挥大屏", "board.sound": "声音提醒", "kpi.title": "今日概况", "kpi.total": "今日受理",
+      "kpi.channels": "渠道", "kpi.open": "在办", "kpi.overdue": "超时", "kpi.on_time": "按时办结率",
+      "kpi.satisfaction": "满意率", "map.title": "案件与委员分布", "map.label": "案件与委员地图",
+      "map.cases": "地图上的案件", legend: "图例", "legend.new": "待派/升级", "legend.offered": "已派待签",
+      "legend.active": "办理中", "legend.overdue": "超时", "legend.free": "委员（空闲）", "legend.busy": "委员（满负荷）",
+      "queues.title": "工单队列", "q.new": "待派", "q.offered": "已派待签", "q.active": "办理中", "q.overdue": "超时",
+      "q.empty": "暂无", close: "关闭", "card.offer_left": "签收剩余", "card.due_left": "办结剩余",
+      "card.overdue_by": "已超时", "card.no_deadline": "无时限", "card.age": "受理于", "card.urgent": "急",
+      "age.min": "{n}分钟前", "age.hour": "{n}小时前", "age.day": "{n}天前", "age.now": "刚刚",
+      "alert.escalated": "升级待人工派单", "alert.overdue": "工单超时", "alert.view": "查看", "alert.dismiss": "关闭提醒",
+      "d.status": "状态", "d.channel": "渠道", "d.category": "类别", "d.content": "诉求内容", "d.reporter": "反映人",
+      "d.location": "位置", "d.photos": "照片", "d.timeline": "处理经过", "d.candidates": "人工指派（就近委员）",
+      "d.assign": "指派", "d.assign_to": "指派给 {name}", "d.assigned_ok": "已指派给 {name}", "d.no_candidates": "附近无可派委员",
+      "d.loading": "加载中…", "d.photo_alt": "群众上传的照片 {n}", "d.deadlines": "时限", "d.offer_expires": "签收截止",
+      "d.due": "办结截止", "d.urgency": "紧急程度", "urgency.urgent": "紧急", "urgency.normal": "一般",
+      "d.load": "在办 {load}/{cap}", "d.previously": "已派过", "d.none": "无",
+      "level.district": "区级", "level.town": "镇级", "level.village": "村级", "member.free": "空闲", "member.busy": "满负荷",
+      "member.off": "不在岗", "sound.on": "已开启", "err.load": "数据加载失败：",
+    },
+    en: {
+      "board.title": "Live board", "board.sound": "Sound alerts", "kpi.title": "Today", "kpi.total": "Intake today",
+      "kpi.channels": "Channels", "kpi.open": "Open", "kpi.overdue": "Overdue", "kpi.on_time": "On-time rate",
+      "kpi.satisfaction": "Satisfaction", "map.title": "Cases and members", "map.label": "Map of cases and members",
+      "map.cases": "Cases on the map", legend: "Legend", "legend.new": "New / escalated", "legend.offered": "Offered",
+      "legend.active": "In progress", "legend.overdue": "Overdue", "legend.free": "Member (free)", "legend.busy": "Member (full)",
+      "queues.title": "Queues", "q.new": "To dispatch", "q.offered": "Offered", "q.active": "In progress",
+      "q.overdue": "Overdue", "q.empty": "None", close: "Close", "card.offer_left": "Accept within",
+      "card.due_left": "Due in", "card.overdue_by": "Overdue by", "card.no_deadline": "No deadline", "card.age": "Received",
+      "card.urgent": "Urgent",
+      "age.min": "{n} min ago", "age.hour": "{n} h ago", "age.day": "{n} d ago", "age.now": "just now",
+      "alert.escalated": "Escalated: needs a dispatcher", "alert.overdue": "Case overdue", "alert.view": "Open",
+      "alert.dismiss": "Dismiss alert",
+      "d.status": "Status", "d.channel": "Channel", "d.category": "Category", "d.content": "Request", "d.reporter": "Reporter",
+      "d.location": "Location", "d.photos": "Photos", "d.timeline": "Timeline", "d.candidates": "Manual assignment (nearest members)",
+      "d.assign": "Assign", "d.assign_to": "Assign to {name}", "d.assigned_ok": "Assigned to {name}",
+      "d.no_candidates": "No eligible member nearby", "d.loading": "Loading…", "d.photo_alt": "Photo from the resident {n}",
+      "d.deadlines": "Deadlines", "d.offer_expires": "Accept by", "d.due": "Due", "d.urgency": "Urgency",
+      "urgency.urgent": "Urgent", "urgency.normal": "Normal", "d.load": "Load {load}/{cap}", "d.previously": "offered before",
+      "d.none": "None", "level.district": "District", "level.town": "Town", "level.village": "Village",
+      "member.free": "free", "member.busy": "full", "member.off": "off duty", "sound.on": "on", "err.load": "Could not load: ",
+    },
+  });
+
+  const root = document.getElementById("board");
+  const ROLE = root.dataset.role;
+  const CAN_ASSIGN = ROLE === "operator" || ROLE === "admin";
+  const OPEN = ["new", "offered", "escalated", "assigned", "in_progress", "reopened"];
+  const COLS = ["new", "offered", "active", "overdue"];
+  const COLOURS = { new: "#ffa726", offered: "#fff176", active: "#4dd0e1", overdue: "#ff5252", closed: "#9e9e9e" };
+
+  const cases = new Map(); // id -> case
+  const cards = new Map(); // id -> button
+  const markers = new Map(); // case id -> circleMarker
+  const memberMarkers = new Map(); // member id -> marker
+  const members = new Map(); // member id -> member
+  const regions = new Map(); // code -> {name, parent_code, level}
+  const overdueSeen = new Set();
+  let map = null, loaded = false, buffered = [];
+  let drawerId = null, drawerOpener = null;
+
+  const tf = (key, vars) => SL.t(key).replace(/\{(\w+)\}/g, (_, k) => (vars && vars[k] != null ? vars[k] : ""));
+  const ts = (iso) => (iso ? Date.parse(iso) : NaN);
+
+  // ------------------------------------------------------------------ classification
+  function isOverdue(c, now) {
+    if (!OPEN.includes(c.status)) return false;
+    const d = c.deadlines || {};
+    if (d.due_at && ts(d.due_at) < now) return true;
+    return c.status === "offered" && !!d.offer_expires_at && ts(d.offer_expires_at) < now;
+  }
+  function column(c, now) {
+    if (!OPEN.includes(c.status)) return null;
+    if (isOverdue(c, now)) return "overdue";
+    if (c.status === "offered") return "offered";
+    if (c.status === "assigned" || c.status === "in_progress") return "active";
+    return "new";
+  }
+  function deadline(c) {
+    const d = c.deadlines || {};
+    if (c.status === "offered" && d.offer_expires_at) return { at: ts(d.offer_expires_at), key: "card.offer_left" };
+    if (d.due_at) return { at: ts(d.due_at), key: "card.due_left" };
+    return null;
+  }
+  function placeName(c) {
+    const v = c.village_code && regions.get(c.village_code);
+    const tw = c.town_code && regions.get(c.town_code);
+    return [tw && tw.name, v && v.name].filter(Boolean).join(" · ") || c.address || "";
+  }
+  function shortCategory(cat) { return cat ? cat.split("/").pop() : "—"; }
+  function age(iso) {
+    const m = Math.floor((Date.now() - ts(iso)) / 60000);
+    if (!(m >= 1)) return SL.t("age.now");
+    if (m < 60) return tf("age.min", { n: m });
+    if (m < 1440) return tf("age.hour", { n: Math.floor(m / 60) });
+    return tf("age.day", { n: Math.floor(m / 1440) });
+  }
+
+  // ------------------------------------------------------------------ cards
+  function cardHTML(c, col) {
+    const dl = deadline(c);
+    return (
+      `<span class="c-top"><span class="c-no">${SL.esc(c.tracking_no)}</span>` +
+      (c.urgency === "urgent" ? `<span class="chip urgent">${SL.esc(SL.t("card.urgent"))}</span>` : "") +
+      `<span class="chip st-${col}">${SL.esc(SL.t("status." + c.status))}</span></span>` +
+      `<span class="c-cat" title="${SL.esc(c.category || "")}">${SL.esc(shortCategory(c.category))}</span>` +
+      `<span class="c-place">${SL.esc(placeName(c))}</span>` +
+      `<span class="c-foot"><span class="c-age">${SL.esc(age(c.created_at))}</span>` +
+      `<span class="c-cd" data-cd>${dl ? "" : SL.esc(SL.t("card.no_deadline"))}</span></span>`
+    );
+  }
+  function updateCountdown(card, c, now) {
+    const el = card.querySelector("[data-cd]");
+    const dl = deadline(c);
+    if (!el || !dl) return;
+    const left = dl.at - now;
+    el.textContent = (left < 0 ? SL.t("card.overdue_by") + " " + SL.fmtCountdown(-left) : SL.t(dl.key) + " " + SL.fmtCountdown(left));
+    el.classList.toggle("late", left < 0);
+    const ageEl = card.querySelector(".c-age");
+    if (ageEl) ageEl.textContent = age(c.created_at);
+  }
+  function renderCard(c, now) {
+    const col = column(c, now);
+    let card = cards.get(c.id);
+    if (!col) {
+      if (card) { card.remove(); cards.delete(c.id); }
+      return;
+    }
+    if (!card) {
+      card = document.createElement("button");
+      card.type = "button";
+      card.className = "case-card";
+      card.dataset.caseId = c.id;
+      card.addEventListener("click", () => openDrawer(c.id, card));
+      cards.set(c.id, card);
+    }
+    card.dataset.col = col;
+    card.dataset.status = c.status;
+    card.innerHTML = cardHTML(c, col);
+    card.setAttribute("aria-label", `${c.tracking_no} ${SL.t("status." + c.status)} ${shortCategory(c.category)} ${placeName(c)}`);
+    updateCountdown(card, c, now);
+    const list = document.getElementById("queue-" + col);
+    if (card.parentElement !== list) insertSorted(list, card, c);
+  }
+  function insertSorted(list, card, c) {
+    // Most recent first; a card keeps keyboard focus when it moves.
+    const focused = document.activeElement === card;
+    const created = ts(c.created_at);
+    let before = null;
+    for (const other of list.children) {
+      const oc = cases.get(Number(other.dataset.caseId));
+      if (oc && ts(oc.created_at) < created) { before = other; break; }
+    }
+    list.insertBefore(card, before);
+    if (focused) card.focus();
+  }
+  function updateCounts() {
+    for (const col of COLS) {
+      const list = document.getElementById("queue-" + col);
+      document.getElementById("count-" + col).textContent = list.children.length;
+      list.dataset.empty = SL.t("q.empty");
+    }
+  }
+
+  // ------------------------------------------------------------------ map
+  function markerColour(c, now) {
+    const col = column(c, now);
+    return col ? COLOURS[col] : COLOURS.closed;
+  }
+  function renderMarker(c, now) {
+    if (!map || c.lat == null || c.lon == null) return;
+    let m = markers.get(c.id);
+    const colour = markerColour(c, now);
+    if (!m) {
+      m = L.circleMarker([c.lat, c.lon], { pane: "cases", radius: 10, weight: 2, color: "#0b0f14", fillColor: colour, fillOpacity: 0.95 });
+      m.on("click", () => openDrawer(c.id, null));
+      m.addTo(map);
+      markers.set(c.id, m);
+      const el = m.getElement();
+      if (el) { el.setAttribute("data-case-id", c.id); el.classList.add("case-marker"); }
+    } else {
+      m.setLatLng([c.lat, c.lon]);
+      m.setStyle({ fillColor: colour });
+    }
+    m.unbindTooltip().bindTooltip(`${SL.esc(c.tracking_no)} · ${SL.esc(SL.t("status." + c.status))}`);
+    const el = m.getElement();
+    if (el) el.setAttribute("data-status", c.status);
+    if (!OPEN.includes(c.status)) {
+      clearTimeout(m._slRemove);
+      m._slRemove = setTimeout(() => { map.removeLayer(m); markers.delete(c.id); renderMapList(); }, 60000);
+    }
+  }
+  function renderMapList() {
+    // A keyboard-reachable mirror of the markers for screen readers (visually hidden).
+    const ul = document.getElementById("map-cases");
+    ul.innerHTML = "";
+    for (const id of markers.keys()) {
+      const c = cases.get(id);
+      if (!c) continue;
+      const li = document.createElement("li");
+      const b = document.createElement("button");
+      b.type = "button";
+      b.dataset.caseId = id;
+      b.textContent = `${c.tracking_no} ${SL.t("status." + c.status)} ${placeName(c)}`;
+      b.addEventListener("click", () => openDrawer(id, b));
+      li.appendChild(b);
+      ul.appendChild(li);
+    }
+  }
+  function memberIcon(mb) {
+    const busy = mb.load != null && mb.capacity != null && mb.load >= mb.capacity;
+    const cls = !mb.on_duty ? "off" : busy ? "busy" : "free";
+    return L.divIcon({ className: "member-icon " + cls, iconSize: [12, 12], html: "" });
+  }
+  function memberTip(mb) {
+    const busy = mb.load != null && mb.capacity != null && mb.load >= mb.capacity;
+    const state = !mb.on_duty ? SL.t("member.off") : busy ? SL.t("member.busy") : SL.t("member.free");
+    const load = mb.load != null ? " · " + tf("d.load", { load: mb.load, cap: mb.capacity }) : "";
+    return `${SL.esc(mb.name)} · ${SL.esc(state)}${SL.esc(load)}`;
+  }
+  function renderMember(mb) {
+    if (!map || mb.lat == null || mb.lon == null) return;
+    let m = memberMarkers.get(mb.id);
+    if (!m) {
+      m = L.marker([mb.lat, mb.lon], { icon: memberIcon(mb), keyboard: false, zIndexOffset: -100 }).addTo(map);
+      memberMarkers.set(mb.id, m);
+    } else {
+      m.setLatLng([mb.lat, mb.lon]);
+      m.setIcon(memberIcon(mb));
+    }
+    m.unbindTooltip().bindTooltip(memberTip(mb));
+    const el = m.getElement();
+    if (el) { el.setAttribute("data-member-id", mb.id); el.setAttribute("aria-hidden", "true"); }
+  }
+  async function initMap() {
+    const el = document.getElementById("map");
+    map = L.map(el, { zoomControl: true, attributionControl: true, zoomSnap: 0.1, zoomDelta: 0.5 });
+    map.createPane("cases").style.zIndex = 650;
+    map.attributionControl.setPrefix(false);
+    const tileUrl = root.dataset.tileUrl;
+    if (tileUrl) L.tileLayer(tileUrl, { attribution: root.dataset.tileAttribution || "", maxZoom: 18 }).addTo(map);
+    map.setView([33.27, 120.0], 10);
+    try {
+      const gj = await SL.api("/api/regions/geojson");
+      const layer = L.geoJSON(gj, {
+        interactive: false,
+        style: (f) => f.properties.level === "district"
+          ? { color: "#e8eef4", weight: 3, fill: false }
+          : { color: "#7d93a8", weight: 1, fillColor: "#2a3b4d", fillOpacity: 0.35 },
+      }).addTo(map);
+      for (const f of gj.features) {
+        const p = f.properties;
+        if (p.level !== "town" || !p.centre) continue;
+        L.marker([p.centre[1], p.centre[0]], {
+          interactive: false, keyboard: false,
+          icon: L.divIcon({ className: "town-label", html: `<span>${SL.esc(p.name)}</span>`, iconSize: null }),
+        }).addTo(map);
+      }
+      map.invalidateSize();
+      map.fitBounds(layer.getBounds(), { padding: [16, 16] });
+    } catch (e) {
+      showError(e);
+    }
+  }
+
+  // ------------------------------------------------------------------ state
+  function upsert(c, fromEvent) {
+    const prev = cases.get(c.id);
+    if (prev && fromEvent && c.updated_at && prev.updated_at && ts(c.updated_at) < ts(prev.updated_at)) return prev;
+    const merged = Object.assign({}, prev || {}, c);
+    if (prev && prev.attachments && !c.attachments) merged.attachments = prev.attachments;
+    cases.set(c.id, merged);
+    const now = Date.now();
+    if (isOverdue(merged, now)) overdueSeen.add(merged.id);
+    renderCard(merged, now);
+    renderMarker(merged, now);
+    return merged;
+  }
+  async function loadCases() {
+    const list = await SL.api("/api/cases?status=" + OPEN.join(",") + "&limit=1000");
+    const ids = new Set(list.map((c) => c.id));
+    for (const [id, c] of cases) if (!ids.has(id)) upsert(Object.assign({}, c, { status: "closed" }));
+    for (const c of list) upsert(c);
+    updateCounts();
+    renderMapList();
+  }
+  async function loadMembers() {
+    const list = await SL.api("/api/members");
+    for (const mb of list) { members.set(mb.id, mb); renderMember(mb); }
+  }
+  async function loadRegions() {
+    const [towns, villages] = await Promise.all([SL.api("/api/regions?level=town"), SL.api("/api/regions?level=village")]);
+    for (const r of towns.concat(villages)) regions.set(r.code, r);
+  }
+  function pct(v) { return v == null ? "—" : (v * 100).toFixed(1) + "%"; }
+  async function loadSummary() {
+    const s = await SL.api("/api/reports/summary");
+    document.getElementById("kpi-total").textContent = s.intake_today_total ?? "—";
+    document.getElementById("kpi-open").textContent = s.open ?? "—";
+    document.getElementById("kpi-overdue").textContent = s.overdue ?? "—";
+    document.getElementById("kpi-on-time").textContent = pct(s.on_time_rate);
+    document.getElementById("kpi-satisfaction").textContent = pct(s.satisfaction_rate);
+    const ch = document.getElementById("kpi-channels");
+    ch.innerHTML = Object.entries(s.intake_today || {})
+      .map(([k, v]) => `<span class="ch"><span class="ch-name">${SL.esc(SL.t("channel." + k, k))}</span> <b>${SL.esc(v)}</b></span>`)
+      .join("");
+    ch.dataset.summary = JSON.stringify(s.intake_today || {});
+  }
+  function showError(e) {
+    console.error(e);
+    pushAlert("error", SL.t("err.load") + (e && e.message ? e.message : e), null);
+  }
+
+  // Counters and member loads: on load, at most every 5 s after events, and every 60 s.
+  let lastRefresh = 0, refreshTimer = null;
+  function refreshSoon() {
+    if (refreshTimer) return;
+    const wait = Math.max(300, lastRefresh + 5000 - Date.now());
+    refreshTimer = setTimeout(() => { refreshTimer = null; refreshNow(); }, wait);
+  }
+  function refreshNow() {
+    lastRefresh = Date.now();
+    loadSummary().catch(() => {});
+    loadMembers().catch(() => {});
+  }
+
+  // ------------------------------------------------------------------ alarms
+  let soundOn = localStorage.getItem("sl_board_sound") === "1", audio = null;
+  const soundBtn = document.getElementById("sound-toggle");
+  function renderSound() { soundBtn.setAttribute("aria-pressed", soundOn ? "true" : "false"); }
+  soundBtn.addEventListener("click", () => {
+    soundOn = !soundOn;
+    localStorage.setItem("sl_board_sound", soundOn ? "1" : "0");
+    renderSound();
+    if (soundOn) { ensureAudio(); beep(); }
+  });
+  function ensureAudio() {
+    if (!audio) { const Ctx = window.AudioContext || window.webkitAudioContext; if (Ctx) audio = new Ctx(); }
+    if (audio && audio.state === "suspended") audio.resume();
+    return audio;
+  }
+  function beep() {
+    if (!soundOn || !ensureAudio()) return;
+    const o = audio.createOscillator(), g = audio.createGain();
+    o.type = "square"; o.frequency.value = 880;
+    g.gain.setValueAtTime(0.15, audio.currentTime);
+    g.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + 0.35);
+    o.connect(g).connect(audio.destination);
+    o.start(); o.stop(audio.currentTime + 0.35);
+  }
+  const banner = document.getElementById("alert-banner");
+  function alertText(item) {
+    const c = cases.get(Number(item.dataset.caseId));
+    if (!c) return item.dataset.text || "";
+    const key = item.dataset.kind === "overdue" ? "alert.overdue" : "alert.escalated";
+    return `${SL.t(key)}：${c.tracking_no} ${shortCategory(c.category)} ${placeName(c)}`;
+  }
+  function rerenderAlerts() {
+    for (const item of banner.children) {
+      item.querySelector(".alert-text").textContent = alertText(item);
+      const view = item.querySelector("button.view");
+      if (view) view.textContent = SL.t("alert.view");
+      item.querySelector("button.dismiss").setAttribute("aria-label", SL.t("alert.dismiss"));
+    }
+  }
+  function pushAlert(kind, text, caseId) {
+    const item = document.createElement("div");
+    item.className = "alert-item " + kind;
+    item.dataset.kind = kind;
+    if (caseId != null) item.dataset.caseId = caseId;
+    item.dataset.text = text;
+    const msg = document.createElement("span");
+    msg.className = "alert-text";
+    msg.textContent = text;
+    item.appendChild(msg);
+    if (caseId != null) {
+      const view = document.createElement("button");
+      view.type = "button";
+      view.className = "view";
+      view.textContent = SL.t("alert.view");
+      view.addEventListener("click", () => openDrawer(caseId, view));
+      item.appendChild(view);
+    }
+    const x = document.createElement("button");
+    x.type = "button";
+    x.className = "dismiss";
+    x.setAttribute("aria-label", SL.t("alert.dismiss"));
+    x.innerHTML = '<span aria-hidden="true">×</span>';
+    x.addEventListener("click", () => removeAlert(item));
+    item.appendChild(x);
+    banner.prepend(item);
+    while (banner.children.length > 3) banner.lastElementChild.remove();
+    banner.hidden = false;
+    setTimeout(() => removeAlert(item), 120000);
+  }
+  function removeAlert(item) {
+    item.remove();
+    if (!banner.children.length) banner.hidden = true;
+  }
+  function alarm(c, kind) {
+    const card = cards.get(c.id);
+    if (card) { card.classList.remove("flash"); void card.offsetWidth; card.classList.add("flash"); }
+    const key = kind === "overdue" ? "alert.overdue" : "alert.escalated";
+    pushAlert(kind, `${SL.t(key)}：${c.tracking_no} ${shortCategory(c.category)} ${placeName(c)}`, c.id);
+    beep();
+  }
+
+  // ------------------------------------------------------------------ live
+  function onEvent(ev) {
+    if (ev.type === "hello") return;
+    if (!loaded) { buffered.push(ev); return; }
+    if (ev.type === "replay.gap") { loadCases().catch(showError); refreshSoon(); return; }
+    if (ev.type === "member.position" && ev.member) {
+      const mb = Object.assign({}, members.get(ev.member.id) || {}, ev.member);
+      members.set(mb.id, mb);
+      renderMember(mb);
+      return;
+    }
+    if (!ev.case) return;
+    const wasOverdue = overdueSeen.has(ev.case.id);
+    const c = upsert(ev.case, true);
+    updateCounts();
+    renderMapList();
+    if (ev.type === "case.escalated") alarm(c, "escalated");
+    else if ((ev.type === "case.overdue" || isOverdue(c, Date.now())) && !wasOverdue && loaded) alarm(c, "overdue");
+    if (drawerId === c.id) refreshDrawerSoon();
+    refreshSoon();
+  }
+  function onStatus(up) {
+    const el = document.getElementById("live-status");
+    el.classList.toggle("online", up);
+    el.classList.toggle("offline", !up);
+    el.dataset.i18n = up ? "live.online" : "live.offline";
+    el.textContent = SL.t(el.dataset.i18n);
+  }
+
+  // ------------------------------------------------------------------ the drawer
+  const drawer = document.getElementById("drawer");
+  const dBody = document.getElementById("drawer-body");
+  const dTitle = document.getElementById("drawer-title");
+  document.getElementById("drawer-close").addEventListener("click", closeDrawer);
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && !drawer.hidden) { e.preventDefault(); closeDrawer(); }
+  });
+  function closeDrawer() {
+    drawer.hidden = true;
+    drawerId = null;
+    document.querySelectorAll(".case-card.selected").forEach((el) => el.classList.remove("selected"));
+    const back = drawerOpener && document.contains(drawerOpener) ? drawerOpener : null;
+    drawerOpener = null;
+    if (back) back.focus();
+  }
+  let drawerSeq = 0, drawerTimer = null, drawerState = null;
+  function refreshDrawerSoon() {
+    clearTimeout(drawerTimer);
+    drawerTimer = setTimeout(() => { if (drawerId != null) loadDrawer(drawerId, true); }, 400);
+  }
+  function openDrawer(id, opener) {
+    drawerId = id;
+    drawerOpener = opener || document.activeElement;
+    document.querySelectorAll(".case-card.selected").forEach((el) => el.classList.remove("selected"));
+    const card = cards.get(id);
+    if (card) card.classList.add("selected");
+    drawer.hidden = false;
+    const c = cases.get(id);
+    dTitle.textContent = c ? c.tracking_no : "";
+    drawerState = { c: c || null, events: null, cands: null, msg: null };
+    renderDrawer();
+    dTitle.focus();
+    loadDrawer(id, false);
+  }
+  async function loadDrawer(id, keepMsg) {
+    const seq = ++drawerSeq;
+    try {
+      const [c, events, cands] = await Promise.all([
+        SL.api(`/api/cases/${id}`),
+        SL.api(`/api/cases/${id}/events`),
+        CAN_ASSIGN ? SL.api(`/api/cases/${id}/candidates`).catch(() => []) : Promise.resolve(null),
+      ]);
+      if (seq !== drawerSeq || drawerId !== id) return;
+      upsert(c, true);
+      updateCounts();
+      drawerState = { c: cases.get(id), events, cands, msg: keepMsg && drawerState ? drawerState.msg : null };
+      renderDrawer();
+    } catch (e) {
+      if (seq !== drawerSeq) return;
+      drawerState.msg = { ok: false, text: e.message };
+      renderDrawer();
+    }
+  }
+  function fmtDist(m) { return m < 1000 ? Math.round(m) + " m" : (m / 1000).toFixed(1) + " km"; }
+  function renderDrawer() {
+    if (drawer.hidden || !drawerState) return;
+    const { c, events, cands, msg } = drawerState;
+    if (!c) { dBody.innerHTML = `<p class="muted">${SL.esc(SL.t("d.loading"))}</p>`; return; }
+    dTitle.textContent = c.tracking_no;
+    const col = column(c, Date.now()) || "closed";
+    const row = (k, v) => `<dt>${SL.esc(SL.t(k))}</dt><dd>${v}</dd>`;
+    const d = c.deadlines || {};
+    const deadlines = [
+      d.offer_expires_at && c.status === "offered" ? `${SL.esc(SL.t("d.offer_expires"))} ${SL.esc(SL.fmtTime(d.offer_expires_at, true))}` : "",
+      d.due_at ? `${SL.esc(SL.t("d.due"))} ${SL.esc(SL.fmtTime(d.due_at, true))}` : "",
+    ].filter(Boolean).join("<br>") || SL.esc(SL.t("d.none"));
+    const loc = [placeName(c), c.address && placeName(c) !== c.address ? c.address : "",
+      c.lat != null ? `${c.lat.toFixed(5)}, ${c.lon.toFixed(5)}` : ""].filter(Boolean).map(SL.esc).join("<br>");
+    let html = `<dl class="facts">` +
+      row("d.status", `<span class="chip st-${col}">${SL.esc(SL.t("status." + c.status))}</span>`) +
+      row("d.channel", SL.esc(SL.t("channel." + c.channel, c.channel))) +
+      row("d.category", SL.esc(c.category || "—")) +
+      row("d.urgency", SL.esc(SL.t("urgency." + (c.urgency || "normal")))) +
+      row("d.deadlines", deadlines) +
+      row("d.reporter", SL.esc([c.reporter_name, c.reporter_phone].filter(Boolean).join(" ") || "—")) +
+      row("d.location", loc || "—") +
+      `</dl><h3>${SL.esc(SL.t("d.content"))}</h3><p class="content">${SL.esc(c.content)}</p>`;
+    const photos = c.attachments || [];
+    if (photos.length) {
+      html += `<h3>${SL.esc(SL.t("d.photos"))}</h3><div class="photos">` + photos.map((a, i) =>
+        `<a href="${SL.esc(a.url)}" target="_blank" rel="noopener"><img src="${SL.esc(a.url)}" alt="${SL.esc(tf("d.photo_alt", { n: i + 1 }))}" loading="lazy"></a>`
+      ).join("") + `</div>`;
+    }
+    if (CAN_ASSIGN) {
+      html += `<section class="cands" aria-labelledby="cands-title"><h3 id="cands-title">${SL.esc(SL.t("d.candidates"))}</h3>`;
+      html += `<p id="assign-msg" class="assign-msg ${msg ? (msg.ok ? "ok" : "error") : ""}" role="status">${msg ? SL.esc(msg.text) : ""}</p>`;
+      if (cands == null) html += `<p class="muted">${SL.esc(SL.t("d.loading"))}</p>`;
+      else if (!cands.length) html += `<p class="muted">${SL.esc(SL.t("d.no_candidates"))}</p>`;
+      else {
+        html += `<ul class="cand-list" id="candidates">` + cands.map((m) =>
+          `<li data-member-id="${m.member_id}"><span class="cand-name">${SL.esc(m.name)}</span>` +
+          `<span class="cand-meta">${SL.esc(SL.t("level." + m.level, m.level))} · ${SL.esc(fmtDist(m.distance_m))} · ` +
+          `${SL.esc(tf("d.load", { load: m.load, cap: m.capacity }))}${m.previously_offered ? " · " + SL.esc(SL.t("d.previously")) : ""}</span>` +
+          `<button type="button" class="assign primary" data-member-id="${m.member_id}" data-name="${SL.esc(m.name)}" ` +
+          `aria-label="${SL.esc(tf("d.assign_to", { name: m.name }))}">${SL.esc(SL.t("d.assign"))}</button></li>`
+        ).join("") + `</ul>`;
+      }
+      html += `</section>`;
+    }
+    html += `<h3>${SL.esc(SL.t("d.timeline"))}</h3>`;
+    if (events == null) html += `<p class="muted">${SL.esc(SL.t("d.loading"))}</p>`;
+    else {
+      html += `<ol class="timeline" id="timeline">` + events.map((e) =>
+        `<li><time datetime="${SL.esc(e.at)}">${SL.esc(SL.fmtTime(e.at, true))}</time>` +
+        `<span class="tl-what">${SL.esc(e.to_status ? SL.t("status." + e.to_status) : e.action)}` +
+        `${e.actor ? ` <span class="muted">· ${SL.esc(e.actor)}</span>` : ""}</span>` +
+        `${e.note ? `<span class="tl-note">${SL.esc(e.note)}</span>` : ""}</li>`
+      ).join("") + `</ol>`;
+    }
+    const focusedMember = document.activeElement && drawer.contains(document.activeElement) && document.activeElement.dataset.memberId;
+    dBody.innerHTML = html;
+    dBody.querySelectorAll("button.assign").forEach((b) => b.addEventListener("click", () => assign(c.id, b)));
+    if (focusedMember) {
+      const again = dBody.querySelector(`button.assign[data-member-id="${focusedMember}"]`);
+      if (again) again.focus();
+    }
+  }
+  async function assign(caseId, btn) {
+    const name = btn.dataset.name;
+    dBody.querySelectorAll("button.assign").forEach((b) => { b.disabled = true; });
+    try {
+      const c = await SL.api(`/api/cases/${caseId}/assign`, { method: "POST", body: { member_id: Number(btn.dataset.memberId) } });
+      upsert(c, true);
+      updateCounts();
+      renderMapList();
+      drawerState.msg = { ok: true, text: tf("d.assigned_ok", { name }) };
+      renderDrawer();
+      document.getElementById("drawer-title").focus();
+      loadDrawer(caseId, true);
+      refreshSoon();
+    } catch (e) {
+      drawerState.msg = { ok: false, text: e.message };
+      renderDrawer();
+    }
+  }
+
+  // ------------------------------------------------------------------ the clock
+  function tick() {
+    const now = Date.now();
+    let moved = false;
+    for (const [id, c] of cases) {
+      const card = cards.get(id);
+      if (!card) continue;
+      const col = column(c, now);
+      if (col !== card.dataset.col) {
+        const becameOverdue = col === "overdue" && !overdueSeen.has(id);
+        if (col === "overdue") overdueSeen.add(id);
+        renderCard(c, now);
+        renderMarker(c, now);
+        moved = true;
+        if (becameOverdue) alarm(c, "overdue");
+      } else updateCountdown(card, c, now);
+    }
+    if (moved) updateCounts();
+    const clock = document.getElementById("clock");
+    clock.textContent = SL.fmtTime(new Date(now).toISOString(), true);
+  }
+
+  function rerenderAll() {
+    const now = Date.now();
+    for (const c of cases.values()) { renderCard(c, now); renderMarker(c, now); }
+    for (const mb of members.values()) renderMember(mb);
+    updateCounts();
+    renderMapList();
+    renderDrawer();
+    rerenderAlerts();
+    loadSummary().catch(() => {});
+  }
+  document.addEventListener("sl:lang", rerenderAll);
+
+  async function start() {
+    renderSound();
+    onStatus(false);
+    updateCounts();
+    tick();
+    SL.live("/ws/board", onEvent, onStatus);
+    await initMap();
+    try {
+      await loadRegions();
+      await Promise.all([loadCases(), loadMembers(), loadSummary()]);
+      lastRefresh = Date.now();
+    } catch (e) {
+      showError(e);
+    }
+    loaded = true;
+    root.dataset.ready = "1";
+    const pending = buffered;
+    buffered = [];
+    pending.forEach(onEvent);
+    setInterval(tick, 1000);
+    setInterval(refreshNow, 60000);
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
