@@ -163,7 +163,7 @@ def create(session: Session, body: MemberIn) -> Member:
     member = Member(**data)
     session.add(member)
     session.flush()
-    _sync_after_commit(session, member.id)
+    _changed(session, member, "member.updated")
     return member
 
 
@@ -187,7 +187,7 @@ def patch(session: Session, member_id: int, body: MemberPatch) -> Member:
         )
     member.updated_at = utcnow()
     session.add(member)
-    _sync_after_commit(session, member.id)
+    _changed(session, member, "member.updated")
     return member
 
 
@@ -197,18 +197,30 @@ def set_position(session: Session, member_id: int, lat: float, lon: float, coord
     _position(data, coord_system)
     member.lat, member.lon, member.position_at = data["lat"], data["lon"], data["position_at"]
     session.add(member)
-    emit(session, "member.position", member=position_view(member), town_code=member.town_code, members=[member.id])
-    _sync_after_commit(session, member.id)
+    _changed(session, member, "member.position")
     return member
 
 
-def position_view(member: Member) -> dict:
+def _changed(session: Session, member: Member, type_: str) -> None:
+    """Tell the boards (live event) and the dispatcher (GEO sets, once committed)."""
+    session.flush()
+    emit(session, type_, member=position_view(member, loads(session, [member.id]).get(member.id, 0)),
+         town_code=member.town_code, members=[member.id])
+    _sync_after_commit(session, member.id)
+
+
+def position_view(member: Member, load: int) -> dict:
+    """A member as the board draws it: where, on duty or not, free or busy."""
     return {
         "id": member.id,
         "name": member.name,
+        "level": member.level,
+        "town_code": member.town_code,
         "lat": member.lat,
         "lon": member.lon,
         "on_duty": member.on_duty,
+        "load": load,
+        "capacity": member.capacity,
         "position_at": member.position_at.isoformat() if member.position_at else None,
     }
 

@@ -415,7 +415,7 @@
     if (ev.type === "hello") return;
     if (!loaded) { buffered.push(ev); return; }
     if (ev.type === "replay.gap") { loadCases().catch(showError); refreshSoon(); return; }
-    if (ev.type === "member.position" && ev.member) {
+    if ((ev.type === "member.position" || ev.type === "member.updated") && ev.member) {
       const mb = Object.assign({}, members.get(ev.member.id) || {}, ev.member);
       members.set(mb.id, mb);
       renderMember(mb);
