@@ -122,11 +122,13 @@ def create_app(*, start_background: bool = True, embedded_worker: bool | None = 
     )
     errors.install(app)
 
+    from dispatch.auth.users import router as users_router
     from dispatch.auth.views import router as auth_router
     from dispatch.cases.views import router as cases_router
     from dispatch.departments.views import router as departments_router
     from dispatch.events.views import router as events_router
     from dispatch.intake.views import router as intake_router
+    from dispatch.members.import_views import router as members_import_router
     from dispatch.members.views import router as members_router
     from dispatch.points.views import router as points_router
     from dispatch.regions.views import router as regions_router
@@ -148,8 +150,10 @@ def create_app(*, start_background: bool = True, embedded_worker: bool | None = 
         staff_pages_router,
         member_pages_router,
         auth_router,
+        users_router,
         intake_router,
         cases_router,
+        members_import_router,
         members_router,
         points_router,
         regions_router,

@@ -1,0 +1,447 @@
+"""Members from a spreadsheet (XLSX or CSV in UTF-8, UTF-8 with BOM, or GBK), all or nothing.
+
+Columns are found by their Chinese or English header. Every row goes through ``members.service.create`` (the
+same rules as ``POST /api/members``) inside one transaction, each row in a savepoint; the transaction commits
+only when no row has an error and this is not a dry run. Row numbers are the spreadsheet's own (header = 1).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+from sqlmodel import Session, col, select
+
+from dispatch.errors import AppError
+from dispatch.members import service
+from dispatch.members.models import MemberIn
+from dispatch.regions.models import Region
+
+MAX_ROWS = 5000
+
+# canonical field → (Chinese header, English header, other accepted spellings)
+COLUMNS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "name": ("姓名", "name", ("委员姓名", "名字")),
+    "phone": ("电话", "phone", ("手机", "手机号", "手机号码", "联系电话", "电话号码", "mobile", "tel")),
+    "level": ("层级", "level", ("级别", "委员层级")),
+    "sector": ("界别", "sector", ()),
+    "town": ("镇街", "town", ("镇/街道", "镇街道", "镇（街道）", "所属镇街", "镇", "街道", "town_code")),
+    "village": ("村社区", "village", ("村/社区", "村（社区）", "村居", "村", "社区", "village_code")),
+    "categories": ("擅长类别", "categories", ("类别", "擅长领域", "category")),
+    "capacity": ("容量", "capacity", ("最大承接量", "承接上限")),
+    "on_duty": ("在岗", "on_duty", ("是否在岗", "在岗状态", "onduty", "on duty")),
+    "lat": ("纬度", "lat", ("latitude",)),
+    "lon": ("经度", "lon", ("lng", "longitude")),
+    "coord_system": ("坐标系", "coord_system", ("坐标系统", "coordsystem", "crs")),
+}
+REQUIRED = ("name", "level")
+FIELD_ZH = {k: v[0] for k, v in COLUMNS.items()}
+
+LEVELS = {
+    "区": "district", "区级": "district", "区政协": "district", "district": "district",
+    "镇": "town", "镇级": "town", "镇街": "town", "街道": "town", "镇/街道": "town", "town": "town",
+    "村": "village", "村级": "village", "社区": "village", "村/社区": "village", "村社区": "village",
+    "village": "village",
+}  # fmt: skip
+TRUE = {"是", "在岗", "y", "yes", "true", "1", "√", "t"}
+FALSE = {"否", "不在岗", "离岗", "n", "no", "false", "0", "×", "f"}
+COORDS = {
+    "wgs84": "wgs84",
+    "gps": "wgs84",
+    "gcj02": "gcj02",
+    "高德": "gcj02",
+    "腾讯": "gcj02",
+    "bd09": "bd09",
+    "百度": "bd09",
+}
+CATEGORY_SPLIT = re.compile(r"[、,，;；|｜/\n]+")
+TOWN_SUFFIXES = ("街道办事处", "街道", "镇")
+VILLAGE_SUFFIXES = ("社区居委会", "居民委员会", "村民委员会", "居委会", "村委会", "社区", "村")
+
+
+def _norm_header(h: Any) -> str:
+    s = str(h or "").strip().lower().replace("\ufeff", "")
+    s = re.sub(r"[\s*＊:：]+", "", s)
+    return s
+
+
+def _alias_map() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, (zh, en, more) in COLUMNS.items():
+        for alias in (zh, en, key, *more):
+            out[_norm_header(alias)] = key
+    return out
+
+
+ALIASES = _alias_map()
+
+
+def header_field(h: Any) -> str | None:
+    """The canonical field of a header: "姓名", "Name", "姓名 / name", "容量（件）" all work."""
+    s = _norm_header(h)
+    if not s:
+        return None
+    if s in ALIASES:
+        return ALIASES[s]
+    bare = re.sub(r"[（(][^）)]*[）)]", "", s)
+    if bare in ALIASES:
+        return ALIASES[bare]
+    for part in re.split(r"[/|｜]", s):
+        if part in ALIASES:
+            return ALIASES[part]
+    return None
+
+
+# --------------------------------------------------------------------------- reading files
+
+
+class FileError(AppError):
+    status = 422
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))  # Excel keeps phone numbers and codes as floats
+    return str(v).strip()
+
+
+def read_table(data: bytes, filename: str = "") -> list[list[str]]:
+    """The first sheet (XLSX) or the whole file (CSV) as rows of strings; the header is row 0."""
+    name = filename.lower()
+    if data[:4] == b"PK\x03\x04" or name.endswith((".xlsx", ".xlsm")):
+        return _read_xlsx(data)
+    if data[:4] == b"\xd0\xcf\x11\xe0" or name.endswith(".xls"):
+        raise FileError(
+            "unsupported_file",
+            "不支持旧版 .xls 文件，请另存为 .xlsx 或 CSV",
+            "Old .xls files are not supported; save as .xlsx or CSV",
+        )
+    return _read_csv(data)
+
+
+def _read_xlsx(data: bytes) -> list[list[str]]:
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # noqa: BLE001 - any parse failure is the caller's file
+        raise FileError("invalid_file", "无法读取该 Excel 文件", "Cannot read this Excel file") from exc
+    try:
+        ws = wb.worksheets[0]
+        rows = [[_cell(v) for v in row] for row in ws.iter_rows(values_only=True)]
+    finally:
+        wb.close()
+    return rows
+
+
+def decode_text(data: bytes) -> str:
+    """UTF-8 (with or without BOM), else GB18030 (a superset of GBK, what Chinese Excel writes)."""
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise FileError(
+        "invalid_encoding", "无法识别文件编码，请使用 UTF-8 或 GBK", "Unknown text encoding; use UTF-8 or GBK"
+    )
+
+
+def _read_csv(data: bytes) -> list[list[str]]:
+    text = decode_text(data)
+    first = text.split("\n", 1)[0]
+    delimiter = max((",", "\t", ";"), key=first.count) if first else ","
+    return [[c.strip() for c in row] for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
+
+
+# --------------------------------------------------------------------------- regions by name or code
+
+
+def _stem(name: str, suffixes: tuple[str, ...]) -> str:
+    name = name.strip()
+    for suffix in suffixes:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+class Regions:
+    """Towns and villages by code, full name or name without its suffix (潘黄 = 潘黄街道, 东徐社区 = 东徐居委会)."""
+
+    def __init__(self, session: Session) -> None:
+        rows = session.exec(select(Region).where(col(Region.level).in_(("town", "village")))).all()
+        self.by_code = {r.code: r for r in rows}
+        self.towns: dict[str, list[Region]] = {}
+        self.villages: dict[str, list[Region]] = {}
+        for r in rows:
+            index, suffixes = (self.towns, TOWN_SUFFIXES) if r.level == "town" else (self.villages, VILLAGE_SUFFIXES)
+            for key in {r.name, _stem(r.name, suffixes)}:
+                index.setdefault(key, []).append(r)
+
+    def town(self, value: str) -> list[Region]:
+        r = self.by_code.get(value)
+        if r is not None:
+            return [r] if r.level == "town" else []
+        return self.towns.get(value) or self.towns.get(_stem(value, TOWN_SUFFIXES), [])
+
+    def village(self, value: str, town_code: str | None) -> list[Region]:
+        r = self.by_code.get(value)
+        if r is not None:
+            found = [r] if r.level == "village" else []
+        else:
+            found = self.villages.get(value) or self.villages.get(_stem(value, VILLAGE_SUFFIXES), [])
+        if town_code:
+            found = [v for v in found if v.parent_code == town_code]
+        return found
+
+
+# --------------------------------------------------------------------------- rows → members
+
+
+@dataclass
+class Result:
+    created: int = 0
+    rows: int = 0
+    errors: list[dict] = field(default_factory=list)
+
+    def error(self, row: int, fld: str | None, code: str, zh: str, en: str) -> None:
+        self.errors.append({"row": row, "field": fld, "code": code, "message": f"{zh} / {en}"})
+
+
+def _bool(value: str) -> bool | None:
+    v = value.strip().lower()
+    return True if v in TRUE else False if v in FALSE else None
+
+
+def _number(value: str) -> float | None:
+    try:
+        return float(value.replace("，", "").replace(",", ""))
+    except ValueError:
+        return None
+
+
+def _row_to_body(values: dict[str, str], row: int, regions: Regions, result: Result) -> dict | None:
+    """Parse one row's cells into ``MemberIn`` fields; record every problem found; None when any."""
+    before = len(result.errors)
+    body: dict[str, Any] = {"name": values.get("name", "")}
+    if values.get("phone"):
+        body["phone"] = values["phone"]
+    if values.get("sector"):
+        body["sector"] = values["sector"]
+
+    level = values.get("level", "")
+    body["level"] = LEVELS.get(level.strip().lower())
+    if body["level"] is None:
+        result.error(row, "level", "invalid_level", f"层级无效：{level}（区/镇/村）", f"Invalid level: {level}")
+
+    town_code = None
+    if values.get("town"):
+        towns = regions.town(values["town"])
+        if len(towns) == 1:
+            town_code = body["town_code"] = towns[0].code
+        else:
+            result.error(
+                row, "town", "unknown_town", f"未知的镇街：{values['town']}", f"Unknown town: {values['town']}"
+            )
+    if values.get("village"):
+        villages = regions.village(values["village"], town_code)
+        if len(villages) == 1:
+            body["village_code"] = villages[0].code
+            body.setdefault("town_code", villages[0].parent_code)
+        elif len(villages) > 1:
+            v = values["village"]
+            result.error(row, "village", "ambiguous_village", f"村社区重名，请填写镇街：{v}", f"Ambiguous village: {v}")
+        elif town_code or not values.get("town"):  # an unknown town was reported already
+            v = values["village"]
+            result.error(row, "village", "unknown_village", f"未知的村社区：{v}", f"Unknown village: {v}")
+
+    if values.get("categories"):
+        body["categories"] = [c.strip() for c in CATEGORY_SPLIT.split(values["categories"]) if c.strip()]
+    if values.get("capacity"):
+        n = _number(values["capacity"])
+        if n is None or not n.is_integer():
+            c = values["capacity"]
+            result.error(
+                row, "capacity", "invalid_capacity", f"容量须为整数：{c}", f"Capacity must be a whole number: {c}"
+            )
+        else:
+            body["capacity"] = int(n)
+    if values.get("on_duty"):
+        duty = _bool(values["on_duty"])
+        if duty is None:
+            d = values["on_duty"]
+            result.error(row, "on_duty", "invalid_on_duty", f"在岗须为是/否：{d}", f"on_duty must be yes/no: {d}")
+        else:
+            body["on_duty"] = duty
+    for key in ("lat", "lon"):
+        if values.get(key):
+            n = _number(values[key])
+            if n is None:
+                result.error(row, key, "invalid_number", f"{FIELD_ZH[key]}须为数字", f"{key} must be a number")
+            else:
+                body[key] = n
+    if values.get("coord_system"):
+        cs = COORDS.get(re.sub(r"[\s_-]", "", values["coord_system"].lower()))
+        if cs is None:
+            v = values["coord_system"]
+            result.error(
+                row, "coord_system", "invalid_coord_system", f"坐标系无效：{v}", f"Invalid coordinate system: {v}"
+            )
+        else:
+            body["coord_system"] = cs
+    return body if len(result.errors) == before else None
+
+
+_MODEL_FIELD = {"town_code": "town", "village_code": "village"}
+
+
+def _create(session: Session, body: dict, row: int, result: Result) -> None:
+    try:
+        member_in = MemberIn(**body)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = str(err["loc"][0]) if err.get("loc") else None
+            fld = _MODEL_FIELD.get(loc, loc)
+            zh = f"{FIELD_ZH.get(fld, fld)}无效" if fld != "name" or body.get("name") else "姓名不能为空"
+            result.error(row, fld, "invalid_value", zh, f"{fld}: {err.get('msg', 'invalid')}")
+        return
+    try:
+        with session.begin_nested():
+            service.create(session, member_in)
+    except AppError as exc:
+        fld = exc.details.get("field")
+        fld = _MODEL_FIELD.get(fld, fld) or {
+            "town_required": "town",
+            "unknown_category": "categories",
+            "point_not_found": None,
+        }.get(exc.code, "lat" if "location" in exc.code else None)
+        zh, _, en = exc.message.partition(" / ")
+        result.error(row, fld, exc.code, zh, en or zh)
+        return
+    result.created += 1
+
+
+def run(session: Session, data: bytes, filename: str = "", *, dry_run: bool = False) -> Result:
+    """Import; the caller's session is committed only on success without ``dry_run``, else rolled back."""
+    result = Result()
+    rows = read_table(data, filename)
+    header_at = next((i for i, r in enumerate(rows) if any(c for c in r)), None)
+    if header_at is None:
+        result.error(1, None, "empty_file", "文件为空", "The file is empty")
+        return result
+    header = rows[header_at]
+    columns: dict[int, str] = {}
+    for i, h in enumerate(header):
+        key = header_field(h)
+        if key and key not in columns.values():
+            columns[i] = key
+    for key in REQUIRED:
+        if key not in columns.values():
+            zh, en, _ = COLUMNS[key]
+            result.error(header_at + 1, key, "missing_column", f"缺少“{zh}”列", f'Missing column "{en}"')
+    if result.errors:
+        return result
+    body_rows = [(header_at + 2 + n, r) for n, r in enumerate(rows[header_at + 1 :]) if any(c for c in r)]
+    if len(body_rows) > MAX_ROWS:
+        result.error(header_at + 2 + MAX_ROWS, None, "too_many_rows", f"最多 {MAX_ROWS} 行", f"At most {MAX_ROWS} rows")
+        return result
+    regions = Regions(session)
+    try:
+        for row_no, cells in body_rows:
+            result.rows += 1
+            values = {key: cells[i].strip() if i < len(cells) else "" for i, key in columns.items()}
+            body = _row_to_body(values, row_no, regions, result)
+            if body is not None:
+                _create(session, body, row_no, result)
+        if result.errors or dry_run:
+            session.rollback()
+        else:
+            session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    if result.errors:
+        result.created = 0
+    return result
+
+
+# --------------------------------------------------------------------------- the template
+
+
+def template(session: Session) -> bytes:
+    """An XLSX to fill in: the header row, drop-downs, an instructions sheet and the towns and villages."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "委员 Members"
+    keys = list(COLUMNS)
+    ws.append([COLUMNS[k][0] for k in keys])
+    bold, fill = Font(bold=True), PatternFill("solid", fgColor="F2DCDB")
+    for i, key in enumerate(keys, start=1):
+        cell = ws.cell(row=1, column=i)
+        cell.font, cell.fill = bold, fill
+        ws.column_dimensions[cell.column_letter].width = 24 if key in ("categories", "village") else 14
+    ws.freeze_panes = "A2"
+    col = {k: ws.cell(row=1, column=i + 1).column_letter for i, k in enumerate(keys)}
+    for key, options in (("level", "区,镇,村"), ("on_duty", "是,否"), ("coord_system", "wgs84,gcj02,bd09")):
+        dv = DataValidation(type="list", formula1=f'"{options}"', allow_blank=True)
+        ws.add_data_validation(dv)
+        dv.add(f"{col[key]}2:{col[key]}{MAX_ROWS + 1}")
+    for key in ("phone", "town", "village"):
+        for r in range(2, 502):
+            ws[f"{col[key]}{r}"].number_format = "@"  # text: keeps leading zeros and long codes
+
+    notes = wb.create_sheet("说明 Instructions")
+    notes.append(["列 Column", "英文列名 English header", "必填 Required", "说明 Notes", "示例 Example"])
+    explain = {
+        "name": ("委员姓名 / Member's name", "张三"),
+        "phone": ("手机号码 / Mobile number", "13800001234"),
+        "level": ("区 / 镇 / 村（district / town / village）", "镇"),
+        "sector": ("所属界别 / Sector", "农业界"),
+        "town": ("镇街名称或代码；镇级、村级委员必填 / Town name or code (town and village members)", "潘黄街道"),
+        "village": ("村（社区）名称或代码 / Village name or code", "东徐居委会"),
+        "categories": ("12345 分类，用 、 , ; | 分隔；留空表示全部 / Categories; empty = all", "城乡建设、环境保护"),
+        "capacity": ("同时承接的最大件数（整数，默认 3）/ Most cases at once", "3"),
+        "on_duty": ("是 / 否（默认 是）/ yes or no (default yes)", "是"),
+        "lat": ("纬度 / Latitude", "33.3500"),
+        "lon": ("经度 / Longitude", "120.1000"),
+        "coord_system": ("wgs84（GPS，默认）、gcj02（高德/腾讯）、bd09（百度）", "wgs84"),
+    }
+    for key in keys:
+        zh, en, _ = COLUMNS[key]
+        notes.append([zh, en, "是 Yes" if key in REQUIRED else "", *explain[key]])
+    notes.append([])
+    notes.append(
+        ["全部导入或全部不导入：任何一行有错，都不会创建委员。/ All or nothing: one bad row and none is created."]
+    )
+    for c in notes[1]:
+        c.font = bold
+    for letter, width in zip("ABCDE", (12, 18, 12, 70, 20), strict=True):
+        notes.column_dimensions[letter].width = width
+    for row in notes.iter_rows(min_row=2):
+        for c in row:
+            c.alignment = Alignment(wrap_text=True, vertical="top")
+
+    regions = wb.create_sheet("区划 Regions")
+    regions.append(["镇街代码 Town code", "镇街 Town", "村社区代码 Village code", "村社区 Village"])
+    for c in regions[1]:
+        c.font = bold
+    all_regions = session.exec(select(Region).order_by(Region.code)).all()
+    towns = {r.code: r.name for r in all_regions if r.level == "town"}
+    for r in all_regions:
+        if r.level == "village":
+            regions.append([r.parent_code, towns.get(r.parent_code, ""), r.code, r.name])
+    for letter, width in zip("ABCD", (20, 22, 24, 22), strict=True):
+        regions.column_dimensions[letter].width = width
+
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
