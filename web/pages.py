@@ -1,11 +1,10 @@
-"""Server-rendered pages. For now the resident's plain QR form; the board and the rest come later."""
+"""Resident pages: the QR intake form (works without JavaScript, enhanced by resident.js) and case tracking."""
 
 from __future__ import annotations
 
-from html import escape
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse
 from sqlmodel import Session
 
@@ -15,57 +14,63 @@ from dispatch.errors import AppError, NotFound
 from dispatch.intake.views import receive_qr
 from dispatch.points import service as points
 from dispatch.regions.models import Region
+from web.render import render
 
 router = APIRouter(include_in_schema=False)
 
-_HEAD = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>
-<style>body{{font:16px/1.5 system-ui,sans-serif;margin:0 auto;max-width:36rem;padding:1rem;color:#1a1a1a}}
-label{{display:block;margin:.8rem 0 .2rem;font-weight:600}}input,select,textarea{{width:100%;box-sizing:border-box;
-font:inherit;padding:.5rem;border:1px solid #767676;border-radius:4px}}button{{margin-top:1rem;width:100%;
-padding:.8rem;font:inherit;font-weight:700;background:#b3261e;color:#fff;border:0;border-radius:4px}}
-.muted{{color:#555}}</style></head><body>"""
+NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+def _split(message: str) -> tuple[str, str]:
+    zh, sep, en = message.partition(" / ")
+    return (zh, en) if sep else (message, message)
+
+
+def _bad_token(request: Request, exc: AppError) -> HTMLResponse:
+    zh, en = _split(exc.message)
+    page = render(
+        request,
+        "error.html",
+        exc.status,
+        code=exc.code,
+        title_zh="二维码无效",
+        title_en="Invalid QR code",
+        message_zh=f"{zh}。该二维码无效或已停用，可拨打 12345 市民热线反映诉求。",
+        message_en=f"{en}. This QR code is invalid or no longer in use; you can call the 12345 hotline.",
+    )
+    page.headers["X-Error-Code"] = exc.code
+    return page
+
+
+def _form(request: Request, session: Session, token: str, status: int = 200, **ctx) -> HTMLResponse:
+    point = points.by_token(session, token)
+    village = session.get(Region, point.village_code) if point.village_code else None
+    town = session.get(Region, point.town_code) if point.town_code else None
+    return render(
+        request,
+        "qr.html",
+        status,
+        token=token,
+        point=point,
+        town=town.name if town else "",
+        village=village.name if village else "",
+        categories=taxonomy.top_level(),
+        values=ctx.pop("values", {}),
+        **ctx,
+    )
 
 
 @router.get("/q/{token}", response_class=HTMLResponse)
-def qr_form(token: str, session: Session = Depends(get_session)) -> HTMLResponse:
+def qr_form(request: Request, token: str, session: Session = Depends(get_session)) -> HTMLResponse:
     try:
-        point = points.by_token(session, token)
+        return _form(request, session, token)
     except NotFound as exc:
-        body = (
-            _HEAD.format(title="二维码无效 / Invalid code") + "<h1>二维码无效</h1>"
-            f"<p>{escape(exc.message)}</p><p class='muted'>可拨打 12345 市民热线反映诉求。</p></body></html>"
-        )
-        return HTMLResponse(body, status_code=404, headers={"X-Error-Code": exc.code})
-    village = session.get(Region, point.village_code)
-    town = session.get(Region, point.town_code)
-    options = "".join(f"<option>{escape(c)}</option>" for c in taxonomy.top_level())
-    body = (
-        _HEAD.format(title="有事好商量 · 反映诉求")
-        + f"""
-<h1>有事好商量</h1><p class="muted">{escape(town.name if town else "")} {escape(village.name if village else "")}
-· {escape(point.name)}</p>
-<form method="post" action="/q/{escape(token)}" enctype="multipart/form-data">
-<label for="category">诉求分类 Category</label><select id="category" name="category" required>{options}</select>
-<label for="content">诉求内容 Description</label><textarea id="content" name="content" rows="5" required></textarea>
-<label for="photos">照片（最多 3 张） Photos (up to 3)</label>
-<input id="photos" name="photos" type="file" accept="image/*" capture="environment" multiple>
-<label for="name">姓名（选填） Name (optional)</label><input id="name" name="name" autocomplete="name">
-<label for="phone">电话（选填） Phone (optional)</label><input id="phone" name="phone" type="tel" autocomplete="tel">
-<button type="submit">提交 Submit</button></form></body></html>"""
-    )
-    return HTMLResponse(body)
-
-
-def _page(title: str, body: str, status: int = 200, code: str | None = None) -> HTMLResponse:
-    headers = {"X-Error-Code": code} if code else None
-    return HTMLResponse(
-        _HEAD.format(title=escape(title)) + body + "</body></html>", status_code=status, headers=headers
-    )
+        return _bad_token(request, exc)
 
 
 @router.post("/q/{token}", response_class=HTMLResponse)
 async def qr_submit(
+    request: Request,
     token: str,
     content: Annotated[str, Form()] = "",
     category: Annotated[str, Form()] = "",
@@ -79,20 +84,25 @@ async def qr_submit(
         if not content.strip():
             raise AppError("missing_field", "请填写诉求内容", "Please describe the issue", status=422)
         case, secret = await receive_qr(session, token, content, category, None, None, "wgs84", name, phone, photos)
+    except NotFound as exc:  # the point's token is the only thing looked up
+        return _bad_token(request, exc)
     except AppError as exc:
-        return _page(
-            "未能提交 / Not submitted",
-            f"<h1>未能提交</h1><p>{escape(exc.message)}</p><p><a href=''>返回修改 / Back</a></p>",
-            exc.status,
-            exc.code,
-        )
-    track = f"/api/track/{case.tracking_no}?secret={secret}"
-    return _page(
-        "已受理 / Received",
-        f"""<h1>已受理</h1>
-<p>受理编号 Tracking number：<strong id="tracking-no">{escape(case.tracking_no)}</strong></p>
-<p>查询码 Secret：<strong id="secret">{escape(secret)}</strong></p>
-<p class="muted">请保存编号和查询码，用于查询进度和评价。Keep both to follow and rate your case.</p>
-<p><a href="{escape(track)}">查询进度 / Follow it</a></p>""",
-        201,
-    )
+        zh, en = _split(exc.message)
+        values = {"content": content, "category": category, "name": name or "", "phone": phone or ""}
+        try:
+            page = _form(request, session, token, exc.status, error_zh=zh, error_en=en, values=values)
+        except NotFound as gone:
+            return _bad_token(request, gone)
+        page.headers["X-Error-Code"] = exc.code
+        return page
+    page = render(request, "track.html", 201, tracking_no=case.tracking_no, secret=secret, received=True)
+    page.headers.update(NO_STORE)
+    return page
+
+
+@router.get("/t/{tracking_no}", response_class=HTMLResponse)
+def track_page(request: Request, tracking_no: str) -> HTMLResponse:
+    """The resident's tracking page; the secret travels in the URL fragment (#s=...) and never reaches the server."""
+    page = render(request, "track.html", tracking_no=tracking_no, secret=None, received=False)
+    page.headers.update(NO_STORE)
+    return page

@@ -1,0 +1,309 @@
+/* The member's phone page: offers to accept or decline, active cases to handle, duty and position, live offers. */
+(function () {
+  "use strict";
+  const SL = window.SL;
+  const $ = (id) => document.getElementById(id);
+  SL.extend({
+    zh: {
+      "m.title": "我的任务", "m.offers.short": "派单", "m.offers": "待签收派单", "m.active": "办理中的案件", "m.loading": "加载中…",
+      "m.duty": "在岗", "m.duty.on": "当前在岗，可接收派单。", "m.duty.off": "当前离岗，不会收到新派单。",
+      "m.share": "共享我的位置", "m.shared": "位置已共享", "m.locating": "正在定位…", "m.nogeo": "无法获取位置（未授权或信号弱）。",
+      "m.see": "查看", "m.newoffers": "收到新派单", "m.none.offers": "暂无待签收的派单。", "m.none.active": "暂无办理中的案件。",
+      "m.accept": "签收", "m.decline": "拒绝", "m.reason": "拒绝原因（必填）", "m.decline.send": "确认拒绝", "m.cancel": "取消",
+      "m.expires": "签收剩余", "m.due": "办理时限", "m.overdue": "已超时", "m.dist": "距您", "m.dist.stored": "（按登记位置）",
+      "m.nav": "导航（高德）", "m.geo": "其他地图", "m.progress": "记录进展", "m.note": "进展说明（必填）", "m.photos": "照片（最多 3 张）",
+      "m.progress.send": "提交进展", "m.resolve": "办结", "m.result": "办理结果（必填）", "m.resolve.send": "确认办结",
+      "m.toomany": "最多只能上传 3 张照片。", "m.done.accept": "已签收。", "m.done.decline": "已拒绝该派单。",
+      "m.done.progress": "进展已记录。", "m.done.resolve": "已办结，等待群众评价。", "m.reporter": "反映人",
+      "m.live.on": "● 实时", "m.live.off": "● 连接中断，正在重连…", "m.neterr": "网络不通，请稍后重试。", "m.photos.att": "张照片",
+    },
+    en: {
+      "m.title": "My cases", "m.offers.short": "Offers", "m.offers": "Offers to accept", "m.active": "Cases in hand", "m.loading": "Loading…",
+      "m.duty": "On duty", "m.duty.on": "You are on duty and receive offers.", "m.duty.off": "You are off duty: no new offers.",
+      "m.share": "Share my position", "m.shared": "Position shared", "m.locating": "Locating…", "m.nogeo": "Could not get your position (not allowed or weak signal).",
+      "m.see": "Show", "m.newoffers": "New offers", "m.none.offers": "No offers waiting.", "m.none.active": "No cases in hand.",
+      "m.accept": "Accept", "m.decline": "Decline", "m.reason": "Reason (required)", "m.decline.send": "Decline the offer", "m.cancel": "Cancel",
+      "m.expires": "Offer expires in", "m.due": "Due in", "m.overdue": "Overdue", "m.dist": "Distance", "m.dist.stored": " (from your registered position)",
+      "m.nav": "Navigate (Amap)", "m.geo": "Other map app", "m.progress": "Report progress", "m.note": "Progress note (required)", "m.photos": "Photos (up to 3)",
+      "m.progress.send": "Send progress", "m.resolve": "Resolve", "m.result": "Result (required)", "m.resolve.send": "Mark resolved",
+      "m.toomany": "At most 3 photos.", "m.done.accept": "Accepted.", "m.done.decline": "Offer declined.",
+      "m.done.progress": "Progress recorded.", "m.done.resolve": "Resolved; waiting for the resident's rating.", "m.reporter": "Reporter",
+      "m.live.on": "● Live", "m.live.off": "● Connection lost, reconnecting…", "m.neterr": "No connection, please try again.", "m.photos.att": "photo(s)",
+    },
+  });
+
+  const app = $("member-app");
+  if (!app) return;
+  const mid = Number(app.dataset.memberId);
+  const ACTIVE = ["assigned", "in_progress", "reopened"];
+  let me = null, gps = null, cases = [], first = true;
+  const seen = new Set(), unseen = new Set();
+
+  function flash(msg, bad) {
+    const err = $("m-error"), ok = $("m-ok");
+    (bad ? err : ok).textContent = msg; (bad ? err : ok).hidden = !msg; (bad ? ok : err).hidden = true;
+    if (msg && !bad) setTimeout(() => { if (ok.textContent === msg) ok.hidden = true; }, 5000);
+  }
+  const failMsg = (ex) => (ex && ex.status ? ex.message : SL.t("m.neterr"));
+
+  // ------------------------------------------------------------------ position and distance
+  function here() {
+    if (gps) return { lat: gps.lat, lon: gps.lon, stored: false };
+    if (me && me.lat != null && me.lon != null) return { lat: me.lat, lon: me.lon, stored: true };
+    return null;
+  }
+  function distText(c) {
+    const p = here();
+    if (!p || c.lat == null || c.lon == null) return "";
+    const d = SL.haversine(p.lat, p.lon, c.lat, c.lon);
+    const v = d < 1000 ? Math.round(d) + (SL.lang === "en" ? " m" : " 米") : (d / 1000).toFixed(1) + (SL.lang === "en" ? " km" : " 公里");
+    return SL.t("m.dist") + " " + v + (p.stored ? SL.t("m.dist.stored") : "");
+  }
+  function updateDistances() {
+    document.querySelectorAll(".case").forEach((el) => {
+      const c = cases.find((x) => x.id === Number(el.dataset.caseId));
+      const span = el.querySelector(".dist");
+      if (c && span) span.textContent = distText(c);
+    });
+  }
+  function locate() {
+    return new Promise((resolve, reject) => {
+      if (!navigator.geolocation) { reject(new Error("no geolocation")); return; }
+      navigator.geolocation.getCurrentPosition(
+        (p) => { gps = { lat: p.coords.latitude, lon: p.coords.longitude }; updateDistances(); resolve(gps); },
+        reject, { enableHighAccuracy: true, timeout: 15000, maximumAge: 30000 });
+    });
+  }
+
+  // ------------------------------------------------------------------ cards
+  function span(ms) {   // long deadlines read as days: "6天 23:59:58"
+    const DAY = 86400000;
+    if (ms < 2 * DAY) return SL.fmtCountdown(ms);
+    return Math.floor(ms / DAY) + (SL.lang === "en" ? "d " : "天 ") + SL.fmtCountdown(ms % DAY);
+  }
+  function countdownTick() {
+    const now = Date.now();
+    document.querySelectorAll(".countdown[data-deadline]").forEach((el) => {
+      const ms = Date.parse(el.dataset.deadline) - now;
+      el.textContent = ms < 0 ? SL.t("m.overdue") + " " + span(-ms) : span(ms);
+      el.classList.toggle("late", ms < 0);
+    });
+  }
+  function key(c) { return [c.status, c.updated_at, c.offered_to, c.assignee_id].join("|"); }
+
+  function cardHtml(c, offer) {
+    const id = c.id, e = SL.esc;
+    const deadline = offer ? c.deadlines && c.deadlines.offer_expires_at : c.deadlines && c.deadlines.due_at;
+    const head = `<h3>${e(c.category || "—")}${offer ? "" : ` <span class="status-pill" data-i18n="status.${e(c.status)}">${e(c.status)}</span>`}</h3>
+      <p class="muted small">${e(c.tracking_no)}</p>
+      <p class="content">${e(c.content)}</p>
+      <div class="meta">${c.address ? `<span>${e(c.address)}</span>` : ""}<span class="dist"></span>
+        ${deadline ? `<span><span data-i18n="${offer ? "m.expires" : "m.due"}"></span> <span class="countdown" data-deadline="${e(deadline)}"></span></span>` : ""}</div>`;
+    if (offer) {
+      return head + `<div class="actions"><button type="button" class="primary" data-act="accept" data-i18n="m.accept">签收</button>
+        <button type="button" data-act="decline-open" data-i18n="m.decline">拒绝</button></div>
+        <form class="decline-form stack" hidden><label for="reason-${id}" data-i18n="m.reason">拒绝原因（必填）</label>
+        <textarea id="reason-${id}" name="reason" rows="2" required maxlength="500"></textarea>
+        <div class="actions"><button type="submit" class="primary" data-i18n="m.decline.send">确认拒绝</button>
+        <button type="button" data-act="decline-cancel" data-i18n="m.cancel">取消</button></div></form>`;
+    }
+    const who = c.reporter_name || c.reporter_phone
+      ? `<p class="small"><span data-i18n="m.reporter">反映人</span>: ${e(c.reporter_name || "")} ${c.reporter_phone && !c.reporter_phone.includes("*")
+        ? `<a href="tel:${e(c.reporter_phone)}">${e(c.reporter_phone)}</a>` : e(c.reporter_phone || "")}</p>` : "";
+    const atts = (c.attachments || []).length ? `<p class="muted small">📷 ${c.attachments.length} <span data-i18n="m.photos.att"></span></p>` : "";
+    const nav = c.lat != null && c.lon != null
+      ? `<div class="actions"><a class="button" target="_blank" rel="noopener" href="https://uri.amap.com/marker?position=${c.lon},${c.lat}&name=${encodeURIComponent(c.address || c.category || c.tracking_no)}&coordinate=wgs84&callnative=1" data-i18n="m.nav">导航（高德）</a>
+        <a class="button" href="geo:${c.lat},${c.lon}?q=${c.lat},${c.lon}" data-i18n="m.geo">其他地图</a></div>` : "";
+    return head + who + atts + nav + `
+      <details><summary data-i18n="m.progress">记录进展</summary>
+        <form class="progress-form stack"><label for="note-${id}" data-i18n="m.note">进展说明（必填）</label>
+        <textarea id="note-${id}" name="note" rows="3" required maxlength="2000"></textarea>
+        <label for="photos-${id}" data-i18n="m.photos">照片（最多 3 张）</label>
+        <input id="photos-${id}" name="photos" type="file" accept="image/*" capture="environment" multiple>
+        <button type="submit" class="primary" data-i18n="m.progress.send">提交进展</button></form></details>
+      <details><summary data-i18n="m.resolve">办结</summary>
+        <form class="resolve-form stack"><label for="result-${id}" data-i18n="m.result">办理结果（必填）</label>
+        <textarea id="result-${id}" name="note" rows="3" required maxlength="2000"></textarea>
+        <button type="submit" class="primary" data-i18n="m.resolve.send">确认办结</button></form></details>`;
+  }
+
+  function renderList(box, list, offer) {
+    const existing = new Map(Array.from(box.querySelectorAll(".case")).map((el) => [el.dataset.caseId, el]));
+    box.querySelectorAll(".empty").forEach((el) => el.remove());
+    list.forEach((c, i) => {
+      let el = existing.get(String(c.id));
+      existing.delete(String(c.id));
+      if (!el || el.dataset.key !== key(c)) {
+        const fresh = document.createElement("article");
+        fresh.className = "case" + (offer ? " offer" : "");
+        fresh.dataset.caseId = c.id;
+        fresh.dataset.key = key(c);
+        fresh.innerHTML = cardHtml(c, offer);
+        SL.apply(fresh);
+        if (el) el.replaceWith(fresh); else box.appendChild(fresh);
+        el = fresh;
+      }
+      el.classList.toggle("new-offer", offer && unseen.has(c.id));
+      if (box.children[i] !== el) box.insertBefore(el, box.children[i] || null);
+    });
+    existing.forEach((el) => el.remove());
+    if (!list.length) box.innerHTML = `<p class="empty">${SL.esc(SL.t(offer ? "m.none.offers" : "m.none.active"))}</p>`;
+  }
+
+  function render() {
+    const offers = cases.filter((c) => c.status === "offered" && c.offered_to === mid);
+    const active = cases.filter((c) => ACTIVE.includes(c.status) && c.assignee_id === mid);
+    const ids = new Set(offers.map((c) => c.id));
+    if (first) { offers.forEach((c) => seen.add(c.id)); first = false; }
+    for (const id of Array.from(unseen)) if (!ids.has(id)) unseen.delete(id);
+    renderList($("offers"), offers, true);
+    renderList($("active"), active, false);
+    updateDistances();
+    countdownTick();
+    renderBadge();
+  }
+  function renderBadge() {
+    const n = unseen.size, badge = $("offer-badge");
+    badge.textContent = n;
+    badge.hidden = n === 0;
+    badge.setAttribute("aria-label", SL.t("m.newoffers") + " " + n);
+    $("offer-notice").hidden = n === 0;
+    $("offer-notice-text").textContent = SL.t("m.newoffers") + " · " + n;
+  }
+  function markSeen() {
+    unseen.forEach((id) => seen.add(id));
+    unseen.clear();
+    render();
+    $("offers").scrollIntoView({ behavior: "smooth", block: "start" });
+  }
+
+  let loading = null, again = false;
+  async function load() {
+    if (loading) { again = true; return loading; }
+    loading = (async () => {
+      try {
+        cases = await SL.api("/api/cases?limit=200");
+        render();
+      } catch (ex) { flash(failMsg(ex), true); }
+    })();
+    await loading;
+    loading = null;
+    if (again) { again = false; return load(); }
+  }
+
+  // ------------------------------------------------------------------ actions on cards
+  async function act(btnOrForm, fn, done) {
+    const buttons = btnOrForm.closest(".case").querySelectorAll("button");
+    buttons.forEach((b) => { b.disabled = true; });
+    try { await fn(); flash(SL.t(done)); }
+    catch (ex) { flash(failMsg(ex), true); buttons.forEach((b) => { b.disabled = false; }); }
+    await load();
+  }
+  document.addEventListener("click", (e) => {
+    const b = e.target.closest("button[data-act]");
+    if (!b) return;
+    const card = b.closest(".case"), id = card && card.dataset.caseId;
+    if (b.dataset.act === "accept") {
+      seen.add(Number(id)); unseen.delete(Number(id));
+      act(b, () => SL.api(`/api/cases/${id}/accept`, { method: "POST" }), "m.done.accept");
+    } else if (b.dataset.act === "decline-open") {
+      const f = card.querySelector(".decline-form"); f.hidden = false; f.querySelector("textarea").focus();
+    } else if (b.dataset.act === "decline-cancel") {
+      card.querySelector(".decline-form").hidden = true;
+    }
+  });
+  document.addEventListener("submit", (e) => {
+    const f = e.target, card = f.closest(".case");
+    if (!card) return;
+    e.preventDefault();
+    const id = card.dataset.caseId;
+    const text = f.elements[f.classList.contains("decline-form") ? "reason" : "note"].value.trim();
+    if (!text) { f.querySelector("textarea").focus(); return; }
+    if (f.classList.contains("decline-form")) {
+      act(f, () => SL.api(`/api/cases/${id}/decline`, { method: "POST", body: { reason: text } }), "m.done.decline");
+    } else if (f.classList.contains("progress-form")) {
+      const files = Array.from(f.elements.photos.files);
+      if (files.length > 3) { flash(SL.t("m.toomany"), true); return; }
+      act(f, async () => {
+        await SL.api(`/api/cases/${id}/progress`, { method: "POST", body: { note: text } });
+        if (files.length) {
+          const fd = new FormData();
+          files.forEach((file) => fd.append("photos", file, file.name || "photo.jpg"));
+          await SL.api(`/api/cases/${id}/attachments`, { method: "POST", body: fd });
+        }
+      }, "m.done.progress");
+    } else if (f.classList.contains("resolve-form")) {
+      act(f, () => SL.api(`/api/cases/${id}/resolve`, { method: "POST", body: { note: text } }), "m.done.resolve");
+    }
+  });
+  document.addEventListener("change", (e) => {
+    const input = e.target;
+    if (input.name === "photos" && input.files && input.files.length > 3) { flash(SL.t("m.toomany"), true); input.value = ""; }
+  });
+
+  // ------------------------------------------------------------------ duty and position
+  function renderMe() {
+    if (!me) return;
+    const b = $("duty-toggle");
+    b.disabled = false;
+    b.setAttribute("aria-pressed", me.on_duty ? "true" : "false");
+    $("duty-state").textContent = SL.t(me.on_duty ? "m.duty.on" : "m.duty.off");
+    const when = localStorage.getItem("sl_pos_shared:" + mid);
+    $("pos-state").textContent = when ? SL.t("m.shared") + " " + SL.fmtTime(when, false) : "";
+  }
+  $("duty-toggle").addEventListener("click", async () => {
+    const b = $("duty-toggle");
+    b.disabled = true;
+    try { me = await SL.api(`/api/members/${mid}`, { method: "PATCH", body: { on_duty: !me.on_duty } }); }
+    catch (ex) { flash(failMsg(ex), true); }
+    renderMe();
+  });
+  $("share-pos").addEventListener("click", async () => {
+    const b = $("share-pos");
+    b.disabled = true;
+    $("pos-state").textContent = SL.t("m.locating");
+    try {
+      const p = await locate();
+      me = await SL.api(`/api/members/${mid}/position`, { method: "PUT", body: { lat: p.lat, lon: p.lon, coord_system: "wgs84" } });
+      localStorage.setItem("sl_pos_shared:" + mid, new Date().toISOString());
+      renderMe();
+    } catch (ex) {
+      $("pos-state").textContent = ex && ex.status ? failMsg(ex) : SL.t("m.nogeo");
+    } finally { b.disabled = false; }
+  });
+  $("offer-notice-see").addEventListener("click", markSeen);
+  $("offer-link").addEventListener("click", () => { if (unseen.size) markSeen(); });
+  document.addEventListener("sl:lang", () => {
+    renderMe(); render();
+    document.querySelectorAll(".case").forEach((el) => SL.apply(el));
+  });
+
+  // ------------------------------------------------------------------ start
+  async function start() {
+    if (!mid) return;
+    try { me = await SL.api(`/api/members/${mid}`); renderMe(); } catch (ex) { flash(failMsg(ex), true); }
+    if (navigator.permissions && navigator.geolocation) {
+      navigator.permissions.query({ name: "geolocation" }).then((s) => { if (s.state === "granted") locate().catch(() => {}); }).catch(() => {});
+    }
+    await load();
+    let timer = null;
+    SL.live("/ws/member", (ev) => {
+      if (!ev || !ev.type || !ev.type.startsWith("case.")) return;
+      const c = ev.case || {};
+      if (ev.type === "case.offered" && c.offered_to === mid && !seen.has(c.id)) {
+        unseen.add(c.id);
+        if (navigator.vibrate) navigator.vibrate(200);
+      }
+      clearTimeout(timer);
+      timer = setTimeout(load, 150);
+    }, (ok) => {
+      const s = $("live-state");
+      s.textContent = SL.t(ok ? "m.live.on" : "m.live.off");
+      s.classList.toggle("off", !ok);
+      if (ok) load();   // catch up after a reconnection
+    });
+    setInterval(countdownTick, 1000);
+    setInterval(() => { if (!document.hidden) load(); }, 60000);
+  }
+  start();
+})();
