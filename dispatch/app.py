@@ -125,17 +125,20 @@ def create_app(*, start_background: bool = True, embedded_worker: bool | None = 
     from dispatch.auth.users import router as users_router
     from dispatch.auth.views import router as auth_router
     from dispatch.cases.views import router as cases_router
+    from dispatch.consultations.views import router as consultations_router
     from dispatch.departments.views import router as departments_router
     from dispatch.events.views import router as events_router
     from dispatch.intake.views import router as intake_router
     from dispatch.members.import_views import router as members_import_router
     from dispatch.members.views import router as members_router
     from dispatch.points.views import router as points_router
+    from dispatch.qrcodes.views import router as qrcodes_router
     from dispatch.regions.views import router as regions_router
     from dispatch.reports.views import router as reports_router
     from web.auth_pages import router as auth_pages_router
     from web.member import router as member_pages_router
     from web.pages import router as pages_router
+    from web.qr_pages import router as qr_pages_router
     from web.render import STATIC, PageRedirect
     from web.staff import router as staff_pages_router
 
@@ -153,9 +156,12 @@ def create_app(*, start_background: bool = True, embedded_worker: bool | None = 
         users_router,
         intake_router,
         cases_router,
+        consultations_router,
         members_import_router,
         members_router,
         points_router,
+        qrcodes_router,
+        qr_pages_router,
         regions_router,
         departments_router,
         events_router,

@@ -17,6 +17,8 @@ keys_app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="apikeys")
+qr_app = typer.Typer(help="QR codes and posters for points and members.", no_args_is_help=True)
+app.add_typer(qr_app, name="qr")
 
 
 def _fail(message: str) -> None:
@@ -104,6 +106,83 @@ def apikeys_create(
         key, raw = create_api_key(session, name, scopes)
         session.commit()
     typer.echo(f"API key {key.id} for {name} ({scopes}): {raw}")
+
+
+@qr_app.command("posters")
+def qr_posters(
+    town: str = typer.Option(..., help="town code: every active point of it, one A4 page each"),
+    out: str = typer.Option(..., help="the PDF file to write"),
+) -> None:
+    """Print the A4 posters of a town's points into one PDF."""
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from dispatch.errors import AppError
+    from dispatch.qrcodes import service as qrcodes
+
+    with Session(_engine()) as session:
+        try:
+            points = qrcodes.town_points(session, town)
+            if not points:
+                _fail(f"No active points in town {town}.")
+            with tqdm(total=len(points), desc="posters", unit="page") as bar:
+                pdf = qrcodes.posters_pdf(session, points, progress=bar.update)
+        except AppError as exc:
+            _fail(exc.message)
+    Path(out).write_bytes(pdf)
+    typer.echo(f"Wrote {len(points)} posters for town {town} to {out}.")
+
+
+@qr_app.command("rotate")
+def qr_rotate(
+    point: int | None = typer.Option(None, help="point id"), member: int | None = typer.Option(None, help="member id")
+) -> None:
+    """Issue a new code for a point (or a member); the old one then shows "this code was replaced"."""
+    from dispatch.errors import AppError
+    from dispatch.points import service as points
+    from dispatch.qrcodes import service as qrcodes
+
+    if (point is None) == (member is None):
+        _fail("Give exactly one of --point or --member.")
+    with Session(_engine(), expire_on_commit=False) as session:
+        try:
+            if point is not None:
+                url = points.qr_url(points.rotate(session, points.get(session, point)))
+            else:
+                url = qrcodes.member_url(qrcodes.rotate_member(session, member))
+            session.commit()
+        except AppError as exc:
+            _fail(exc.message)
+    typer.echo(f"New code for {'point' if point is not None else 'member'} {point or member}: {url}")
+
+
+@qr_app.command("png")
+def qr_png(
+    out: str = typer.Option(..., help="the PNG file to write"),
+    point: int | None = typer.Option(None, help="point id"),
+    member: int | None = typer.Option(None, help="member id"),
+) -> None:
+    """Write a point's (or a member's personal) QR code as a PNG."""
+    from pathlib import Path
+
+    from dispatch.errors import AppError
+    from dispatch.points import service as points
+    from dispatch.qrcodes import service as qrcodes
+    from qr import codes
+
+    if (point is None) == (member is None):
+        _fail("Give exactly one of --point or --member.")
+    with Session(_engine(), expire_on_commit=False) as session:
+        try:
+            if point is not None:
+                url = points.qr_url(points.get(session, point))
+            else:
+                url = qrcodes.member_url(qrcodes.member_token(session, member))
+        except AppError as exc:
+            _fail(exc.message)
+    Path(out).write_bytes(codes.png(url))
+    typer.echo(f"Wrote {out}: {url}")
 
 
 @app.command()

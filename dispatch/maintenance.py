@@ -32,6 +32,7 @@ class Maintenance:
             self._thread.join(timeout=10)
 
     def tick(self, *, sweep: bool, reconcile: bool = False) -> None:
+        from dispatch.consultations.flows import sweep_follow_ups
         from dispatch.dispatching.flows import sweep as sweep_cases
         from dispatch.events.relay import relay_pending
         from dispatch.members.service import reconcile_loads, retry_unsynced
@@ -41,6 +42,7 @@ class Maintenance:
             with Session(get_engine()) as session:
                 retry_unsynced(session)
             sweep_cases()
+            sweep_follow_ups()
         if reconcile:
             with Session(get_engine()) as session:
                 reconcile_loads(session)

@@ -13,7 +13,9 @@ from dispatch.cases import taxonomy
 from dispatch.errors import AppError, NotFound
 from dispatch.intake.views import receive_qr
 from dispatch.points import service as points
+from dispatch.qrcodes.service import QrReplaced
 from dispatch.regions.models import Region
+from web.qr_pages import replaced_page
 from web.render import render
 
 router = APIRouter(include_in_schema=False)
@@ -64,6 +66,8 @@ def _form(request: Request, session: Session, token: str, status: int = 200, **c
 def qr_form(request: Request, token: str, session: Session = Depends(get_session)) -> HTMLResponse:
     try:
         return _form(request, session, token)
+    except QrReplaced as exc:  # a rotated code: 410, naming the point and where to go
+        return replaced_page(request, exc)
     except NotFound as exc:
         return _bad_token(request, exc)
 
@@ -84,6 +88,8 @@ async def qr_submit(
         if not content.strip():
             raise AppError("missing_field", "请填写诉求内容", "Please describe the issue", status=422)
         case, secret = await receive_qr(session, token, content, category, None, None, "wgs84", name, phone, photos)
+    except QrReplaced as exc:
+        return replaced_page(request, exc)
     except NotFound as exc:  # the point's token is the only thing looked up
         return _bad_token(request, exc)
     except AppError as exc:

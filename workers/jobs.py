@@ -13,3 +13,9 @@ def poll_mailbox() -> int:
     from dispatch.intake.flows import poll_imap
 
     return poll_imap()
+
+
+def follow_up_due(follow_up_id: int) -> bool:
+    from dispatch.consultations.flows import run_follow_up_due
+
+    return run_follow_up_due(follow_up_id)

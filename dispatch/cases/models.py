@@ -219,3 +219,4 @@ class TrackOut(BaseModel):
     resolution: str | None
     rating: str | None
     timeline: list[dict[str, Any]]
+    consultation: dict[str, Any] | None = None  # the topic a linked case is part of, with its outcomes

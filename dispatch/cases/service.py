@@ -352,6 +352,8 @@ def track_view(session: Session, case: Case) -> dict[str, Any]:
         "merged",
         "cancelled",
     }
+    from dispatch.consultations.service import consultation_for_case  # late: consultations import cases
+
     timeline = [
         {"at": e.at, "action": e.action, "status": e.to_status}
         for e in events(session, case.id)
@@ -366,4 +368,5 @@ def track_view(session: Session, case: Case) -> dict[str, Any]:
         "resolution": case.resolution,
         "rating": case.rating,
         "timeline": timeline,
+        "consultation": consultation_for_case(session, case.id),
     }

@@ -19,6 +19,7 @@ router = APIRouter()
 BOARD_ROLES = ("admin", "operator", "supervisor")
 CLOSE_FORBIDDEN = 4403
 CLOSE_BAD_REQUEST = 4400
+MEMBER_TYPES = ("case.", "meeting.", "topic.")  # what a member socket forwards (to the routed members)
 
 
 def _principal(token: str | None):
@@ -64,7 +65,7 @@ async def member(ws: WebSocket, last_event_id: str | None = None) -> None:
     member_id = p.member_id
 
     def accepts(event: dict[str, Any]) -> bool:
-        return event.get("type", "").startswith("case.") and member_id in event.get("route", {}).get("members", ())
+        return event.get("type", "").startswith(MEMBER_TYPES) and member_id in event.get("route", {}).get("members", ())
 
     await ws.accept()
     await ws.app.state.hub.serve(ws, accepts, last_event_id)

@@ -204,8 +204,13 @@ def set_position(session: Session, member_id: int, lat: float, lon: float, coord
 def _changed(session: Session, member: Member, type_: str) -> None:
     """Tell the boards (live event) and the dispatcher (GEO sets, once committed)."""
     session.flush()
-    emit(session, type_, member=position_view(member, loads(session, [member.id]).get(member.id, 0)),
-         town_code=member.town_code, members=[member.id])
+    emit(
+        session,
+        type_,
+        member=position_view(member, loads(session, [member.id]).get(member.id, 0)),
+        town_code=member.town_code,
+        members=[member.id],
+    )
     _sync_after_commit(session, member.id)
 
 

@@ -26,6 +26,7 @@ class Point(SQLModel, table=True):
     lon: float
     qr_token: str = Field(max_length=64, unique=True, index=True)
     active: bool = True
+    demonstration: bool = False  # 示范点: at least four consultations a year
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
@@ -50,4 +51,5 @@ class PointOut(BaseModel):
     qr_token: str
     qr_url: str
     active: bool
+    demonstration: bool = False
     created_at: datetime

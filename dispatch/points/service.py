@@ -1,22 +1,21 @@
 from __future__ import annotations
 
-import secrets
-
 from sqlmodel import Session, select
 
-from dispatch.config import get_settings
-from dispatch.errors import AppError, NotFound, not_found
+from dispatch.errors import AppError, not_found
 from dispatch.points.models import Point, PointIn
+from dispatch.qrcodes import service as qrcodes
+from dispatch.qrcodes.service import QrReplaced
 from dispatch.regions.models import Region
 from dispatch.regions.service import validate_location
 
+__all__ = ["QrReplaced", "by_token", "create", "get", "new_token", "qr_url", "revoke", "rotate", "view"]
 
-def new_token() -> str:
-    return secrets.token_urlsafe(16)
+new_token = qrcodes.new_token
 
 
 def qr_url(point: Point) -> str:
-    return f"{get_settings().public_base_url.rstrip('/')}/q/{point.qr_token}"
+    return qrcodes.point_url(point.qr_token)
 
 
 def create(session: Session, body: PointIn) -> Point:
@@ -42,6 +41,8 @@ def create(session: Session, body: PointIn) -> Point:
     )
     session.add(point)
     session.flush()
+    qrcodes.record(session, "point", point.id, point.qr_token)
+    session.flush()
     return point
 
 
@@ -53,15 +54,27 @@ def get(session: Session, point_id: int) -> Point:
 
 
 def by_token(session: Session, token: str) -> Point:
-    """The active point behind a QR token; unknown and revoked tokens both answer 404."""
+    """The active point behind a QR token; unknown and revoked tokens both answer 404 (``NotFound``).
+
+    A token replaced by a rotation raises ``QrReplaced`` (410, code ``qr_token_replaced``) naming the point,
+    while the point is active.
+    """
     point = session.exec(select(Point).where(Point.qr_token == token)).first()
-    if point is None or not point.active:
-        raise NotFound(
-            "qr_token_invalid",
-            "二维码无效或已停用，请联系所在村（社区）或拨打 12345",
-            "This QR code is unknown or was revoked; ask your village office or call 12345",
-        )
-    return point
+    if point is not None and point.active:
+        return point
+    if point is None:
+        current = qrcodes.point_by_old_token(session, token)
+        if current is not None:
+            raise qrcodes.point_replaced(session, current)
+    raise qrcodes.invalid()
+
+
+def rotate(session: Session, point: Point) -> Point:
+    return qrcodes.rotate_point(session, point)
+
+
+def revoke(session: Session, point: Point) -> Point:
+    return qrcodes.revoke_point(session, point)
 
 
 def view(point: Point) -> dict:

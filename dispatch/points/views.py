@@ -6,9 +6,16 @@ from sqlmodel import Session, select
 from dispatch.auth.deps import STAFF, get_session, require
 from dispatch.points import service
 from dispatch.points.models import Point, PointIn, PointOut
+from dispatch.qrcodes import service as qrcodes
 from qr import codes
 
 router = APIRouter(prefix="/api/points", tags=["points"])
+
+
+def _pdf(data: bytes, filename: str) -> Response:
+    return Response(
+        data, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{filename}"'}
+    )
 
 
 @router.post("", status_code=201, response_model=PointOut, dependencies=[Depends(require("operator"))])
@@ -30,6 +37,18 @@ def list_points(
     return [service.view(p) for p in session.exec(stmt.order_by(Point.id)).all()]
 
 
+@router.get(
+    "/posters.pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+    dependencies=[Depends(require("operator"))],
+)
+def town_posters(town_code: str, session: Session = Depends(get_session)) -> Response:
+    """All active points of a town, one A4 poster per page, in one PDF."""
+    pdf = qrcodes.posters_pdf(session, qrcodes.town_points(session, town_code))
+    return _pdf(pdf, f"posters-{town_code}.pdf")
+
+
 @router.get("/{point_id}", response_model=PointOut, dependencies=[Depends(require(*STAFF))])
 def get_point(point_id: int, session: Session = Depends(get_session)) -> dict:
     return service.view(service.get(session, point_id))
@@ -37,14 +56,28 @@ def get_point(point_id: int, session: Session = Depends(get_session)) -> dict:
 
 @router.post("/{point_id}/revoke", response_model=PointOut, dependencies=[Depends(require("operator"))])
 def revoke_point(point_id: int, session: Session = Depends(get_session)) -> dict:
-    from dispatch.db import utcnow
-
-    point = service.get(session, point_id)
-    point.active = False
-    point.revoked_at = utcnow()
-    session.add(point)
+    point = service.revoke(session, service.get(session, point_id))
     session.commit()
     return service.view(point)
+
+
+@router.post("/{point_id}/rotate", response_model=PointOut, dependencies=[Depends(require("operator"))])
+def rotate_point(point_id: int, session: Session = Depends(get_session)) -> dict:
+    """A new QR token; the old one is kept as replaced (its page answers 410 and says where to go)."""
+    point = service.rotate(session, service.get(session, point_id))
+    session.commit()
+    return service.view(point)
+
+
+@router.get(
+    "/{point_id}/poster.pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+    dependencies=[Depends(require("operator"))],
+)
+def point_poster(point_id: int, session: Session = Depends(get_session)) -> Response:
+    point = service.get(session, point_id)
+    return _pdf(qrcodes.posters_pdf(session, [point]), f"poster-point-{point.id}.pdf")
 
 
 @router.get("/{point_id}/qr.png", dependencies=[Depends(require(*STAFF))])

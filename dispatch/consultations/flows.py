@@ -1,0 +1,52 @@
+"""What follows a consultation change: the follow-up review (回头看) job."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from redis.exceptions import RedisError
+from sqlmodel import Session, col, select
+
+from dispatch.broker import get_broker
+from dispatch.consultations import service
+from dispatch.consultations.models import FollowUp
+from dispatch.db import get_engine, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def job_id(follow_up_id: int) -> str:
+    return f"follow-up-due-{follow_up_id}"
+
+
+def schedule_follow_up_job(follow_up_id: int, at: datetime) -> None:
+    """Enqueue the RQ job that marks the follow-up due at ``at`` (``sweep_follow_ups`` covers a lost job)."""
+    try:
+        get_broker().queue.enqueue_at(
+            at,
+            "workers.jobs.follow_up_due",
+            follow_up_id,
+            job_id=job_id(follow_up_id),
+            retry=None,
+            result_ttl=600,
+            failure_ttl=86400,
+        )
+    except RedisError as exc:
+        log.warning("follow-up %s: job not scheduled (%s); sweep_follow_ups will catch it", follow_up_id, exc)
+
+
+def run_follow_up_due(follow_up_id: int) -> bool:
+    with Session(get_engine(), expire_on_commit=False) as session:
+        changed = service.mark_follow_up_due(session, follow_up_id)
+        session.commit()
+        return changed
+
+
+def sweep_follow_ups(limit: int = 100) -> int:
+    """Mark due any follow-up whose job was lost (Redis down when it was scheduled); safe to run anywhere."""
+    with Session(get_engine()) as session:
+        late = utcnow() - timedelta(seconds=30)  # the RQ job normally fires first; this catches lost ones
+        stmt = select(FollowUp.id).where(FollowUp.state == "scheduled", col(FollowUp.due_at) <= late)
+        ids = list(session.exec(stmt.order_by(col(FollowUp.id)).limit(limit)).all())
+    return sum(int(run_follow_up_due(i)) for i in ids)

@@ -1,0 +1,149 @@
+"""The topic state machine: the only code that writes ``topic.status``.
+
+Every change checks the move, appends a ``TopicEvent`` and adds an outbox event, in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, select
+
+from dispatch.consultations.models import Participant, Topic, TopicEvent
+from dispatch.db import utcnow
+from dispatch.errors import Conflict
+from dispatch.events.service import emit
+
+TRANSITIONS: dict[str, set[str]] = {
+    "proposed": {"screened", "rejected", "forwarded"},
+    "screened": {"participants_set", "rejected", "forwarded"},
+    "participants_set": {"scheduled"},
+    "scheduled": {"held"},
+    "held": {"reported"},
+    "reported": {"implementing"},
+    "implementing": {"reviewed"},
+    "reviewed": {"evaluated"},
+    "evaluated": {"closed"},
+    "rejected": set(),
+    "forwarded": set(),
+    "closed": set(),
+}
+STATUSES = tuple(TRANSITIONS)
+# the path of a topic that is consulted on, in order
+STAGES = (
+    "proposed",
+    "screened",
+    "participants_set",
+    "scheduled",
+    "held",
+    "reported",
+    "implementing",
+    "reviewed",
+    "evaluated",
+    "closed",
+)
+
+
+def allowed(status: str) -> list[str]:
+    return sorted(TRANSITIONS.get(status, ()))
+
+
+def check(topic: Topic, to_status: str) -> None:
+    if to_status not in TRANSITIONS.get(topic.status, ()):
+        raise Conflict(
+            "illegal_transition",
+            f"议题当前状态为 {topic.status}，不能变为 {to_status}",
+            f"A topic in status {topic.status} cannot move to {to_status}",
+            status_from=topic.status,
+            status_to=to_status,
+            allowed=allowed(topic.status),
+        )
+
+
+def require_status(topic: Topic, *statuses: str, doing: str) -> None:
+    """Refuse an action (not a move) that this status does not permit: 409 with the allowed statuses."""
+    if topic.status not in statuses:
+        raise Conflict(
+            "illegal_transition",
+            f"议题当前状态为 {topic.status}，不能{doing[0]}",
+            f"A topic in status {topic.status} does not allow: {doing[1]}",
+            status_from=topic.status,
+            allowed_in=list(statuses),
+            allowed=allowed(topic.status),
+        )
+
+
+def participant_members(session: Session, topic: Topic) -> list[int]:
+    stmt = select(Participant.member_id).where(
+        Participant.topic_id == topic.id,
+        Participant.kind == "member",
+        Participant.removed_at.is_(None),  # type: ignore[union-attr]
+    )
+    ids = {m for m in session.exec(stmt).all() if m}
+    if topic.proposer_id:
+        ids.add(topic.proposer_id)
+    return sorted(ids)
+
+
+def snapshot(topic: Topic) -> dict[str, Any]:
+    return {
+        "id": topic.id,
+        "title": topic.title,
+        "status": topic.status,
+        "source": topic.source,
+        "town_code": topic.town_code,
+        "village_code": topic.village_code,
+        "point_id": topic.point_id,
+    }
+
+
+def record(
+    session: Session,
+    topic: Topic,
+    *,
+    actor: str,
+    action: str,
+    to_status: str | None = None,
+    note: str | None = None,
+    data: dict[str, Any] | None = None,
+    event_type: str | None = None,
+) -> TopicEvent:
+    """Write one audit event and its live event; change the status when ``to_status`` is given."""
+    from_status = None if action == "proposed" else topic.status
+    if to_status is not None and action != "proposed":
+        check(topic, to_status)
+        topic.status = to_status
+    topic.updated_at = utcnow()
+    session.add(topic)
+    if topic.id is None:
+        session.flush()
+    event = TopicEvent(
+        topic_id=topic.id,
+        actor=actor,
+        action=action,
+        from_status=from_status,
+        to_status=topic.status if to_status is not None else None,
+        note=note,
+        data=data or {},
+    )
+    session.add(event)
+    type_ = event_type or ("topic.status_changed" if to_status else "topic.updated")
+    extra: dict[str, Any] = {"topic": snapshot(topic), "action": action}
+    if note:
+        extra["note"] = note
+    emit(session, type_, town_code=topic.town_code, members=participant_members(session, topic), extra=extra)
+    return event
+
+
+def transition(
+    session: Session,
+    topic: Topic,
+    to_status: str,
+    *,
+    actor: str,
+    action: str | None = None,
+    note: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> TopicEvent:
+    """Move ``topic`` to ``to_status`` (409 with the allowed moves if illegal)."""
+    return record(session, topic, actor=actor, action=action or to_status, to_status=to_status, note=note, data=data)

@@ -1,0 +1,1 @@
+"""QR codes issued to points and members: unguessable tokens, rotation history, revocation."""
