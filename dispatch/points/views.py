@@ -12,10 +12,9 @@ from qr import codes
 router = APIRouter(prefix="/api/points", tags=["points"])
 
 
-def _pdf(data: bytes, filename: str) -> Response:
-    return Response(
-        data, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{filename}"'}
-    )
+def _pdf(data: bytes, filename: str, disposition: str = "inline") -> Response:
+    headers = {"Content-Disposition": f'{disposition}; filename="{filename}"'}
+    return Response(data, media_type="application/pdf", headers=headers)
 
 
 @router.post("", status_code=201, response_model=PointOut, dependencies=[Depends(require("operator"))])
@@ -46,7 +45,7 @@ def list_points(
 def town_posters(town_code: str, session: Session = Depends(get_session)) -> Response:
     """All active points of a town, one A4 poster per page, in one PDF."""
     pdf = qrcodes.posters_pdf(session, qrcodes.town_points(session, town_code))
-    return _pdf(pdf, f"posters-{town_code}.pdf")
+    return _pdf(pdf, f"posters-{town_code}.pdf", "attachment")  # a print job, not a preview
 
 
 @router.get("/{point_id}", response_model=PointOut, dependencies=[Depends(require(*STAFF))])

@@ -20,6 +20,8 @@
       "adm.reset_pw": "重置密码", "adm.new_password": "新密码（至少 8 位）", "adm.cancel": "取消", "adm.save": "保存",
       "adm.active": "启用", "adm.inactive": "已停用", "adm.deactivate": "停用", "adm.activate": "启用",
       "adm.you": "（本人）", "adm.on": "在岗", "adm.off": "离岗", "adm.set_off": "设为离岗", "adm.set_on": "设为在岗",
+      "adm.rotate": "更换二维码", "adm.rotated": "已更换二维码：旧码将提示“已更换”。", "adm.poster": "A4海报",
+      "adm.confirm_rotate": "为“{name}”更换二维码？旧海报将失效，需张贴新海报。", "adm.posters_town": "下载该镇街全部海报（PDF）",
       "adm.revoke": "作废", "adm.revoked": "已作废", "adm.valid": "有效", "adm.all": "全部类别",
       "adm.saved": "已保存。", "adm.created_ok": "已创建：{name}", "adm.pw_done": "已重置 {name} 的密码。",
       "adm.confirm_revoke": "作废点位“{name}”？二维码将失效。", "adm.confirm_off": "停用账号 {name}？",
@@ -50,6 +52,9 @@
       "adm.reset_pw": "Reset password", "adm.new_password": "New password (8+ characters)", "adm.cancel": "Cancel", "adm.save": "Save",
       "adm.active": "Active", "adm.inactive": "Deactivated", "adm.deactivate": "Deactivate", "adm.activate": "Activate",
       "adm.you": " (you)", "adm.on": "On duty", "adm.off": "Off duty", "adm.set_off": "Set off duty", "adm.set_on": "Set on duty",
+      "adm.rotate": "New code", "adm.rotated": "New code issued: the old one now says it was replaced.", "adm.poster": "A4 poster",
+      "adm.confirm_rotate": "Issue a new code for \"{name}\"? Old posters stop working; put up the new one.",
+      "adm.posters_town": "Download all posters of the town (PDF)",
       "adm.revoke": "Revoke", "adm.revoked": "Revoked", "adm.valid": "Active", "adm.all": "All categories",
       "adm.saved": "Saved.", "adm.created_ok": "Created: {name}", "adm.pw_done": "Password of {name} reset.",
       "adm.confirm_revoke": "Revoke point \"{name}\"? Its QR code will stop working.", "adm.confirm_off": "Deactivate {name}?",
@@ -162,8 +167,10 @@
       <th scope="row">${esc(p.name)}</th><td>${esc(SL.t("kind." + p.kind, p.kind))}</td>
       <td>${esc(regionName(p.town_code))} · ${esc(regionName(p.village_code))}</td>
       <td><span class="pill ${p.active ? "on" : "off"}">${esc(SL.t(p.active ? "adm.valid" : "adm.revoked"))}</span></td>
-      <td><a href="/api/points/${p.id}/qr.svg" target="_blank" rel="noopener">qr.svg</a> · <a href="/api/points/${p.id}/qr.png" download>qr.png</a></td>
-      <td>${p.active ? `<button type="button" data-act="revoke-point" data-id="${p.id}">${esc(SL.t("adm.revoke"))}</button>` : ""}</td></tr>`).join("");
+      <td><a href="/api/points/${p.id}/qr.svg" target="_blank" rel="noopener">qr.svg</a> · <a href="/api/points/${p.id}/qr.png" download>qr.png</a>
+        ${p.active ? ` · <a href="/api/points/${p.id}/poster.pdf" download>${esc(SL.t("adm.poster"))}</a>` : ""}</td>
+      <td>${p.active ? `<button type="button" data-act="rotate-point" data-id="${p.id}">${esc(SL.t("adm.rotate"))}</button>
+        <button type="button" data-act="revoke-point" data-id="${p.id}">${esc(SL.t("adm.revoke"))}</button>` : ""}</td></tr>`).join("");
   }
 
   // ---- departments ----
@@ -246,6 +253,11 @@
         const categories = splitCats(row.querySelector('[data-field="categories"]').value);
         await SL.api(`/api/members/${id}`, { method: "PATCH", body: { capacity, categories } });
         await loadMembers(); status(SL.t("adm.saved"));
+      } else if (btn.dataset.act === "rotate-point") {
+        const p = state.points.find((x) => x.id === id);
+        if (!confirm(fmt("adm.confirm_rotate", { name: p.name }))) return;
+        await SL.api(`/api/points/${id}/rotate`, { method: "POST" });
+        await loadPoints(); status(SL.t("adm.rotated"));
       } else if (btn.dataset.act === "revoke-point") {
         const p = state.points.find((x) => x.id === id);
         if (!confirm(fmt("adm.confirm_revoke", { name: p.name }))) return;
