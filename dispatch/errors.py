@@ -25,6 +25,7 @@ class AppError(Exception):
     def __init__(self, code: str, zh: str, en: str, status: int | None = None, **details: Any) -> None:
         super().__init__(f"{code}: {en}")
         self.code = code
+        self.zh, self.en = zh, en
         self.message = f"{zh} / {en}"
         if status is not None:
             self.status = status

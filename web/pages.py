@@ -16,32 +16,13 @@ from dispatch.points import service as points
 from dispatch.qrcodes.service import QrReplaced
 from dispatch.regions.models import Region
 from web.qr_pages import replaced_page
-from web.render import render
+from web.render import NO_STORE, received_page, render, token_error_page
 
+_HINT = (
+    "该二维码无效或已停用，可拨打 12345 市民热线反映诉求。",
+    "This QR code is invalid or no longer in use; you can call the 12345 hotline.",
+)
 router = APIRouter(include_in_schema=False)
-
-NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
-
-
-def _split(message: str) -> tuple[str, str]:
-    zh, sep, en = message.partition(" / ")
-    return (zh, en) if sep else (message, message)
-
-
-def _bad_token(request: Request, exc: AppError) -> HTMLResponse:
-    zh, en = _split(exc.message)
-    page = render(
-        request,
-        "error.html",
-        exc.status,
-        code=exc.code,
-        title_zh="二维码无效",
-        title_en="Invalid QR code",
-        message_zh=f"{zh}。该二维码无效或已停用，可拨打 12345 市民热线反映诉求。",
-        message_en=f"{en}. This QR code is invalid or no longer in use; you can call the 12345 hotline.",
-    )
-    page.headers["X-Error-Code"] = exc.code
-    return page
 
 
 def _form(request: Request, session: Session, token: str, status: int = 200, **ctx) -> HTMLResponse:
@@ -69,7 +50,7 @@ def qr_form(request: Request, token: str, session: Session = Depends(get_session
     except QrReplaced as exc:  # a rotated code: 410, naming the point and where to go
         return replaced_page(request, exc)
     except NotFound as exc:
-        return _bad_token(request, exc)
+        return token_error_page(request, exc, *_HINT)
 
 
 @router.post("/q/{token}", response_class=HTMLResponse)
@@ -91,19 +72,16 @@ async def qr_submit(
     except QrReplaced as exc:
         return replaced_page(request, exc)
     except NotFound as exc:  # the point's token is the only thing looked up
-        return _bad_token(request, exc)
+        return token_error_page(request, exc, *_HINT)
     except AppError as exc:
-        zh, en = _split(exc.message)
         values = {"content": content, "category": category, "name": name or "", "phone": phone or ""}
         try:
-            page = _form(request, session, token, exc.status, error_zh=zh, error_en=en, values=values)
+            page = _form(request, session, token, exc.status, error_zh=exc.zh, error_en=exc.en, values=values)
         except NotFound as gone:
-            return _bad_token(request, gone)
+            return token_error_page(request, gone, *_HINT)
         page.headers["X-Error-Code"] = exc.code
         return page
-    page = render(request, "track.html", 201, tracking_no=case.tracking_no, secret=secret, received=True)
-    page.headers.update(NO_STORE)
-    return page
+    return received_page(request, case, secret)
 
 
 @router.get("/t/{tracking_no}", response_class=HTMLResponse)

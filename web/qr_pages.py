@@ -16,37 +16,14 @@ from dispatch.intake.service import submit
 from dispatch.qrcodes import service as qrcodes
 from dispatch.qrcodes.service import QrReplaced
 from dispatch.regions.models import Region
-from web.render import render
+from web.render import received_page, render, token_error_page
 
 router = APIRouter(include_in_schema=False)
-
-NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
-
-
-def _split(message: str) -> tuple[str, str]:
-    zh, sep, en = message.partition(" / ")
-    return (zh, en) if sep else (message, message)
 
 
 def replaced_page(request: Request, exc: QrReplaced) -> HTMLResponse:
     """410 Gone: "此二维码已更换", naming the point (or member) and where to go."""
     page = render(request, "qr_replaced.html", exc.status, code=exc.code, **exc.details)
-    page.headers["X-Error-Code"] = exc.code
-    return page
-
-
-def _bad_token(request: Request, exc: AppError) -> HTMLResponse:
-    zh, en = _split(exc.message)
-    page = render(
-        request,
-        "error.html",
-        exc.status,
-        code=exc.code,
-        title_zh="二维码无效",
-        title_en="Invalid QR code",
-        message_zh=f"{zh}。",
-        message_en=f"{en}.",
-    )
     page.headers["X-Error-Code"] = exc.code
     return page
 
@@ -73,7 +50,7 @@ def mailbox_form(request: Request, token: str, session: Session = Depends(get_se
     except QrReplaced as exc:
         return replaced_page(request, exc)
     except NotFound as exc:
-        return _bad_token(request, exc)
+        return token_error_page(request, exc)
 
 
 @router.post("/mb/{token}", response_class=HTMLResponse)
@@ -91,7 +68,7 @@ def mailbox_submit(
     except QrReplaced as exc:
         return replaced_page(request, exc)
     except NotFound as exc:
-        return _bad_token(request, exc)
+        return token_error_page(request, exc)
     values = {"content": content, "name": name, "phone": phone}
     if not content.strip():
         page = _form(
@@ -114,10 +91,7 @@ def mailbox_submit(
     try:
         case, secret, _ = submit(new)
     except AppError as exc:
-        zh, en = _split(exc.message)
-        page = _form(request, session, token, exc.status, error_zh=zh, error_en=en, values=values)
+        page = _form(request, session, token, exc.status, error_zh=exc.zh, error_en=exc.en, values=values)
         page.headers["X-Error-Code"] = exc.code
         return page
-    page = render(request, "track.html", 201, tracking_no=case.tracking_no, secret=secret, received=True)
-    page.headers.update(NO_STORE)
-    return page
+    return received_page(request, case, secret)

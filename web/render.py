@@ -62,3 +62,29 @@ def page_user(request: Request, *roles: str) -> Principal:
         )
         raise PageRedirect(page)
     return p
+
+
+NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
+
+
+def token_error_page(request: Request, exc, hint_zh: str = "", hint_en: str = "") -> HTMLResponse:
+    """The page for a QR link that leads nowhere (unknown or revoked), with the error's code in a header."""
+    page = render(
+        request,
+        "error.html",
+        exc.status,
+        code=exc.code,
+        title_zh="二维码无效",
+        title_en="Invalid QR code",
+        message_zh=f"{exc.zh}。{hint_zh}",
+        message_en=f"{exc.en}. {hint_en}".strip(),
+    )
+    page.headers["X-Error-Code"] = exc.code
+    return page
+
+
+def received_page(request: Request, case, secret: str) -> HTMLResponse:
+    """What a resident sees after submitting without JavaScript: the tracking number and secret to keep."""
+    page = render(request, "track.html", 201, tracking_no=case.tracking_no, secret=secret, received=True)
+    page.headers.update(NO_STORE)
+    return page

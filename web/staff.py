@@ -30,3 +30,8 @@ def inspect(request: Request) -> HTMLResponse:
 @router.get("/admin", response_class=HTMLResponse)
 def admin(request: Request) -> HTMLResponse:
     return render(request, "admin.html", user=page_user(request))
+
+
+from web.consult import router as consult_router  # noqa: E402
+
+router.include_router(consult_router)

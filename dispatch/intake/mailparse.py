@@ -87,6 +87,7 @@ class MailError(ValueError):
             message = f"{message}: {detail}"
         super().__init__(message)
         self.code = code
+        self.zh, self.en = zh, f"{en}: {detail}" if detail else en
         self.message = message
         self.mail = mail
         self.details = details

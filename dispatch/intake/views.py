@@ -163,16 +163,11 @@ async def mail(request: Request, p: Principal = Depends(require("operator", scop
     try:
         parsed = parse_mail(raw)
     except MailError as exc:
-        raise AppError(exc.code, *_split(str(exc)), status=422) from exc
+        raise AppError(exc.code, exc.zh, exc.en, status=422) from exc
     new = await run_in_threadpool(service.mail_case, parsed, p.actor)
     case, _, created = await run_in_threadpool(service.submit, new)
     out = IntakeOut(id=case.id, tracking_no=case.tracking_no, status=case.status)
     return JSONResponse(out.model_dump(), status_code=201 if created else 200)
-
-
-def _split(message: str) -> tuple[str, str]:
-    zh, sep, en = message.partition(" / ")
-    return (zh, en) if sep else (message, message)
 
 
 async def receive_qr(
