@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel
 from pydantic import Field as PField
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from dispatch.db import UTCDateTime, utcnow
@@ -90,7 +90,7 @@ class ExpertDraw(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     topic_id: int = Field(foreign_key="topic.id", index=True)
     field: str = Field(max_length=64)
-    seed: int
+    seed: int = Field(sa_type=BigInteger)  # random seeds are 48-bit: beyond PostgreSQL's INTEGER
     pool: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     picks: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     replaces_expert_id: int | None = Field(default=None, foreign_key="expert.id")

@@ -101,7 +101,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("topic_id", sa.Integer(), nullable=False),
         sa.Column("field", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("seed", sa.Integer(), nullable=False),
+        sa.Column("seed", sa.BigInteger(), nullable=False),
         sa.Column("pool", sa.JSON(), nullable=False),
         sa.Column("picks", sa.JSON(), nullable=False),
         sa.Column("replaces_expert_id", sa.Integer(), nullable=True),
