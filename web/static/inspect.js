@@ -9,6 +9,9 @@
       "ins.by_town": "分镇街统计", "ins.towns_caption": "各镇街受理、办结、按期办结与满意情况",
       "ins.charts": "图表", "ins.chart_intake": "各镇街受理量", "ins.chart_rates": "各镇街办结率、按期办结率、满意率",
       "ins.overdue": "超期工单", "ins.overdue_caption": "已超过办理时限、尚未办结的工单（按到期时间排序）",
+      "ins.coverage": "协商覆盖", "ins.coverage_caption": "{year} 年各镇街协商开展情况（示范点每年至少 {target} 次）",
+      "ins.col.points": "点位", "ins.col.demo_points": "示范点", "ins.col.held": "已开展协商", "ins.col.target": "示范点目标",
+      "ins.col.met": "达标", "ins.met_yes": "达标", "ins.met_no": "未达标",
       "ins.no_overdue": "当前没有超期工单。", "ins.no_cases": "该时段内没有受理工单。",
       "ins.col.town": "镇街", "ins.col.intake": "受理量", "ins.col.resolved": "办结量", "ins.col.resolution_rate": "办结率",
       "ins.col.on_time_rate": "按期办结率", "ins.col.satisfaction_rate": "满意率", "ins.col.overdue": "超期未办",
@@ -27,6 +30,10 @@
       "ins.by_town": "By town", "ins.towns_caption": "Intake, resolution, on-time resolution and satisfaction per town",
       "ins.charts": "Charts", "ins.chart_intake": "Intake per town", "ins.chart_rates": "Resolution, on-time and satisfaction rates per town",
       "ins.overdue": "Overdue cases", "ins.overdue_caption": "Open cases past their deadline (earliest deadline first)",
+      "ins.coverage": "Consultation coverage",
+      "ins.coverage_caption": "Consultations held per town in {year} (demonstration points: at least {target} a year)",
+      "ins.col.points": "Points", "ins.col.demo_points": "Demonstration points", "ins.col.held": "Held",
+      "ins.col.target": "Target", "ins.col.met": "Met", "ins.met_yes": "Met", "ins.met_no": "Not met",
       "ins.no_overdue": "No case is overdue.", "ins.no_cases": "No case was received in this period.",
       "ins.col.town": "Town", "ins.col.intake": "Intake", "ins.col.resolved": "Resolved", "ins.col.resolution_rate": "Resolution rate",
       "ins.col.on_time_rate": "On-time rate", "ins.col.satisfaction_rate": "Satisfaction", "ins.col.overdue": "Overdue",
@@ -48,6 +55,7 @@
   const COLORS = ["#b3261e", "#0b57d0", "#1b6e20"];
   let towns = [];
   let report = null;
+  let coverage = null;
   const charts = {};
 
   function shanghaiToday() {
@@ -91,7 +99,10 @@
     if (town) q.set("town_code", town);
     history.replaceState(null, "", location.pathname + "?" + q.toString());
     try {
-      report = await SL.api("/api/reports/towns?" + q.toString());
+      [report, coverage] = await Promise.all([
+        SL.api("/api/reports/towns?" + q.toString()),
+        SL.api("/api/consultations/coverage?year=" + end.slice(0, 4)),
+      ]);
     } catch (e) {
       $("ins-error").textContent = e.message;
       return;
@@ -109,6 +120,19 @@
     renderTowns();
     renderOverdue();
     renderCharts();
+    renderCoverage();
+  }
+
+  function renderCoverage() {
+    if (!coverage) return;
+    const town = $("f-town").value;
+    const rows = coverage.towns.filter((r) => !town || r.town_code === town);
+    $("coverage-caption").textContent = fmt("ins.coverage_caption", { year: coverage.year, target: coverage.target_per_demonstration_point });
+    const met = (v) => v === null || v === undefined ? "—" : SL.t(v ? "ins.met_yes" : "ins.met_no");
+    $("coverage-table").tBodies[0].innerHTML = rows.map((r) => `<tr data-town="${SL.esc(r.town_code)}">
+      <th scope="row">${SL.esc(r.name || r.town_code)}</th><td class="num">${r.points}</td>
+      <td class="num">${r.demonstration_points}</td><td class="num">${r.held}</td><td class="num">${r.target || "—"}</td>
+      <td>${SL.esc(met(r.met))}</td></tr>`).join("");
   }
 
   function renderKpis() {

@@ -17,6 +17,8 @@
       "t.no": "受理编号", "t.secret": "查询码", "t.copy": "复制", "t.copied": "已复制",
       "t.qrhint": "截图保存此二维码，扫码即可再次查看进度。", "t.enter": "请输入查询码", "t.show": "查询",
       "t.status": "当前状态", "t.refresh": "刷新", "t.updated": "更新于", "t.category": "分类", "t.content": "内容",
+      "t.consult": "协商成果", "t.consult.topic": "议题", "t.consult.dept": "落实部门", "t.consult.due": "完成时限",
+      "t.consult.progress": "落实进度",
       "t.resolution": "办理结果", "t.timeline": "办理过程", "t.rate": "请对办理结果进行评价", "t.comment": "意见（选填）",
       "t.submitrating": "提交评价", "t.rated": "感谢您的评价：", "t.reopened": "已重新办理，委员会继续跟进。",
       "t.wrong": "查询码不正确或案件不存在，请核对后重新输入。", "t.neterr": "网络不通，稍后自动重试。",
@@ -39,6 +41,8 @@
       "t.no": "Tracking number", "t.secret": "Secret", "t.copy": "Copy", "t.copied": "Copied",
       "t.qrhint": "Save a screenshot of this QR code: scanning it opens this page again.", "t.enter": "Enter your secret", "t.show": "Show",
       "t.status": "Status", "t.refresh": "Refresh", "t.updated": "Updated", "t.category": "Category", "t.content": "Description",
+      "t.consult": "Consultation outcome", "t.consult.topic": "Topic", "t.consult.dept": "Responsible department",
+      "t.consult.due": "Due", "t.consult.progress": "Progress",
       "t.resolution": "Result", "t.timeline": "Timeline", "t.rate": "How satisfied are you with the result?", "t.comment": "Comment (optional)",
       "t.submitrating": "Send rating", "t.rated": "Thank you for your rating: ", "t.reopened": "Reopened: the case will be handled again.",
       "t.wrong": "Wrong secret or no such case. Please check and try again.", "t.neterr": "No connection; retrying shortly.",
@@ -208,6 +212,15 @@
       $("t-content").textContent = data.content || "";
       $("resolution-box").hidden = !data.resolution;
       $("resolution").textContent = data.resolution || "";
+      const consult = data.consultation;
+      $("consultation-box").hidden = !consult;
+      if (consult) {
+        $("consultation-title").textContent = consult.title;
+        $("outcomes").innerHTML = (consult.outcomes || []).map((o) => `<li><p>${SL.esc(o.text)}</p>
+          <p class="muted">${SL.esc(SL.t("t.consult.dept"))}：${SL.esc(o.department || "")}` +
+          (o.due_date ? ` · ${SL.esc(SL.t("t.consult.due"))}：${SL.esc(o.due_date)}` : "") +
+          (o.progress ? ` · ${SL.esc(SL.t("t.consult.progress"))}：${o.progress.percent}%` : "") + `</p></li>`).join("");
+      }
       $("timeline").innerHTML = data.timeline.slice().reverse().map((e) =>
         `<li data-action="${SL.esc(e.action)}"><time datetime="${SL.esc(e.at)}">${SL.esc(SL.fmtTime(e.at, true))}</time> ` +
         `<span>${SL.esc(SL.t("act." + e.action, e.action))}</span></li>`).join("");
