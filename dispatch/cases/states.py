@@ -12,8 +12,8 @@ from sqlmodel import Session
 
 from dispatch.cases.models import Case, CaseEvent
 from dispatch.db import utcnow
-from dispatch.errors import Conflict
 from dispatch.events.service import emit
+from dispatch.statemachine import Transitions
 
 _OPEN = {"forwarded", "merged", "cancelled"}
 TRANSITIONS: dict[str, set[str]] = {
@@ -46,20 +46,12 @@ ACTION_EVENTS = {
 }
 
 
-def allowed(status: str) -> list[str]:
-    return sorted(TRANSITIONS.get(status, ()))
+MOVES = Transitions(TRANSITIONS, "案件", "case")
+allowed = MOVES.allowed
 
 
 def check(case: Case, to_status: str) -> None:
-    if to_status not in TRANSITIONS.get(case.status, ()):
-        raise Conflict(
-            "illegal_transition",
-            f"案件当前状态为 {case.status}，不能变为 {to_status}",
-            f"A case in status {case.status} cannot move to {to_status}",
-            status_from=case.status,
-            status_to=to_status,
-            allowed=allowed(case.status),
-        )
+    MOVES.check(case.status, to_status)
 
 
 def _snapshot(case: Case) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from dispatch.consultations.models import Participant, Topic, TopicEvent
 from dispatch.db import utcnow
 from dispatch.errors import Conflict
 from dispatch.events.service import emit
+from dispatch.statemachine import Transitions
 
 TRANSITIONS: dict[str, set[str]] = {
     "proposed": {"screened", "rejected", "forwarded"},
@@ -44,20 +45,12 @@ STAGES = (
 )
 
 
-def allowed(status: str) -> list[str]:
-    return sorted(TRANSITIONS.get(status, ()))
+MOVES = Transitions(TRANSITIONS, "议题", "topic")
+allowed = MOVES.allowed
 
 
 def check(topic: Topic, to_status: str) -> None:
-    if to_status not in TRANSITIONS.get(topic.status, ()):
-        raise Conflict(
-            "illegal_transition",
-            f"议题当前状态为 {topic.status}，不能变为 {to_status}",
-            f"A topic in status {topic.status} cannot move to {to_status}",
-            status_from=topic.status,
-            status_to=to_status,
-            allowed=allowed(topic.status),
-        )
+    MOVES.check(topic.status, to_status)
 
 
 def require_status(topic: Topic, *statuses: str, doing: str) -> None:
