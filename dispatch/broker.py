@@ -5,7 +5,9 @@ This is the only module that knows which one is in use. Everything else asks for
 
 from __future__ import annotations
 
+import logging
 import threading
+from datetime import datetime
 
 import redis
 from rq import Queue
@@ -13,6 +15,7 @@ from rq import Queue
 from dispatch.config import Settings, get_settings
 
 QUEUE_NAME = "shangliang"
+log = logging.getLogger(__name__)
 
 
 class Broker:
@@ -53,6 +56,19 @@ class Broker:
     def close(self) -> None:
         for client in (self.r, self.raw):
             client.close()
+
+
+def schedule(at: datetime, job: str, *args, job_id: str) -> bool:
+    """Enqueue RQ job ``job`` (a dotted path) to run at ``at``; one job per ``job_id``.
+
+    Returns False when Redis is down: every caller has a sweeper that finds the work the job would have done.
+    """
+    try:
+        get_broker().queue.enqueue_at(at, job, *args, job_id=job_id, retry=None, result_ttl=600, failure_ttl=86400)
+        return True
+    except redis.RedisError as exc:
+        log.warning("job %s not scheduled (%s); its sweeper will catch up", job_id, exc)
+        return False
 
 
 _broker: Broker | None = None

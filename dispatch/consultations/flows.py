@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta
 
-from redis.exceptions import RedisError
 from sqlmodel import Session, col, select
 
-from dispatch.broker import get_broker
+from dispatch.broker import schedule
 from dispatch.consultations import service
 from dispatch.consultations.models import FollowUp
 from dispatch.db import get_engine, utcnow
-
-log = logging.getLogger(__name__)
 
 
 def job_id(follow_up_id: int) -> str:
@@ -22,18 +18,7 @@ def job_id(follow_up_id: int) -> str:
 
 def schedule_follow_up_job(follow_up_id: int, at: datetime) -> None:
     """Enqueue the RQ job that marks the follow-up due at ``at`` (``sweep_follow_ups`` covers a lost job)."""
-    try:
-        get_broker().queue.enqueue_at(
-            at,
-            "workers.jobs.follow_up_due",
-            follow_up_id,
-            job_id=job_id(follow_up_id),
-            retry=None,
-            result_ttl=600,
-            failure_ttl=86400,
-        )
-    except RedisError as exc:
-        log.warning("follow-up %s: job not scheduled (%s); sweep_follow_ups will catch it", follow_up_id, exc)
+    schedule(at, "workers.jobs.follow_up_due", follow_up_id, job_id=job_id(follow_up_id))
 
 
 def run_follow_up_due(follow_up_id: int) -> bool:

@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta
 
-from redis.exceptions import RedisError
 from sqlmodel import Session, col, select
 
-from dispatch.broker import get_broker
+from dispatch.broker import schedule
 from dispatch.cases.models import Case
 from dispatch.db import get_engine, utcnow
 from dispatch.dispatching import service
 from dispatch.dispatching.models import Offer
 
-log = logging.getLogger(__name__)
-
 
 def schedule_offer_timeout(offer_id: int, at: datetime) -> None:
     """Enqueue the RQ job that expires the offer at ``at`` (the sweeper covers a lost job)."""
-    try:
-        get_broker().queue.enqueue_at(
-            at,
-            "workers.jobs.offer_timeout",
-            offer_id,
-            job_id=f"offer-timeout-{offer_id}",
-            retry=None,
-            result_ttl=600,
-            failure_ttl=86400,
-        )
-    except RedisError as exc:
-        log.warning("offer %s: timeout job not scheduled (%s); the sweeper will expire it", offer_id, exc)
+    schedule(at, "workers.jobs.offer_timeout", offer_id, job_id=f"offer-timeout-{offer_id}")
 
 
 def run_offer_timeout(offer_id: int) -> bool:
