@@ -122,10 +122,12 @@ def create_app(*, start_background: bool = True, embedded_worker: bool | None = 
     )
     errors.install(app)
 
+    from dispatch.analysis.views import router as analysis_router
     from dispatch.auth.users import router as users_router
     from dispatch.auth.views import router as auth_router
     from dispatch.cases.views import router as cases_router
     from dispatch.consultations.views import router as consultations_router
+    from dispatch.deadlines.views import router as deadlines_router
     from dispatch.departments.views import router as departments_router
     from dispatch.events.views import router as events_router
     from dispatch.intake.views import router as intake_router
@@ -157,6 +159,7 @@ def create_app(*, start_background: bool = True, embedded_worker: bool | None = 
         intake_router,
         cases_router,
         consultations_router,
+        deadlines_router,
         members_import_router,
         members_router,
         points_router,
@@ -165,6 +168,7 @@ def create_app(*, start_background: bool = True, embedded_worker: bool | None = 
         regions_router,
         departments_router,
         events_router,
+        analysis_router,
         pages_router,
     ):
         app.include_router(router)

@@ -29,6 +29,13 @@ class Settings(BaseSettings):
     relay_interval_s: float = 0.5
     reconcile_interval_s: float = 60.0
 
+    # deadlines (dispatch/deadlines): the active policy profile and the escalation ladder
+    deadline_profile: str = "beijing"
+    ladder_reminder_pct: int = 75
+    ladder_red_after_working_days: int = 2
+    ladder_supervision_after_working_days: int = 1
+    ladder_sweep_grace_s: float = 30.0
+
     stream_key: str = "shangliang:events"
     stream_maxlen: int = 100_000
     socket_queue_size: int = 1000

@@ -33,9 +33,11 @@ class Maintenance:
 
     def tick(self, *, sweep: bool, reconcile: bool = False) -> None:
         from dispatch.consultations.flows import sweep_follow_ups
+        from dispatch.deadlines.flows import sweep_ladder
         from dispatch.dispatching.flows import sweep as sweep_cases
         from dispatch.events.relay import relay_pending
         from dispatch.members.service import reconcile_loads, retry_unsynced
+        from dispatch.reports.flows import ensure_scheduled as ensure_weekly_report
 
         relay_pending(wait=False)
         if sweep:
@@ -43,9 +45,11 @@ class Maintenance:
                 retry_unsynced(session)
             sweep_cases()
             sweep_follow_ups()
+            sweep_ladder()
         if reconcile:
             with Session(get_engine()) as session:
                 reconcile_loads(session)
+            ensure_weekly_report()  # idempotent; survives a Redis restart that lost the scheduled job
 
     def _run(self) -> None:
         settings = get_settings()

@@ -16,6 +16,7 @@ from dispatch.consultations.models import (
     TopicCase,
     TopicEvent,
 )
+from dispatch.deadlines.models import CalendarDay, CaseDeadline, DeadlinePolicy, ExtensionRequest, LadderStep
 from dispatch.departments.models import Department
 from dispatch.dispatching.models import Offer
 from dispatch.events.models import Outbox
@@ -24,18 +25,24 @@ from dispatch.members.models import Member
 from dispatch.points.models import Point
 from dispatch.qrcodes.models import QrToken
 from dispatch.regions.models import Region
+from dispatch.reports.models import WeeklyReport
 
 __all__ = [
     "ApiKey",
     "Attachment",
     "Attendance",
+    "CalendarDay",
     "Case",
+    "CaseDeadline",
     "CaseEvent",
+    "DeadlinePolicy",
     "Department",
     "Evaluation",
     "Expert",
     "ExpertDraw",
+    "ExtensionRequest",
     "FollowUp",
+    "LadderStep",
     "LedgerEntry",
     "Mailbox",
     "Meeting",
@@ -52,4 +59,5 @@ __all__ = [
     "TopicEvent",
     "TrackingCounter",
     "User",
+    "WeeklyReport",
 ]

@@ -19,3 +19,15 @@ def follow_up_due(follow_up_id: int) -> bool:
     from dispatch.consultations.flows import run_follow_up_due
 
     return run_follow_up_due(follow_up_id)
+
+
+def weekly_report() -> int:
+    from dispatch.reports.flows import run_weekly
+
+    return run_weekly()
+
+
+def ladder_step(case_id: int, step: str) -> list[str]:
+    from dispatch.deadlines.flows import run_ladder_step
+
+    return run_ladder_step(case_id, step)

@@ -220,3 +220,4 @@ class TrackOut(BaseModel):
     rating: str | None
     timeline: list[dict[str, Any]]
     consultation: dict[str, Any] | None = None  # the topic a linked case is part of, with its outcomes
+    due_at: datetime | None = None  # moves when an extension is approved

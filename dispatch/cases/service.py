@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,7 +15,6 @@ from sqlmodel import Session, col, select
 
 from dispatch.cases import states, taxonomy
 from dispatch.cases.models import Attachment, Case, CaseEvent
-from dispatch.config import get_settings
 from dispatch.db import utcnow
 from dispatch.errors import AppError, NotFound, not_found
 from dispatch.regions import reference
@@ -111,11 +110,6 @@ def next_tracking_no(session: Session, when: datetime) -> str:
     return f"{TRACKING_PREFIX}{day}-{n:04d}"
 
 
-def deadlines_for(urgency: str, start: datetime) -> datetime:
-    hours = 24 if urgency == "urgent" else get_settings().finish_deadline_h
-    return start + timedelta(hours=hours)
-
-
 def create(session: Session, new: NewCase) -> tuple[Case, str]:
     """Validate and add a case with its attachments and its 'created' event; the caller commits.
 
@@ -170,10 +164,12 @@ def create(session: Session, new: NewCase) -> tuple[Case, str]:
         mailbox_id=new.mailbox_id,
         received_at=received_at,
         created_at=now,
-        due_at=deadlines_for(new.urgency, now),
     )
     session.add(case)
     session.flush()
+    from dispatch.deadlines.service import plan_case  # late: deadlines import cases
+
+    plan_case(session, case)  # due_at (办结) and the sign deadline from the policy, and the escalation ladder
     _store(session, case, new.attachments)
     states.record(
         session,
@@ -267,7 +263,13 @@ def attachments(session: Session, case_id: int) -> list[Attachment]:
 
 
 def deadlines(case: Case) -> dict[str, datetime | None]:
-    return {"offer_expires_at": case.offer_expires_at if case.status == "offered" else None, "due_at": case.due_at}
+    from dispatch.deadlines.service import sign_by  # late: deadlines import cases
+
+    return {
+        "offer_expires_at": case.offer_expires_at if case.status == "offered" else None,
+        "sign_by": sign_by(case),
+        "due_at": case.due_at,
+    }
 
 
 def view(case: Case, *, reveal_reporter: bool, attachments: list[Attachment] | None = None) -> dict[str, Any]:
@@ -365,6 +367,7 @@ def track_view(session: Session, case: Case) -> dict[str, Any]:
         "category": case.category,
         "content": case.content,
         "created_at": case.created_at,
+        "due_at": case.due_at,
         "resolution": case.resolution,
         "rating": case.rating,
         "timeline": timeline,

@@ -43,6 +43,9 @@ ACTION_EVENTS = {
     "escalated": "case.escalated",
     "progress": "case.progress",
     "rated": "case.rated",
+    "overdue": "case.overdue",
+    "reminded": "case.reminded",
+    "supervised": "case.supervised",
 }
 
 

@@ -1,7 +1,9 @@
 """Figures for the board's header and the supervisors' page, computed by SQL aggregation.
 
-Formulas (a later issue deepens them into docs/kpis.md):
-- on-time rate = cases resolved by their due time / cases resolved, among cases received in the period;
+The formulas are those of docs/kpis.md (``dispatch.reports.kpis``), so the page, the PDF, the XLSX and
+/api/reports/kpis agree:
+- resolution rate = cases resolved or closed / valid cases (not merged or cancelled) received in the period;
+- on-time rate = on-time closure: resolved by the due time / (resolved + open and overdue);
 - satisfaction = (satisfied + basically satisfied) / rated cases, among cases received in the period;
 - overdue = open cases whose due time has passed.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from dispatch.cases.models import Case
@@ -28,37 +30,27 @@ def day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
     return (datetime.combine(start, time(), SHANGHAI), datetime.combine(end + timedelta(days=1), time(), SHANGHAI))
 
 
-def _rate(num: int, den: int) -> float | None:
-    return round(num / den, 4) if den else None
-
-
-def _aggregates():
-    resolved = col(Case.resolved_at).is_not(None)
-    return (
-        func.count().label("intake"),
-        func.sum(case((resolved, 1), else_=0)).label("resolved"),
-        func.sum(case((and_(resolved, col(Case.resolved_at) <= col(Case.due_at)), 1), else_=0)).label("on_time"),
-        func.sum(case((col(Case.rating).is_not(None), 1), else_=0)).label("rated"),
-        func.sum(case((col(Case.rating).in_(GOOD), 1), else_=0)).label("satisfied"),
-        func.sum(case((and_(col(Case.status).in_(OPEN_STATUSES), col(Case.due_at) < utcnow()), 1), else_=0)).label(
-            "overdue"
-        ),
-    )
-
-
-def _row(r) -> dict:
-    intake, resolved, on_time, rated, satisfied, overdue = (int(x or 0) for x in r)
+def _row(k: dict) -> dict:
+    """The page's figures from one row of ``kpis.aggregate``."""
+    resolved, on_time, sat = k["resolution_rate"], k["on_time_closure"], k["satisfaction"]
     return {
-        "intake": intake,
-        "resolved": resolved,
-        "on_time": on_time,
-        "rated": rated,
-        "satisfied": satisfied,
-        "overdue": overdue,
-        "resolution_rate": _rate(resolved, intake),
-        "on_time_rate": _rate(on_time, resolved),
-        "satisfaction_rate": _rate(satisfied, rated),
+        "intake": k["received"],
+        "resolved": resolved["num"],
+        "on_time": on_time["num"],
+        "rated": sat["den"],
+        "satisfied": sat["num"],
+        "overdue": k["overdue_open"],
+        "resolution_rate": resolved["rate"],
+        "on_time_rate": on_time["rate"],
+        "satisfaction_rate": sat["rate"],
     }
+
+
+def _total(session: Session, where: list) -> dict:
+    from dispatch.reports import kpis
+
+    rows = kpis.aggregate(session, where, "none")
+    return _row(rows[0] if rows else kpis.empty_figures())
 
 
 def summary(session: Session, town_code: str | None = None) -> dict:
@@ -77,7 +69,7 @@ def summary(session: Session, town_code: str | None = None) -> dict:
         select(func.count()).select_from(Case).where(col(Case.status).in_(OPEN_STATUSES), *scope)
     ).one()
     month_start, _ = day_bounds(today - timedelta(days=29), today)
-    month = _row(session.exec(select(*_aggregates()).where(Case.created_at >= month_start, *scope)).one())
+    month = _total(session, [col(Case.created_at) >= month_start, *scope])
     overdue = session.exec(
         select(func.count())
         .select_from(Case)
@@ -101,11 +93,13 @@ def towns(session: Session, start: date, end: date, town_code: str | None = None
     where = [Case.created_at >= lo, Case.created_at < hi]
     if town_code:
         where.append(Case.town_code == town_code)
-    rows = session.exec(select(Case.town_code, *_aggregates()).where(*where).group_by(Case.town_code)).all()
+    from dispatch.reports import kpis
+
+    rows = kpis.aggregate(session, where, "town")
     names = dict(session.exec(select(Region.code, Region.name).where(Region.level == "town")).all())
-    table = [{"town_code": r[0], "town_name": names.get(r[0], "（未定位）"), **_row(r[1:])} for r in rows]
+    table = [{"town_code": r["key"], "town_name": names.get(r["key"], "（未定位）"), **_row(r)} for r in rows]
     table.sort(key=lambda r: (r["town_code"] is None, r["town_code"] or ""))
-    total = _row(session.exec(select(*_aggregates()).where(*where)).one())
+    total = _total(session, where)
     overdue = session.exec(
         select(Case)
         .where(
@@ -135,4 +129,60 @@ def towns(session: Session, start: date, end: date, town_code: str | None = None
             }
             for c in overdue
         ],
+    }
+
+
+def member_record(session: Session, member_id: int, year: int) -> dict:
+    """A member's performance record (履职档案) for a year (Beijing time): cases assigned, resolved, on-time
+    closure and satisfaction (the KPI formulas of docs/kpis.md, sliced to the member), offers answered, and
+    consultations invited to and attended."""
+    from dispatch.consultations.models import Attendance, Meeting, Participant
+    from dispatch.dispatching.models import Offer
+    from dispatch.errors import not_found
+    from dispatch.members.models import Member
+    from dispatch.reports import kpis
+
+    member = session.get(Member, member_id)
+    if member is None:
+        raise not_found("委员", "Member", code="member_not_found", id=member_id)
+    start, end = date(year, 1, 1), date(year, 12, 31)
+    lo, hi = day_bounds(start, end)
+    k = kpis.kpis(session, start, end, by="none", trend="none", filters={"member_id": member_id})["total"]
+    offers = dict(
+        session.exec(
+            select(Offer.state, func.count())
+            .where(Offer.member_id == member_id, col(Offer.offered_at) >= lo, col(Offer.offered_at) < hi)
+            .group_by(Offer.state)
+        ).all()
+    )
+    held = [col(Meeting.held_at).is_not(None), col(Meeting.held_at) >= lo, col(Meeting.held_at) < hi]
+    attended = session.exec(
+        select(func.count())
+        .select_from(Attendance)
+        .join(Meeting, col(Meeting.id) == Attendance.meeting_id)
+        .where(Attendance.member_id == member_id, *held)
+    ).one()
+    invited = session.exec(
+        select(func.count())
+        .select_from(Meeting)
+        .join(Participant, col(Participant.topic_id) == Meeting.topic_id)
+        .where(Participant.member_id == member_id, col(Participant.removed_at).is_(None), *held)
+    ).one()
+    return {
+        "member_id": member_id,
+        "name": member.name,
+        "year": year,
+        "assignments": k["received"],
+        "resolved": k["resolution_rate"]["num"],
+        "resolution_rate": k["resolution_rate"]["rate"],
+        "on_time": k["on_time_closure"],
+        "on_time_rate": k["on_time_closure"]["rate"],
+        "on_time_signing": k["on_time_signing"],
+        "satisfaction": k["satisfaction"],
+        "satisfaction_rate": k["satisfaction"]["rate"],
+        "reopen_rate": k["reopen_rate"]["rate"],
+        "handling_time": k["handling_time"],
+        "offers": {s: int(offers.get(s, 0)) for s in ("accepted", "declined", "expired", "withdrawn", "open")},
+        "consultations_invited": int(invited),
+        "consultations_attended": int(attended),
     }

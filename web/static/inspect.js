@@ -23,6 +23,7 @@
       "ins.aria_rates": "柱状图，各镇街办结率、按期办结率、满意率：{items}。",
       "ins.aria_empty": "图表：该时段内没有数据。", "ins.bad_period": "请选择有效的起止日期（最长一年）。",
       "ins.member": "委员 #{id}", "ins.unassigned": "未分派",
+      "ins.download_pdf": "下载 PDF", "ins.download_xlsx": "下载 Excel", "ins.cases_behind": "查看构成该数字的工单",
     },
     en: {
       "ins.title": "Inspection report", "ins.filters": "Filters", "ins.from": "From", "ins.to": "To", "ins.town": "Town",
@@ -45,6 +46,7 @@
       "ins.aria_rates": "Bar chart of resolution, on-time and satisfaction rates per town: {items}.",
       "ins.aria_empty": "Chart: no data in this period.", "ins.bad_period": "Choose a valid period (at most a year).",
       "ins.member": "Member #{id}", "ins.unassigned": "Unassigned",
+      "ins.download_pdf": "Download PDF", "ins.download_xlsx": "Download Excel", "ins.cases_behind": "Cases behind this figure",
     },
   });
 
@@ -98,6 +100,8 @@
     const q = new URLSearchParams({ start, end });
     if (town) q.set("town_code", town);
     history.replaceState(null, "", location.pathname + "?" + q.toString());
+    $("dl-pdf").href = "/api/reports/inspection.pdf?" + q.toString();
+    $("dl-xlsx").href = "/api/reports/inspection.xlsx?" + q.toString();
     try {
       [report, coverage] = await Promise.all([
         SL.api("/api/reports/towns?" + q.toString()),
@@ -148,8 +152,16 @@
       `<div class="kpi"><dt>${SL.esc(SL.t(k))}</dt><dd>${SL.esc(v)}</dd></div>`).join("");
   }
 
-  function cells(r) {
-    return `<td class="num">${r.intake}</td><td class="num">${r.resolved}</td>` +
+  function behind(kpi, town) {
+    const q = new URLSearchParams({ kpi, start: report.from, end: report.to });
+    if (town !== undefined) { q.set("by", "town"); q.set("slice", town || "_null"); }
+    if (report.town_code) q.set("town_code", report.town_code);
+    return "/api/reports/cases?" + q.toString();
+  }
+
+  function cells(r, town) {
+    const link = `<a href="${SL.esc(behind("received", town))}" title="${SL.esc(SL.t("ins.cases_behind"))}">${r.intake}</a>`;
+    return `<td class="num">${link}</td><td class="num">${r.resolved}</td>` +
       RATES.map((k) => `<td class="num">${pct(r[k])}</td>`).join("") + `<td class="num">${r.overdue}</td>`;
   }
 
@@ -159,7 +171,7 @@
       body.innerHTML = `<tr><td colspan="7" class="muted">${SL.esc(SL.t("ins.no_cases"))}</td></tr>`;
     } else {
       body.innerHTML = report.towns.map((r) =>
-        `<tr data-town="${SL.esc(r.town_code || "")}"><th scope="row">${SL.esc(rowName(r))}</th>${cells(r)}</tr>`).join("");
+        `<tr data-town="${SL.esc(r.town_code || "")}"><th scope="row">${SL.esc(rowName(r))}</th>${cells(r, r.town_code)}</tr>`).join("");
     }
     $("towns-table").tFoot.innerHTML = `<tr class="total"><th scope="row">${SL.esc(SL.t("ins.total"))}</th>${cells(report.total)}</tr>`;
   }

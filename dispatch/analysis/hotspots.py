@@ -1,0 +1,108 @@
+"""Hotspots (研判): clusters of similar cases in one place and time window.
+
+Two cases are linked when all three hold:
+
+- place: the same village, or both located and at most ``radius_m`` apart (haversine);
+- time: received at most ``window_days`` apart;
+- text: TF-IDF cosine over jieba tokens of at least ``threshold``.
+
+Clusters are the connected components of that graph (single link); those of ``min_size`` cases or more are
+hotspots. Each is offered as a consultation topic candidate with a suggested title.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from dispatch.analysis import text as tx
+from dispatch.geo import haversine_m
+
+DEFAULT_RADIUS_M = 1000.0
+DEFAULT_WINDOW_DAYS = 14.0
+DEFAULT_THRESHOLD = 0.30
+DEFAULT_MIN_SIZE = 3
+
+
+@dataclass
+class Item:
+    """What clustering needs of a case (or of a message in the evaluation)."""
+
+    id: int
+    text: str
+    at: datetime
+    village_code: str | None = None
+    town_code: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    vector: dict[str, float] = field(default_factory=dict)
+
+
+class UnionFind:
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def union(self, i: int, j: int) -> None:
+        a, b = self.find(i), self.find(j)
+        if a != b:
+            self.parent[max(a, b)] = min(a, b)
+
+    def groups(self) -> list[list[int]]:
+        out: dict[int, list[int]] = {}
+        for i in range(len(self.parent)):
+            out.setdefault(self.find(i), []).append(i)
+        return list(out.values())
+
+
+def near(a: Item, b: Item, radius_m: float) -> bool:
+    if a.village_code and a.village_code == b.village_code:
+        return True
+    if None in (a.lat, a.lon, b.lat, b.lon):
+        return False
+    return haversine_m(a.lat, a.lon, b.lat, b.lon) <= radius_m
+
+
+def cluster(
+    items: Sequence[Item],
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+    window_days: float | None = DEFAULT_WINDOW_DAYS,
+    radius_m: float | None = DEFAULT_RADIUS_M,
+    idf: Mapping[str, float] | None = None,
+    vectors: Sequence[Mapping[str, float]] | None = None,
+    pairs: Sequence[tuple[int, int, float]] | None = None,
+) -> list[list[int]]:
+    """Indexes of ``items`` grouped by single link; ``window_days``/``radius_m`` None switch that rule off.
+
+    Unless ``vectors`` are given, the items' vectors are computed (TF-IDF with ``idf``, or fitted on the items
+    themselves); either way they are stored on the items. ``pairs`` may be precomputed by ``similar_pairs``
+    at a threshold at or below ``threshold``.
+    """
+    if vectors is None:
+        vectors = tx.vectorize([tx.tokens(it.text) for it in items], idf)
+    for it, vec in zip(items, vectors, strict=True):
+        it.vector = dict(vec)
+    checks: list[Callable[[Item, Item], bool]] = []
+    if window_days is not None:
+        limit = window_days * 86400
+        checks.append(lambda a, b: abs((a.at - b.at).total_seconds()) <= limit)
+    if radius_m is not None:
+        checks.append(lambda a, b: near(a, b, radius_m))
+    uf = UnionFind(len(items))
+    for i, j, score in tx.similar_pairs(vectors, threshold) if pairs is None else pairs:
+        if score >= threshold and all(check(items[i], items[j]) for check in checks):
+            uf.union(i, j)
+    return sorted(uf.groups(), key=lambda g: (-len(g), g[0]))
+
+
+def topic_title(place: str | None, keywords: Sequence[str], size: int) -> str:
+    """A suggested consultation topic: "关于杨侍村“排水、积水”问题的协商（4件诉求）"."""
+    words = "、".join(keywords[:2]) or "集中诉求"
+    return f"关于{place or ''}“{words}”问题的协商（{size}件诉求）"
