@@ -104,3 +104,17 @@ def test_roles_guard_the_case_endpoints(api):
     assert api.get("/api/cases", headers={"X-API-Key": key}).status_code == 403
     res = api.get(f"/api/cases/{case['id']}/events", headers=auth(sup))
     assert res.status_code == 200 and res.json()[0]["action"] == "created"
+
+
+def test_the_operator_confirms_a_category_and_the_trail_keeps_the_old_one(api):
+    op, v, m = _setup(api)
+    case = _call(api, op, v)
+    sup = user_token(api, "supervisor")
+    body = {"category": "劳动和社会保障"}
+    assert api.post(f"/api/cases/{case['id']}/category", json=body, headers=auth(sup)).status_code == 403
+    bad = api.post(f"/api/cases/{case['id']}/category", json={"category": "不存在"}, headers=auth(op))
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "unknown_category"
+    res = api.post(f"/api/cases/{case['id']}/category", json=body, headers=auth(op))
+    assert res.status_code == 200 and res.json()["category"] == "劳动和社会保障"
+    last = api.get(f"/api/cases/{case['id']}/events", headers=auth(op)).json()[-1]
+    assert (last["action"], last["data"]) == ("categorised", {"from": None, "to": "劳动和社会保障"})

@@ -191,6 +191,10 @@ class NoteIn(BaseModel):
     note: str = PField(min_length=1, max_length=5000)
 
 
+class CategoryIn(BaseModel):
+    category: str = PField(min_length=1, max_length=128)
+
+
 class AssignIn(BaseModel):
     member_id: int
 

@@ -209,6 +209,17 @@ def add_attachments(session: Session, case: Case, attachments: list[NewAttachmen
     return rows
 
 
+def set_category(session: Session, case_id: int, category: str, actor: str) -> Case:
+    """An operator confirms (or corrects) a case's category; recorded in the trail with the old value."""
+    case = get(session, case_id, lock=True)
+    path = validate_category(category)
+    if path is None:
+        raise AppError("missing_field", "请选择分类", "Choose a category", status=422)
+    previous, case.category = case.category, path
+    states.record(session, case, actor=actor, action="categorised", data={"from": previous, "to": path})
+    return case
+
+
 def get(session: Session, case_id: int, *, lock: bool = False) -> Case:
     stmt = select(Case).where(Case.id == case_id)
     if lock:

@@ -13,6 +13,7 @@ from dispatch.cases.models import (
     Attachment,
     CaseEventOut,
     CaseOut,
+    CategoryIn,
     ForwardIn,
     MergeIn,
     NoteIn,
@@ -226,3 +227,13 @@ async def add_photos(
         }
         for a in added
     ]
+
+
+@router.post("/api/cases/{case_id}/category", response_model=CaseOut)
+def confirm_category(
+    case_id: int, body: CategoryIn, session: Session = Depends(get_session), p: Principal = Depends(require("operator"))
+) -> dict:
+    """The operator confirms a suggested category (or picks another)."""
+    case = service.set_category(session, case_id, body.category, p.actor)
+    session.commit()
+    return _out(session, case, p)

@@ -16,6 +16,7 @@
       "alert.escalated": "升级待人工派单", "alert.overdue": "工单超时", "alert.view": "查看", "alert.dismiss": "关闭提醒",
       "d.status": "状态", "d.channel": "渠道", "d.category": "类别", "d.content": "诉求内容", "d.reporter": "反映人",
       "d.location": "位置", "d.photos": "照片", "d.timeline": "处理经过", "d.candidates": "人工指派（就近委员）",
+      "d.suggest": "分类建议（请确认）", "d.use": "采用", "d.use_category": "采用分类 {name}", "d.category_ok": "分类已确认：{name}",
       "d.assign": "指派", "d.assign_to": "指派给 {name}", "d.assigned_ok": "已指派给 {name}", "d.no_candidates": "附近无可派委员",
       "d.loading": "加载中…", "d.photo_alt": "群众上传的照片 {n}", "d.deadlines": "时限", "d.offer_expires": "签收截止",
       "d.due": "办结截止", "d.urgency": "紧急程度", "urgency.urgent": "紧急", "urgency.normal": "一般",
@@ -39,7 +40,8 @@
       "d.status": "Status", "d.channel": "Channel", "d.category": "Category", "d.content": "Request", "d.reporter": "Reporter",
       "d.location": "Location", "d.photos": "Photos", "d.timeline": "Timeline", "d.candidates": "Manual assignment (nearest members)",
       "d.assign": "Assign", "d.assign_to": "Assign to {name}", "d.assigned_ok": "Assigned to {name}",
-      "d.no_candidates": "No eligible member nearby", "d.loading": "Loading…", "d.photo_alt": "Photo from the resident {n}",
+      "d.suggest": "Suggested categories (confirm)", "d.use": "Use", "d.use_category": "Use category {name}",
+      "d.category_ok": "Category confirmed: {name}", "d.no_candidates": "No eligible member nearby", "d.loading": "Loading…", "d.photo_alt": "Photo from the resident {n}",
       "d.deadlines": "Deadlines", "d.offer_expires": "Accept by", "d.due": "Due", "d.urgency": "Urgency",
       "urgency.urgent": "Urgent", "urgency.normal": "Normal", "d.load": "Load {load}/{cap}", "d.previously": "offered before",
       "d.none": "None", "level.district": "District", "level.town": "Town", "level.village": "Village",
@@ -482,10 +484,12 @@
         SL.api(`/api/cases/${id}/events`),
         CAN_ASSIGN ? SL.api(`/api/cases/${id}/candidates`).catch(() => []) : Promise.resolve(null),
       ]);
+      const suggested = CAN_ASSIGN && c.content
+        ? await SL.api("/api/analysis/suggest-category", { body: { text: c.content } }).catch(() => null) : null;
       if (seq !== drawerSeq || drawerId !== id) return;
       upsert(c, true);
       updateCounts();
-      drawerState = { c: cases.get(id), events, cands, msg: keepMsg && drawerState ? drawerState.msg : null };
+      drawerState = { c: cases.get(id), events, cands, suggested, msg: keepMsg && drawerState ? drawerState.msg : null };
       renderDrawer();
     } catch (e) {
       if (seq !== drawerSeq) return;
@@ -523,6 +527,15 @@
         `<a href="${SL.esc(a.url)}" target="_blank" rel="noopener"><img src="${SL.esc(a.url)}" alt="${SL.esc(tf("d.photo_alt", { n: i + 1 }))}" loading="lazy"></a>`
       ).join("") + `</div>`;
     }
+    const sugg = drawerState.suggested && (drawerState.suggested.suggestions || drawerState.suggested);
+    if (CAN_ASSIGN && Array.isArray(sugg) && sugg.length) {
+      html += `<section class="suggest" aria-labelledby="suggest-title"><h3 id="suggest-title">${SL.esc(SL.t("d.suggest"))}</h3>` +
+        `<ul class="cand-list" id="category-suggestions">` + sugg.slice(0, 3).map((s) =>
+          `<li><span class="cand-name">${SL.esc(s.category)}</span><span class="cand-meta">${Math.round((s.score || 0) * 100)}%</span>` +
+          `<button type="button" class="use-category" data-category="${SL.esc(s.category)}" ` +
+          `aria-label="${SL.esc(tf("d.use_category", { name: s.category }))}">${SL.esc(SL.t("d.use"))}</button></li>`).join("") +
+        `</ul></section>`;
+    }
     if (CAN_ASSIGN) {
       html += `<section class="cands" aria-labelledby="cands-title"><h3 id="cands-title">${SL.esc(SL.t("d.candidates"))}</h3>`;
       html += `<p id="assign-msg" class="assign-msg ${msg ? (msg.ok ? "ok" : "error") : ""}" role="status">${msg ? SL.esc(msg.text) : ""}</p>`;
@@ -552,6 +565,14 @@
     const focusedMember = document.activeElement && drawer.contains(document.activeElement) && document.activeElement.dataset.memberId;
     dBody.innerHTML = html;
     dBody.querySelectorAll("button.assign").forEach((b) => b.addEventListener("click", () => assign(c.id, b)));
+    dBody.querySelectorAll("button.use-category").forEach((b) => b.addEventListener("click", async () => {
+      try {
+        const updated = await SL.api(`/api/cases/${c.id}/category`, { body: { category: b.dataset.category } });
+        upsert(updated, true);
+        drawerState.msg = { ok: true, text: tf("d.category_ok", { name: b.dataset.category }) };
+        loadDrawer(c.id, true);
+      } catch (e) { drawerState.msg = { ok: false, text: e.message }; renderDrawer(); }
+    }));
     if (focusedMember) {
       const again = dBody.querySelector(`button.assign[data-member-id="${focusedMember}"]`);
       if (again) again.focus();
