@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from typing import Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -99,28 +100,23 @@ def cases_behind(
     return kpis.cases_behind(session, kpi, start, end, by=by, slice_=slice, filters=filters)
 
 
-@router.get("/api/reports/inspection.pdf", dependencies=[Depends(require(*READERS))])
-def inspection_pdf(
+EXPORTS = {"pdf": (export.pdf, PDF), "xlsx": (export.xlsx, XLSX)}
+
+
+@router.get("/api/reports/inspection.{fmt}", dependencies=[Depends(require(*READERS))])
+def inspection_file(
+    fmt: Literal["pdf", "xlsx"],
     start: date | None = None,
     end: date | None = None,
     town_code: str | None = None,
     session: Session = Depends(get_session),
 ) -> Response:
+    """The inspection report for a period and town: an A4 PDF or an XLSX workbook."""
     start, end = _period(start, end)
-    data = export.inspection(session, start, end, town_code)
-    return _download(export.pdf(data), PDF, f"督查报告_{start}_{end}.pdf")
-
-
-@router.get("/api/reports/inspection.xlsx", dependencies=[Depends(require(*READERS))])
-def inspection_xlsx(
-    start: date | None = None,
-    end: date | None = None,
-    town_code: str | None = None,
-    session: Session = Depends(get_session),
-) -> Response:
-    start, end = _period(start, end)
-    data = export.inspection(session, start, end, town_code)
-    return _download(export.xlsx(data), XLSX, f"督查报告_{start}_{end}.xlsx")
+    render, media_type = EXPORTS[fmt]
+    return _download(
+        render(export.inspection(session, start, end, town_code)), media_type, f"督查报告_{start}_{end}.{fmt}"
+    )
 
 
 @router.get("/api/reports/weekly", dependencies=[Depends(require(*READERS))])
