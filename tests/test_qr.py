@@ -315,6 +315,19 @@ def test_member_code_uses_an_existing_mailbox_and_rotates(api, op):
     assert api.get(f"/mb/{new_url.rsplit('/', 1)[1]}").status_code == 200
     assert count(Case) == 1
 
+    # operators rotate through the API too (a lost card); members and supervisors may not
+    member_token = user_token(api, "member", member_id=member["id"])
+    for who in (member_token, user_token(api, "supervisor")):
+        assert api.post(f"/api/members/{member['id']}/qr/rotate", headers=auth(who)).status_code == 403
+    assert api.post("/api/members/999999/qr/rotate", headers=auth(op)).status_code == 404
+    res = api.post(f"/api/members/{member['id']}/qr/rotate", headers=auth(op))
+    assert res.status_code == 200, res.text
+    api_url = res.json()["qr_url"]
+    assert api_url not in (url, new_url) and api_url.startswith(f"{BASE}/mb/")
+    assert decode_png(api.get(f"/api/members/{member['id']}/qr.png", headers=auth(op)).content) == api_url
+    assert api.get(f"/mb/{new_url.rsplit('/', 1)[1]}").status_code == 410
+    assert api.get(f"/mb/{api_url.rsplit('/', 1)[1]}").status_code == 200
+
 
 # --------------------------------------------------------------------------- posters
 

@@ -45,3 +45,12 @@ def member_qr_svg(
     member_id: int, session: Session = Depends(get_session), p: Principal = Depends(require("operator", "member"))
 ) -> Response:
     return Response(codes.svg(_url(session, member_id, p)), media_type="image/svg+xml")
+
+
+@router.post("/{member_id}/qr/rotate", dependencies=[Depends(require("operator"))])
+def rotate_member_qr(member_id: int, session: Session = Depends(get_session)) -> dict:
+    """A new personal code for the member (e.g. a printed card was lost); the old one answers 410."""
+    token = service.rotate_member(session, member_id)
+    session.commit()
+    url = service.member_url(token)
+    return {"member_id": member_id, "qr_url": url, "png": f"/api/members/{member_id}/qr.png"}
