@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -53,6 +54,36 @@ class Settings(BaseSettings):
     mail_domain: str = "yandu.gov.cn"
 
     embedded_worker: bool = True
+
+    # replies to residents (dispatch/notifications, docs/notifications.md): e-mail through "log" or "smtp";
+    # SMS always goes through the log backend until an SMS gateway backend exists
+    notify_backend: str = "log"
+    notify_max_attempts: int = 5
+    notify_backoff_s: float = 60.0  # doubled after each failed attempt, at most an hour
+    notify_sweep_grace_s: float = 120.0  # a pending row this late has lost its job: the sweeper sends it
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_from: str | None = None  # default: noreply@<mail_domain>
+    smtp_timeout_s: float = 10.0
+    # callbacks (回访, dispatch/callbacks): a task per resolution, another when unrated this many days later
+    callback_unrated_days: float = 3.0
+    callback_due_h: float = 24.0
+
+    # operations (docs/operations.md): log format json|text, log level, and the bearer token Prometheus sends
+    # to GET /metrics (unset: only direct requests from this host are answered)
+    log_format: Literal["json", "text"] = "text"
+    log_level: str = "INFO"
+    metrics_token: str | None = None
+
+    # hardening (dispatch/ratelimit.py, docs/security.md): JSON overrides of the rate-limit rules, e.g.
+    # {"qr": {"ip": "10/60", "token": "30/60"}}; proxies (addresses or networks, comma-separated) whose
+    # X-Forwarded-For is believed
+    rate_limits: dict[str, dict[str, str]] = {}
+    trusted_proxies: str = ""
+    max_image_pixels: int = 40_000_000
 
     @property
     def embedded_db(self) -> bool:

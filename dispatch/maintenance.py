@@ -32,11 +32,14 @@ class Maintenance:
             self._thread.join(timeout=10)
 
     def tick(self, *, sweep: bool, reconcile: bool = False) -> None:
+        from dispatch.analysis.flows import sweep_hotspots
+        from dispatch.callbacks.flows import sweep_callbacks
         from dispatch.consultations.flows import sweep_follow_ups
         from dispatch.deadlines.flows import sweep_ladder
         from dispatch.dispatching.flows import sweep as sweep_cases
         from dispatch.events.relay import relay_pending
         from dispatch.members.service import reconcile_loads, retry_unsynced
+        from dispatch.notifications.flows import sweep_notifications
         from dispatch.reports.flows import ensure_scheduled as ensure_weekly_report
 
         relay_pending(wait=False)
@@ -46,10 +49,13 @@ class Maintenance:
             sweep_cases()
             sweep_follow_ups()
             sweep_ladder()
+            sweep_notifications()  # replies whose send job was lost
+            sweep_callbacks()  # unrated callback tasks whose job was lost
         if reconcile:
             with Session(get_engine()) as session:
                 reconcile_loads(session)
             ensure_weekly_report()  # idempotent; survives a Redis restart that lost the scheduled job
+            sweep_hotspots()  # idempotent; catches a detection job that was lost
 
     def _run(self) -> None:
         settings = get_settings()

@@ -1,6 +1,9 @@
 """Every table, imported in one place for Alembic and for tests."""
 
+from dispatch.analysis.models import Hotspot, HotspotCase
+from dispatch.audit.models import StaffAudit
 from dispatch.auth.models import ApiKey, User
+from dispatch.callbacks.models import CallbackTask
 from dispatch.cases.models import Attachment, Case, CaseEvent, TrackingCounter
 from dispatch.consultations.models import (
     Attendance,
@@ -22,6 +25,7 @@ from dispatch.dispatching.models import Offer
 from dispatch.events.models import Outbox
 from dispatch.intake.models import Mailbox
 from dispatch.members.models import Member
+from dispatch.notifications.models import Notification
 from dispatch.points.models import Point
 from dispatch.qrcodes.models import QrToken
 from dispatch.regions.models import Region
@@ -32,6 +36,7 @@ __all__ = [
     "Attachment",
     "Attendance",
     "CalendarDay",
+    "CallbackTask",
     "Case",
     "CaseDeadline",
     "CaseEvent",
@@ -42,11 +47,14 @@ __all__ = [
     "ExpertDraw",
     "ExtensionRequest",
     "FollowUp",
+    "Hotspot",
+    "HotspotCase",
     "LadderStep",
     "LedgerEntry",
     "Mailbox",
     "Meeting",
     "Member",
+    "Notification",
     "Offer",
     "Outbox",
     "Outcome",
@@ -54,6 +62,7 @@ __all__ = [
     "Point",
     "QrToken",
     "Region",
+    "StaffAudit",
     "Topic",
     "TopicCase",
     "TopicEvent",

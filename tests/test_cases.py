@@ -117,4 +117,5 @@ def test_the_operator_confirms_a_category_and_the_trail_keeps_the_old_one(api):
     res = api.post(f"/api/cases/{case['id']}/category", json=body, headers=auth(op))
     assert res.status_code == 200 and res.json()["category"] == "劳动和社会保障"
     last = api.get(f"/api/cases/{case['id']}/events", headers=auth(op)).json()[-1]
-    assert (last["action"], last["data"]) == ("categorised", {"from": None, "to": "劳动和社会保障"})
+    assert last["action"] == "categorised" and (last["data"]["from"], last["data"]["to"]) == (None, "劳动和社会保障")
+    assert last["data"]["due_from"] == last["data"]["due_to"]  # the general rule either way: same deadline

@@ -31,3 +31,21 @@ def ladder_step(case_id: int, step: str) -> list[str]:
     from dispatch.deadlines.flows import run_ladder_step
 
     return run_ladder_step(case_id, step)
+
+
+def detect_hotspots() -> dict:
+    from dispatch.analysis.flows import run_detection
+
+    return run_detection()
+
+
+def send_notification(notification_id: int) -> str:
+    from dispatch.notifications.flows import run_send
+
+    return run_send(notification_id)
+
+
+def callback_unrated(case_id: int) -> bool:
+    from dispatch.callbacks.flows import run_unrated_check
+
+    return run_unrated_check(case_id)

@@ -15,6 +15,19 @@ Urgency = Literal["normal", "urgent"]
 CoordSystem = Literal["wgs84", "gcj02", "bd09"]
 Score = Literal["satisfied", "basically_satisfied", "dissatisfied"]
 
+# Request type (诉求类型): the one vocabulary of cases and of the deadline policy's ``kind`` (deadline_policy.kind;
+# "" there means any kind). Key → (中文, English). "complex" is Beijing's 复杂诉求 (15 days).
+REQUEST_KINDS: dict[str, tuple[str, str]] = {
+    "咨询": ("咨询", "enquiry"),
+    "求助": ("求助", "request for help"),
+    "建议": ("建议", "suggestion"),
+    "投诉": ("投诉", "complaint"),
+    "举报": ("举报", "report"),
+    "complex": ("复杂诉求", "complex request"),
+}
+RequestKind = Literal[tuple(REQUEST_KINDS)]  # type: ignore[valid-type]  # the keys above, for validation
+RESIDENT_KINDS = ("咨询", "求助", "建议", "投诉", "举报")  # what the QR form offers
+
 
 class Case(SQLModel, table=True):
     """One issue raised by a resident (工单). ``status`` is written only by ``cases.states``."""
@@ -32,6 +45,7 @@ class Case(SQLModel, table=True):
     title: str | None = Field(default=None, max_length=256)
     content: str
     urgency: str = Field(default="normal", max_length=8)
+    request_kind: str | None = Field(default=None, max_length=16)  # a REQUEST_KINDS key; None = unknown
     confidential: bool = False
     reporter_name: str | None = Field(default=None, max_length=64)
     reporter_phone: str | None = Field(default=None, max_length=32)
@@ -117,6 +131,7 @@ class CaseIn(BaseModel):
     urgency: Urgency = "normal"
     confidential: bool = False
     title: str | None = PField(default=None, max_length=256)
+    request_kind: RequestKind | None = None  # 诉求类型; absent = unknown (the general deadline rule)
 
 
 class HotlineIn(CaseIn):
@@ -148,6 +163,7 @@ class CaseOut(BaseModel):
     title: str | None
     content: str
     urgency: str
+    request_kind: str | None = None
     confidential: bool
     reporter_name: str | None
     reporter_phone: str | None
@@ -193,6 +209,10 @@ class NoteIn(BaseModel):
 
 class CategoryIn(BaseModel):
     category: str = PField(min_length=1, max_length=128)
+
+
+class RequestKindIn(BaseModel):
+    request_kind: RequestKind | None  # null: unknown
 
 
 class AssignIn(BaseModel):

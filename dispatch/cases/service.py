@@ -5,16 +5,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import NullPool
 from sqlmodel import Session, col, select
 
 from dispatch.cases import states, taxonomy
-from dispatch.cases.models import Attachment, Case, CaseEvent
+from dispatch.cases.models import REQUEST_KINDS, Attachment, Case, CaseEvent
 from dispatch.db import utcnow
 from dispatch.errors import AppError, NotFound, not_found
 from dispatch.regions import reference
@@ -56,6 +59,7 @@ class NewCase:
     village_code: str | None = None
     mailbox_id: int | None = None
     attachments: list[NewAttachment] = field(default_factory=list)
+    request_kind: str | None = None  # 诉求类型, a REQUEST_KINDS key
 
 
 def mask_phone(phone: str | None) -> str | None:
@@ -95,18 +99,77 @@ def validate_category(category: str | None) -> str | None:
     return path
 
 
+def validate_request_kind(kind: str | None) -> str | None:
+    """A ``REQUEST_KINDS`` key, or None (unknown) for an empty value; 422 with the allowed values otherwise."""
+    if kind is None or not kind.strip():
+        return None
+    if kind.strip() not in REQUEST_KINDS:
+        raise AppError(
+            "unknown_request_kind",
+            f"未知的诉求类型：{kind}",
+            f"Unknown request type: {kind}",
+            status=422,
+            request_kind=kind,
+            allowed=list(REQUEST_KINDS),
+        )
+    return kind.strip()
+
+
 # ---- creation ----------------------------------------------------------------------------------------
 
 
+_known_sequences: set[tuple[str, str]] = set()  # (database, sequence) pairs known to exist
+_sequence_lock = threading.Lock()
+
+
+def _ensure_day_sequence(bind: Any, name: str, day: str) -> None:
+    """Create the day's sequence once, outside the caller's transaction (own connection, autocommit).
+
+    It continues from the day's ``tracking_counter`` row when one exists (numbers issued by the row counter),
+    and is owned by ``tracking_counter.last`` so that ``TRUNCATE ... RESTART IDENTITY`` restarts it too.
+    """
+    engine = create_engine(bind.url, poolclass=NullPool)  # not the app's pool: every pooled connection may be busy
+    try:
+        with engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            if conn.execute(text("SELECT to_regclass(:n)"), {"n": name}).scalar() is not None:
+                return
+            last = conn.execute(text("SELECT last FROM tracking_counter WHERE day = :d"), {"d": day}).scalar() or 0
+            try:
+                start = int(last) + 1
+                conn.execute(text(f"CREATE SEQUENCE IF NOT EXISTS {name} START {start} OWNED BY tracking_counter.last"))
+            except DBAPIError:  # another process created it at the same moment
+                if conn.execute(text("SELECT to_regclass(:n)"), {"n": name}).scalar() is None:
+                    raise
+    finally:
+        engine.dispose()
+
+
 def next_tracking_no(session: Session, when: datetime) -> str:
+    """YD{Shanghai day}-{nnnn}, numbered from 0001 each day.
+
+    PostgreSQL: one sequence per day (``nextval`` takes no lock, so concurrent intakes never wait on each
+    other; a rolled-back intake leaves a gap). SQLite serialises writers anyway: a counter row per day.
+    """
     day = when.astimezone(SHANGHAI).strftime("%Y%m%d")
-    n = session.execute(
-        text(
-            "INSERT INTO tracking_counter (day, last) VALUES (:day, 1) "
-            "ON CONFLICT (day) DO UPDATE SET last = tracking_counter.last + 1 RETURNING last"
-        ),
-        {"day": day},
-    ).scalar_one()
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql":
+        name = f"tracking_no_{day}"
+        key = (bind.url.render_as_string(hide_password=True), name)
+        if key not in _known_sequences:
+            with _sequence_lock:
+                if key not in _known_sequences:
+                    _ensure_day_sequence(bind, name, day)
+                    _known_sequences.add(key)
+        n = session.execute(text(f"SELECT nextval('{name}')")).scalar_one()
+    else:
+        n = session.execute(
+            text(
+                "INSERT INTO tracking_counter (day, last) VALUES (:day, 1) "
+                "ON CONFLICT (day) DO UPDATE SET last = tracking_counter.last + 1 RETURNING last"
+            ),
+            {"day": day},
+        ).scalar_one()
     return f"{TRACKING_PREFIX}{day}-{n:04d}"
 
 
@@ -125,6 +188,7 @@ def create(session: Session, new: NewCase) -> tuple[Case, str]:
             fields=[{"field": "content", "problem": "blank", "type": "missing"}],
         )
     category = validate_category(new.category)
+    request_kind = validate_request_kind(new.request_kind)
     lat, lon = validate_location(new.lat, new.lon, new.coord_system)
     town, village = new.town_code, new.village_code
     location_source = "given" if lat is not None else None
@@ -151,6 +215,7 @@ def create(session: Session, new: NewCase) -> tuple[Case, str]:
         title=new.title,
         content=content,
         urgency=new.urgency,
+        request_kind=request_kind,
         confidential=new.confidential,
         reporter_name=new.reporter_name,
         reporter_phone=new.reporter_phone,
@@ -170,6 +235,9 @@ def create(session: Session, new: NewCase) -> tuple[Case, str]:
     from dispatch.deadlines.service import plan_case  # late: deadlines import cases
 
     plan_case(session, case)  # due_at (办结) and the sign deadline from the policy, and the escalation ladder
+    from dispatch.analysis.flows import request_detection  # late: analysis imports cases
+
+    request_detection(session)  # hotspots (研判): one coalesced detection job after the commit
     _store(session, case, new.attachments)
     states.record(
         session,
@@ -215,8 +283,37 @@ def set_category(session: Session, case_id: int, category: str, actor: str) -> C
     path = validate_category(category)
     if path is None:
         raise AppError("missing_field", "请选择分类", "Choose a category", status=422)
-    previous, case.category = case.category, path
-    states.record(session, case, actor=actor, action="categorised", data={"from": previous, "to": path})
+    from dispatch.deadlines.service import replan_case  # late: deadlines import cases
+
+    previous, old_due = case.category, case.due_at
+    case.category = path
+    replan_case(session, case)  # the policy may depend on the category (e.g. Beijing's 24 h for utilities)
+    data = {"from": previous, "to": path, **_due_change(old_due, case.due_at)}
+    states.record(session, case, actor=actor, action="categorised", data=data)
+    return case
+
+
+def _due_change(before: datetime | None, after: datetime | None) -> dict[str, str | None]:
+    return {
+        "due_from": before.isoformat() if before else None,
+        "due_to": after.isoformat() if after else None,
+    }
+
+
+def set_request_kind(session: Session, case_id: int, kind: str | None, actor: str) -> Case:
+    """An operator sets (or clears) the request type; the deadlines are recomputed by the policy, and the trail
+    records the old and new type and due date."""
+    from dispatch.deadlines.service import replan_case  # late: deadlines import cases
+
+    case = get(session, case_id, lock=True)
+    kind = validate_request_kind(kind)
+    previous, old_due = case.request_kind, case.due_at
+    case.request_kind = kind
+    replan_case(session, case)
+    data = {"from": previous, "to": kind, **_due_change(old_due, case.due_at)}
+    zh, en = REQUEST_KINDS[kind] if kind else ("未知", "unknown")
+    note = f"诉求类型：{zh} / request type: {en}"
+    states.record(session, case, actor=actor, action="request_kind", note=note, data=data)
     return case
 
 
@@ -297,6 +394,7 @@ def view(case: Case, *, reveal_reporter: bool, attachments: list[Attachment] | N
             "title",
             "content",
             "urgency",
+            "request_kind",
             "confidential",
             "reporter_name",
             "reporter_phone",

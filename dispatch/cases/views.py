@@ -19,10 +19,12 @@ from dispatch.cases.models import (
     NoteIn,
     RatingIn,
     ReasonIn,
+    RequestKindIn,
     TrackOut,
 )
 from dispatch.dispatching import service as dispatching
 from dispatch.errors import Forbidden, not_found
+from dispatch.ratelimit import rate_limit
 
 router = APIRouter(tags=["cases"])
 REVEAL_ROLES = ("admin", "operator")
@@ -175,13 +177,19 @@ def merge(
     return _out(session, case, p)
 
 
-@router.get("/api/track/{tracking_no}", response_model=TrackOut)
+@router.get(
+    "/api/track/{tracking_no}", response_model=TrackOut, dependencies=[Depends(rate_limit("track", "tracking_no"))]
+)
 def track(tracking_no: str, secret: str | None = None, session: Session = Depends(get_session)) -> dict:
     case = service.by_tracking_no(session, tracking_no, secret)
     return service.track_view(session, case)
 
 
-@router.post("/api/track/{tracking_no}/rating", response_model=TrackOut)
+@router.post(
+    "/api/track/{tracking_no}/rating",
+    response_model=TrackOut,
+    dependencies=[Depends(rate_limit("rating", "tracking_no"))],
+)
 def rate(tracking_no: str, body: RatingIn, session: Session = Depends(get_session)) -> dict:
     case = service.by_tracking_no(session, tracking_no, body.secret)
     case = dispatching.rate(session, service.get(session, case.id, lock=True), body.score, body.comment)
@@ -205,6 +213,8 @@ async def add_photos(
     p: Principal = Depends(principal),
 ) -> list[dict]:
     """Photos of the handling (progress, result), by the assigned member or an operator."""
+    from starlette.concurrency import run_in_threadpool
+
     from dispatch.config import get_settings
     from dispatch.intake.service import check_photo_count, photo
 
@@ -214,7 +224,7 @@ async def add_photos(
         raise Forbidden("not_your_case", "该案件未派给您", "This case is not assigned to you")
     check_photo_count(len(photos))
     limit = get_settings().max_photo_bytes
-    files = [photo(u.filename or "photo", await u.read(limit + 1)) for u in photos]
+    files = [await run_in_threadpool(photo, u.filename or "photo", await u.read(limit + 1)) for u in photos]
     added = service.add_attachments(session, case, files, actor=p.actor)
     session.commit()
     return [
@@ -235,5 +245,18 @@ def confirm_category(
 ) -> dict:
     """The operator confirms a suggested category (or picks another)."""
     case = service.set_category(session, case_id, body.category, p.actor)
+    session.commit()
+    return _out(session, case, p)
+
+
+@router.post("/api/cases/{case_id}/kind", response_model=CaseOut)
+def set_request_kind(
+    case_id: int,
+    body: RequestKindIn,
+    session: Session = Depends(get_session),
+    p: Principal = Depends(require("operator")),
+) -> dict:
+    """The operator sets the request type (诉求类型); the deadlines follow the policy for that type."""
+    case = service.set_request_kind(session, case_id, body.request_kind, p.actor)
     session.commit()
     return _out(session, case, p)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import object_session
 from sqlmodel import Session, col, delete, select
 
 from dispatch.cases import states
-from dispatch.cases.models import Case
+from dispatch.cases.models import REQUEST_KINDS, Case
 from dispatch.config import get_settings
 from dispatch.db import after_commit, utcnow
 from dispatch.deadlines.calendar import SHANGHAI, Calendar, read_csv
@@ -144,6 +144,16 @@ def compute(
 
 
 def replace_policies(session: Session, profile: str, rules: list[dict[str, Any]], actor: str) -> None:
+    for r in rules:
+        if r["kind"] and r["kind"] not in REQUEST_KINDS:
+            raise AppError(
+                "unknown_request_kind",
+                f"未知的诉求类型：{r['kind']}",
+                f"Unknown request type: {r['kind']}",
+                status=422,
+                kind=r["kind"],
+                allowed=list(REQUEST_KINDS),
+            )
     keys = [(r["category_prefix"], r["urgency"], r["kind"]) for r in rules]
     if len(set(keys)) != len(keys):
         raise AppError("duplicate_rule", "规则重复", "Two rules have the same prefix, urgency and kind", status=422)
@@ -194,15 +204,41 @@ def ladder_times(cal: Calendar, start: datetime, due: datetime) -> dict[str, dat
     return {"reminder": min(reminder, due), "yellow": due, "red": red, "supervision": supervision}
 
 
-def plan_case(session: Session, case: Case, kind: str = "") -> None:
-    """At intake: set ``case.due_at``, store the sign deadline and the rule, and plan the ladder."""
+def plan_case(session: Session, case: Case, kind: str | None = None) -> None:
+    """At intake: set ``case.due_at``, store the sign deadline and the rule, and plan the ladder.
+
+    The request kind is the case's own (``case.request_kind``; unknown = "", the any-kind rules) unless given."""
     start = case.received_at
+    kind = (case.request_kind or "") if kind is None else kind
     out = compute(session, case.category, case.urgency, start, kind)
     case.due_at = out["due_at"]
     session.add(case)
     session.add(
         CaseDeadline(case_id=case.id, start_at=start, sign_by=out["sign_by"], finish_by=out["due_at"], rule=out["rule"])
     )
+    _plan_steps(session, case, start)
+
+
+def replan_case(session: Session, case: Case) -> None:
+    """After the request kind changed: the same rule as at intake, from the same start; the ladder's pending
+    steps move. An approved extension later than the new deadline still holds."""
+    row = session.get(CaseDeadline, case.id)
+    start = row.start_at if row else case.received_at
+    out = compute(session, case.category, case.urgency, start, case.request_kind or "")
+    due = out["due_at"]
+    approved = session.exec(
+        select(ExtensionRequest.new_due_at).where(
+            ExtensionRequest.case_id == case.id, ExtensionRequest.state == "approved"
+        )
+    ).all()
+    if approved and max(approved) > due:
+        due = max(approved)
+    case.due_at = due
+    session.add(case)
+    if row is None:
+        row = CaseDeadline(case_id=case.id, start_at=start, sign_by=out["sign_by"], finish_by=out["due_at"], rule={})
+    row.sign_by, row.finish_by, row.rule = out["sign_by"], out["due_at"], out["rule"]
+    session.add(row)
     _plan_steps(session, case, start)
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path
 from sqlmodel import Session, col, select
 
 from dispatch.auth.deps import STAFF, get_session, principal, require
 from dispatch.auth.service import Principal
 from dispatch.cases import service as cases
+from dispatch.cases.models import Urgency
 from dispatch.config import get_settings
 from dispatch.deadlines import service
 from dispatch.deadlines.calendar import SHANGHAI
@@ -24,7 +26,7 @@ from dispatch.deadlines.models import (
     StepOut,
     YearIn,
 )
-from dispatch.errors import Forbidden, not_found
+from dispatch.errors import AppError, Forbidden, not_found
 
 router = APIRouter(tags=["deadlines"])
 admin_only = require()  # nobody but admin passes an empty role list
@@ -67,7 +69,10 @@ def get_calendar(
 
 @router.put("/api/deadlines/calendar/{year}")
 def put_year(
-    year: int, body: YearIn, session: Session = Depends(get_session), _p: Principal = Depends(admin_only)
+    year: Annotated[int, Path(ge=2000, le=2100)],
+    body: YearIn,
+    session: Session = Depends(get_session),
+    _p: Principal = Depends(admin_only),
 ) -> list[dict]:
     service.replace_year(session, year, [{"day": d.date, "kind": d.kind, "name": d.name} for d in body.days])
     session.commit()
@@ -78,7 +83,7 @@ def put_year(
 def preview(
     received_at: datetime,
     category: str | None = None,
-    urgency: str = "normal",
+    urgency: Urgency = "normal",
     kind: str = "",
     profile: str | None = None,
     session: Session = Depends(get_session),
@@ -86,7 +91,12 @@ def preview(
 ) -> dict:
     """The deadlines a case with these fields would get (a local time without offset is Beijing time)."""
     start = received_at.replace(tzinfo=SHANGHAI) if received_at.tzinfo is None else received_at
-    return service.compute(session, cases.validate_category(category), urgency, start, kind, profile)
+    try:
+        return service.compute(session, cases.validate_category(category), urgency, start, kind, profile)
+    except AppError as exc:  # no rule for these inputs: the question's fault here, not a broken policy
+        if exc.code == "no_deadline_policy":
+            exc.status = 422
+        raise
 
 
 def _visible(session: Session, case_id: int, p: Principal):

@@ -7,6 +7,7 @@ given back only once the database change that frees them has committed.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 
 from redis.exceptions import RedisError
@@ -17,10 +18,11 @@ from dispatch.cases import states
 from dispatch.cases.models import Case
 from dispatch.config import get_settings
 from dispatch.db import after_commit, after_rollback, utcnow
-from dispatch.dispatching.locator import Claim, NeedsRebuild, get_locator
+from dispatch.dispatching.locator import READY, Claim, LocatorBusy, NeedsRebuild, get_locator
 from dispatch.dispatching.models import Offer
 from dispatch.errors import AppError, Conflict, Forbidden, not_found
 from dispatch.members.models import Member
+from dispatch.observability import metrics
 
 log = logging.getLogger(__name__)
 
@@ -48,13 +50,42 @@ def _claim(session: Session, case: Case, excluded: list[int]) -> Claim | None:
     try:
         claim = locator.claim(*args)
     except NeedsRebuild:
-        from dispatch.members.service import rebuild_locator
-
-        rebuild_locator(session)
-        claim = locator.claim(*args)
+        try:
+            _rebuild_if_missing(session, locator)
+        except LocatorBusy:
+            _wait_rebuilt(locator)  # another caller is rebuilding: a short wait beats leaving it to the sweeper
+        try:
+            claim = locator.claim(*args)
+        except NeedsRebuild as exc:  # rebuilt and lost again meanwhile: wait for the sweeper, as when Redis is down
+            raise LocatorBusy("the dispatcher's member sets are not ready") from exc
     if claim is not None:
         after_rollback(session, lambda: locator.release(claim.member_id))
     return claim
+
+
+REBUILD_WAIT_S = 3.0
+
+
+def _rebuild_if_missing(session: Session, locator) -> None:
+    """Rebuild the member sets from the database unless another caller did while this one was on its way."""
+    from dispatch.members.service import _state, loads, point_positions
+
+    def states() -> list:
+        members = list(session.exec(select(Member)).all())
+        load = loads(session)
+        pos = point_positions(session, {m.point_id for m in members if m.point_id})
+        return [_state(m, pos, load.get(m.id, 0)) for m in members]
+
+    locator.rebuild(states, if_missing=True)
+
+
+def _wait_rebuilt(locator, timeout: float = REBUILD_WAIT_S) -> None:
+    """Wait (bounded) for a rebuild running elsewhere; LocatorBusy (a RedisError: dispatch deferred) after it."""
+    deadline = time.monotonic() + timeout
+    while not locator.r.exists(READY):
+        if time.monotonic() > deadline:
+            raise LocatorBusy("the dispatcher's member sets are being rebuilt")
+        time.sleep(0.02)
 
 
 def _escalate(session: Session, case: Case, actor: str, reason: str, note: str) -> None:
@@ -80,6 +111,7 @@ def offer_next(session: Session, case: Case, *, actor: str = "system") -> Offer 
     if claim is None:
         _escalate(session, case, actor, "no_member", "附近无可派委员 / no eligible member nearby")
         return None
+    queued_since = case.updated_at  # when it became dispatchable: created, declined, expired, reopened
     now = utcnow()
     offer = Offer(
         case_id=case.id,
@@ -103,6 +135,8 @@ def offer_next(session: Session, case: Case, *, actor: str = "system") -> Offer 
     from dispatch.dispatching.flows import schedule_offer_timeout
 
     after_commit(session, lambda: schedule_offer_timeout(offer.id, offer.expires_at))
+    waited = (now - (queued_since or now)).total_seconds()
+    after_commit(session, lambda: metrics.dispatched(waited + (utcnow() - now).total_seconds()))
     return offer
 
 
@@ -247,7 +281,17 @@ def resolve(session: Session, case_id: int, note: str, actor: str, member_id: in
     case.resolution = note
     case.resolved_at = utcnow()
     states.transition(session, case, "resolved", actor=actor, action="resolved", note=note)
+    _after_resolve(session, case)
     return case
+
+
+def _after_resolve(session: Session, case: Case) -> None:
+    """In the resolution's transaction: the reply to the resident and the callback (回访) task."""
+    from dispatch.callbacks.flows import case_resolved  # late: callbacks and notifications import dispatching
+    from dispatch.notifications.flows import reply_to_resident
+
+    reply_to_resident(session, case)
+    case_resolved(session, case)
 
 
 def forward(session: Session, case_id: int, department_id: int, actor: str, note: str | None) -> Case:
@@ -272,6 +316,14 @@ def forward(session: Session, case_id: int, department_id: int, actor: str, note
     return case
 
 
+def cancel(session: Session, case: Case, actor: str, note: str | None, data: dict | None = None) -> Case:
+    """Cancel ``case`` (locked by the caller), e.g. closed on the 12345 platform; frees the member's slot."""
+    states.check(case, "cancelled")
+    freed = _leave_member(session, case)
+    states.transition(session, case, "cancelled", actor=actor, action="cancelled", note=note, data=data, notify=freed)
+    return case
+
+
 def merge(session: Session, case_id: int, into_id: int, actor: str) -> Case:
     if case_id == into_id:
         raise AppError("merge_into_self", "不能合并到自身", "A case cannot be merged into itself", status=422)
@@ -286,8 +338,13 @@ def merge(session: Session, case_id: int, into_id: int, actor: str) -> Case:
     return case
 
 
-def rate(session: Session, case: Case, score: str, comment: str | None) -> Case:
-    """The resident's satisfaction score: satisfied/basically → closed, dissatisfied → reopened."""
+def rate(
+    session: Session, case: Case, score: str, comment: str | None, *, actor: str = "resident", channel: str = "online"
+) -> Case:
+    """The resident's satisfaction score: satisfied/basically → closed, dissatisfied → reopened.
+
+    ``channel`` is "online" (the tracking page) or "callback" (an operator's phone call, ``actor`` the operator).
+    """
     to_status = "reopened" if score == "dissatisfied" else "closed"
     if case.status not in ("resolved", "forwarded"):
         raise Conflict(
@@ -298,7 +355,11 @@ def rate(session: Session, case: Case, score: str, comment: str | None) -> Case:
     case.rated_at = utcnow()
     if to_status == "closed":
         case.closed_at = case.rated_at
-    states.transition(session, case, to_status, actor="resident", action="rated", note=comment, data={"score": score})
+    data = {"score": score, "channel": channel}
+    states.transition(session, case, to_status, actor=actor, action="rated", note=comment, data=data)
+    from dispatch.callbacks.flows import case_rated  # late: callbacks import dispatching
+
+    case_rated(session, case)  # its open callback tasks are cancelled: the resident has answered
     return case
 
 

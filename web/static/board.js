@@ -23,6 +23,10 @@
       "d.load": "在办 {load}/{cap}", "d.previously": "已派过", "d.none": "无",
       "level.district": "区级", "level.town": "镇级", "level.village": "村级", "member.free": "空闲", "member.busy": "满负荷",
       "member.off": "不在岗", "sound.on": "已开启", "err.load": "数据加载失败：",
+      "hot.title": "研判热点", "hot.empty": "暂无热点", "hot.size": "{n}件", "hot.show": "在地图和队列中标出 {place} 的 {n} 件相似诉求",
+      "hot.unknown_place": "多地", "alert.hotspot": "发现研判热点",
+      "d.kind": "诉求类型", "d.kind_set": "设置", "d.kind_ok": "诉求类型已设为：{name}，时限已重算", "kind.none": "未知",
+      "kind.咨询": "咨询", "kind.求助": "求助", "kind.建议": "建议", "kind.投诉": "投诉", "kind.举报": "举报", "kind.complex": "复杂诉求",
     },
     en: {
       "board.title": "Live board", "board.sound": "Sound alerts", "kpi.title": "Today", "kpi.total": "Intake today",
@@ -46,6 +50,11 @@
       "urgency.urgent": "Urgent", "urgency.normal": "Normal", "d.load": "Load {load}/{cap}", "d.previously": "offered before",
       "d.none": "None", "level.district": "District", "level.town": "Town", "level.village": "Village",
       "member.free": "free", "member.busy": "full", "member.off": "off duty", "sound.on": "on", "err.load": "Could not load: ",
+      "hot.title": "Hotspots", "hot.empty": "No hotspots", "hot.size": "{n} cases", "hot.show": "Show the {n} similar cases of {place} on the map and queues",
+      "hot.unknown_place": "several places", "alert.hotspot": "New hotspot",
+      "d.kind": "Request type", "d.kind_set": "Set", "d.kind_ok": "Request type set to {name}; deadline recomputed", "kind.none": "Unknown",
+      "kind.咨询": "Enquiry", "kind.求助": "Request for help", "kind.建议": "Suggestion", "kind.投诉": "Complaint", "kind.举报": "Report",
+      "kind.complex": "Complex request",
     },
   });
 
@@ -55,6 +64,7 @@
   const OPEN = ["new", "offered", "escalated", "assigned", "in_progress", "reopened"];
   const COLS = ["new", "offered", "active", "overdue"];
   const COLOURS = { new: "#ffa726", offered: "#fff176", active: "#4dd0e1", overdue: "#ff5252", closed: "#9e9e9e" };
+  const KINDS = ["咨询", "求助", "建议", "投诉", "举报", "complex"];
 
   const cases = new Map(); // id -> case
   const cards = new Map(); // id -> button
@@ -63,6 +73,9 @@
   const members = new Map(); // member id -> member
   const regions = new Map(); // code -> {name, parent_code, level}
   const overdueSeen = new Set();
+  const hotspots = new Map(); // hotspot id -> open hotspot
+  const hotClosed = new Set(); // ids no longer open: an older event must not bring them back
+  let hotSelected = null;
   let map = null, loaded = false, buffered = [];
   let drawerId = null, drawerOpener = null;
 
@@ -143,6 +156,7 @@
     }
     card.dataset.col = col;
     card.dataset.status = c.status;
+    card.classList.toggle("hot", hotCases().has(c.id));
     card.innerHTML = cardHTML(c, col);
     card.setAttribute("aria-label", `${c.tracking_no} ${SL.t("status." + c.status)} ${shortCategory(c.category)} ${placeName(c)}`);
     updateCountdown(card, c, now);
@@ -182,6 +196,7 @@
       m = L.circleMarker([c.lat, c.lon], { pane: "cases", radius: 10, weight: 2, color: "#0b0f14", fillColor: colour, fillOpacity: 0.95 });
       m.on("click", () => openDrawer(c.id, null));
       m.addTo(map);
+      if (hotCases().has(c.id)) m.setStyle({ color: "#ffd54f", weight: 5 });
       markers.set(c.id, m);
       const el = m.getElement();
       if (el) { el.setAttribute("data-case-id", c.id); el.classList.add("case-marker"); }
@@ -412,11 +427,92 @@
     beep();
   }
 
+  // ------------------------------------------------------------------ hotspots (研判热点)
+  function hotCases() {
+    const h = hotSelected != null && hotspots.get(hotSelected);
+    return new Set(h ? h.case_ids : []);
+  }
+  async function loadHotspots() {
+    const list = await SL.api("/api/hotspots");
+    hotspots.clear();
+    for (const h of list) { hotspots.set(h.id, h); hotClosed.delete(h.id); }
+    if (hotSelected != null && !hotspots.has(hotSelected)) hotSelected = null;
+    renderHotspots();
+    applyHighlight(false);
+  }
+  function onHotspot(ev) {
+    const h = ev.hotspot;
+    if (!h) return;
+    const prev = hotspots.get(h.id);
+    if (prev && prev.updated_at && h.updated_at && ts(h.updated_at) < ts(prev.updated_at)) return;
+    if (h.status === "open") {
+      if (hotClosed.has(h.id)) return;
+      hotspots.set(h.id, h);
+      if (ev.type === "hotspot.flagged" && !prev) { flashHot = h.id; beep(); }
+    } else {
+      hotClosed.add(h.id);
+      hotspots.delete(h.id);
+      if (hotSelected === h.id) hotSelected = null;
+    }
+    renderHotspots();
+    applyHighlight(false);
+  }
+  let flashHot = null;
+  function hotPlace(h) {
+    const v = h.village_code && regions.get(h.village_code);
+    const tw = h.town_code && regions.get(h.town_code);
+    return h.place || [tw && tw.name, v && v.name].filter(Boolean).join(" · ") || SL.t("hot.unknown_place");
+  }
+  function renderHotspots() {
+    const list = document.getElementById("hot-list");
+    const rows = [...hotspots.values()].sort((a, b) => ts(b.last_at) - ts(a.last_at) || b.id - a.id);
+    const focused = document.activeElement && list.contains(document.activeElement) ? document.activeElement.dataset.hotspotId : null;
+    list.innerHTML = rows.map((h) => {
+      const place = hotPlace(h);
+      const span = `${SL.fmtTime(h.first_at, true)} – ${SL.fmtTime(h.last_at, true)}`;
+      return `<li><button type="button" class="hot-item" data-hotspot-id="${h.id}" aria-pressed="${hotSelected === h.id}" ` +
+        `aria-label="${SL.esc(tf("hot.show", { place, n: h.size }))}">` +
+        `<span><span class="hot-place">${SL.esc(place)}</span><span class="hot-size">${SL.esc(tf("hot.size", { n: h.size }))}</span></span>` +
+        `<span class="hot-words">${SL.esc((h.keywords || []).join("、"))}</span>` +
+        `<span class="hot-span">${SL.esc(span)}</span></button></li>`;
+    }).join("");
+    list.querySelectorAll("button.hot-item").forEach((b) => b.addEventListener("click", () => {
+      const id = Number(b.dataset.hotspotId);
+      hotSelected = hotSelected === id ? null : id;
+      renderHotspots();
+      applyHighlight(true);
+    }));
+    if (flashHot != null) {
+      const b = list.querySelector(`[data-hotspot-id="${flashHot}"]`);
+      if (b) b.classList.add("flash");
+      flashHot = null;
+    }
+    if (focused) { const again = list.querySelector(`[data-hotspot-id="${focused}"]`); if (again) again.focus(); }
+    const panel = document.getElementById("hotspots");
+    panel.dataset.count = rows.length;
+    document.getElementById("hot-count").textContent = rows.length;
+    document.getElementById("hot-empty").hidden = rows.length > 0;
+  }
+  function applyHighlight(fit) {
+    const ids = hotCases();
+    for (const [id, card] of cards) card.classList.toggle("hot", ids.has(id));
+    for (const [id, m] of markers) {
+      m.setStyle(ids.has(id) ? { color: "#ffd54f", weight: 5 } : { color: "#0b0f14", weight: 2 });
+      if (ids.has(id)) m.bringToFront();
+    }
+    if (!fit || !ids.size) return;
+    const first = [...ids].map((id) => cards.get(id)).find(Boolean);
+    if (first) first.scrollIntoView({ block: "nearest" });
+    const pts = [...ids].map((id) => cases.get(id)).filter((c) => c && c.lat != null).map((c) => [c.lat, c.lon]);
+    if (map && pts.length) map.fitBounds(L.latLngBounds(pts).pad(0.5), { maxZoom: 15 });
+  }
+
   // ------------------------------------------------------------------ live
   function onEvent(ev) {
     if (ev.type === "hello") return;
     if (!loaded) { buffered.push(ev); return; }
-    if (ev.type === "replay.gap") { loadCases().catch(showError); refreshSoon(); return; }
+    if (ev.type === "replay.gap") { loadCases().catch(showError); loadHotspots().catch(showError); refreshSoon(); return; }
+    if (ev.type && ev.type.startsWith("hotspot.")) { onHotspot(ev); return; }
     if ((ev.type === "member.position" || ev.type === "member.updated") && ev.member) {
       const mb = Object.assign({}, members.get(ev.member.id) || {}, ev.member);
       members.set(mb.id, mb);
@@ -489,7 +585,8 @@
       if (seq !== drawerSeq || drawerId !== id) return;
       upsert(c, true);
       updateCounts();
-      drawerState = { c: cases.get(id), events, cands, suggested, msg: keepMsg && drawerState ? drawerState.msg : null };
+      drawerState = { c: cases.get(id), events, cands, suggested, msg: keepMsg && drawerState ? drawerState.msg : null,
+        kindPick: drawerState ? drawerState.kindPick : undefined };
       renderDrawer();
     } catch (e) {
       if (seq !== drawerSeq) return;
@@ -517,6 +614,12 @@
       row("d.channel", SL.esc(SL.t("channel." + c.channel, c.channel))) +
       row("d.category", SL.esc(c.category || "—")) +
       row("d.urgency", SL.esc(SL.t("urgency." + (c.urgency || "normal")))) +
+      row("d.kind", CAN_ASSIGN
+        ? `<span class="kind-form"><label class="sr-only" for="kind-select">${SL.esc(SL.t("d.kind"))}</label>` +
+          `<select id="kind-select"><option value="">${SL.esc(SL.t("kind.none"))}</option>` +
+          KINDS.map((k) => `<option value="${SL.esc(k)}"${(drawerState.kindPick ?? c.request_kind ?? "") === k ? " selected" : ""}>${SL.esc(SL.t("kind." + k, k))}</option>`).join("") +
+          `</select><button type="button" id="kind-set">${SL.esc(SL.t("d.kind_set"))}</button></span>`
+        : `<span id="kind-value">${SL.esc(c.request_kind ? SL.t("kind." + c.request_kind, c.request_kind) : SL.t("kind.none"))}</span>`) +
       row("d.deadlines", deadlines) +
       row("d.reporter", SL.esc([c.reporter_name, c.reporter_phone].filter(Boolean).join(" ") || "—")) +
       row("d.location", loc || "—") +
@@ -565,6 +668,19 @@
     const focusedMember = document.activeElement && drawer.contains(document.activeElement) && document.activeElement.dataset.memberId;
     dBody.innerHTML = html;
     dBody.querySelectorAll("button.assign").forEach((b) => b.addEventListener("click", () => assign(c.id, b)));
+    const kindSet = dBody.querySelector("#kind-set");
+    const kindSelect = dBody.querySelector("#kind-select");
+    if (kindSelect) kindSelect.addEventListener("change", () => { drawerState.kindPick = kindSelect.value; }); // kept across re-renders
+    if (kindSet) kindSet.addEventListener("click", async () => {
+      const kind = kindSelect.value || null;
+      try {
+        const updated = await SL.api(`/api/cases/${c.id}/kind`, { body: { request_kind: kind } });
+        drawerState.kindPick = undefined;
+        upsert(updated, true);
+        drawerState.msg = { ok: true, text: tf("d.kind_ok", { name: SL.t(kind ? "kind." + kind : "kind.none") }) };
+        loadDrawer(c.id, true);
+      } catch (e) { drawerState.msg = { ok: false, text: e.message }; renderDrawer(); }
+    });
     dBody.querySelectorAll("button.use-category").forEach((b) => b.addEventListener("click", async () => {
       try {
         const updated = await SL.api(`/api/cases/${c.id}/category`, { body: { category: b.dataset.category } });
@@ -627,6 +743,7 @@
     renderMapList();
     renderDrawer();
     rerenderAlerts();
+    renderHotspots();
     loadSummary().catch(() => {});
   }
   document.addEventListener("sl:lang", rerenderAll);
@@ -640,7 +757,7 @@
     await initMap();
     try {
       await loadRegions();
-      await Promise.all([loadCases(), loadMembers(), loadSummary()]);
+      await Promise.all([loadCases(), loadMembers(), loadSummary(), loadHotspots()]);
       lastRefresh = Date.now();
     } catch (e) {
       showError(e);

@@ -62,6 +62,9 @@
       "c.act.experts_drawn": "抽取专家", "c.act.expert_redrawn": "重新抽取专家", "c.act.checked_in": "委员签到",
       "c.act.minutes": "记录纪要", "c.act.outcome_added": "登记成果", "c.act.ledger": "台账进展",
       "c.act.follow_up_scheduled": "安排回头看", "c.act.follow_up_due": "回头看到期", "c.act.evaluation": "评估打分", "c.done": "已保存。", "c.ro": "督查账号只读。",
+      "c.cand": "候选议题（研判热点）", "c.cand.caption": "研判发现的相似诉求聚集，可一键立为议题", "c.cand.size": "诉求件数",
+      "c.cand.words": "关键词", "c.cand.span": "时间", "c.cand.action": "操作", "c.cand.none": "暂无候选议题。",
+      "c.cand.make": "立为议题", "c.cand.make_named": "将“{title}”立为议题",
     },
     en: {
       "c.nav": "Consultations", "c.list.title": "Consultation topics", "c.topics": "Topics", "c.status": "Status", "c.all": "All",
@@ -123,6 +126,9 @@
       "c.act.expert_redrawn": "Expert redrawn", "c.act.checked_in": "Member checked in", "c.act.minutes": "Minutes recorded",
       "c.act.outcome_added": "Outcome recorded", "c.act.ledger": "Ledger progress", "c.act.follow_up_scheduled": "Review scheduled",
       "c.act.follow_up_due": "Review due", "c.act.evaluation": "Scores recorded", "c.done": "Saved.", "c.ro": "Supervisors can read only.",
+      "c.cand": "Candidate topics (hotspots)", "c.cand.caption": "Clusters of similar cases found by the analysis; one click makes a topic",
+      "c.cand.size": "Cases", "c.cand.words": "Keywords", "c.cand.span": "Time", "c.cand.action": "Action",
+      "c.cand.none": "No candidate topics.", "c.cand.make": "Make it a topic", "c.cand.make_named": "Make “{title}” a topic",
     },
   });
 
@@ -166,6 +172,28 @@
           <td>${tr("c.src." + r.source, r.source)}</td><td>${esc(townName(r.town_code))}</td>
           <td>${esc(SL.fmtTime(r.updated_at, true))}</td></tr>`).join("");
         $("topics-empty").hidden = rows.length > 0;
+      } catch (ex) { flash(msg(ex), true); }
+    }
+    async function loadCandidates() {
+      const canMake = listRoot.dataset.role !== "supervisor";
+      try {
+        const rows = await SL.api("/api/hotspots");
+        const body = $("cand-table").querySelector("tbody");
+        body.innerHTML = rows.map((h) => `<tr data-hotspot-id="${h.id}">
+          <td>${esc(h.title)}</td><td>${esc(h.place || townName(h.town_code))}</td><td class="num">${h.size}</td>
+          <td>${esc((h.keywords || []).join("、"))}</td>
+          <td>${esc(SL.fmtTime(h.first_at, true))} – ${esc(SL.fmtTime(h.last_at, true))}</td>
+          ${canMake ? `<td><button type="button" class="primary make-topic" data-hotspot-id="${h.id}"
+            aria-label="${esc(SL.t("c.cand.make_named").replace("{title}", h.title))}">${tr("c.cand.make")}</button></td>` : ""}</tr>`).join("");
+        $("cand-empty").hidden = rows.length > 0;
+        $("cand-wrap").hidden = !rows.length;
+        body.querySelectorAll("button.make-topic").forEach((b) => b.addEventListener("click", async () => {
+          b.disabled = true;
+          try {
+            const out = await SL.api(`/api/hotspots/${b.dataset.hotspotId}/topic`, { method: "POST" });
+            location.href = "/consult/" + out.topic.id;
+          } catch (ex) { b.disabled = false; flash(msg(ex), true); loadCandidates(); }
+        }));
       } catch (ex) { flash(msg(ex), true); }
     }
     async function loadCoverage() {
@@ -213,8 +241,8 @@
           } catch (ex) { flash(msg(ex), true); }
         });
       }
-      document.addEventListener("sl:lang", () => { loadTopics(); loadCoverage(); });
-      loadTopics(); loadCoverage();
+      document.addEventListener("sl:lang", () => { loadTopics(); loadCoverage(); loadCandidates(); });
+      loadTopics(); loadCoverage(); loadCandidates();
     })();
     return;
   }

@@ -6,6 +6,7 @@
   SL.extend({
     zh: {
       "qr.title": "有事好商量 · 反映诉求", "qr.category": "诉求分类", "qr.content": "诉求内容",
+      "qr.kind": "诉求类型（选填）", "qr.kind.unsure": "不确定",
       "qr.content.ph": "请说明什么地方、发生了什么", "qr.photos": "照片（最多 3 张）", "qr.loc": "位置",
       "qr.loc.point": "默认使用本点位的位置", "qr.loc.mine": "使用我的位置", "qr.loc.usepoint": "改用点位位置",
       "qr.loc.locating": "正在获取您的位置…", "qr.loc.using": "正在使用您的位置", "qr.loc.denied": "未能获取位置（未授权或信号弱），将使用点位位置。",
@@ -30,6 +31,7 @@
     },
     en: {
       "qr.title": "Let's talk it over · Report an issue", "qr.category": "Category", "qr.content": "Description",
+      "qr.kind": "Type of request (optional)", "qr.kind.unsure": "Not sure",
       "qr.content.ph": "Where is it, and what happened?", "qr.photos": "Photos (up to 3)", "qr.loc": "Location",
       "qr.loc.point": "This point's location is used by default", "qr.loc.mine": "Use my location", "qr.loc.usepoint": "Use the point's location",
       "qr.loc.locating": "Finding your location…", "qr.loc.using": "Using your location", "qr.loc.denied": "Could not get your location (not allowed or weak signal); the point's location will be used.",
@@ -141,7 +143,7 @@
       const content = $("content");
       if (!content.value.trim()) { showError(err, SL.t("qr.empty")); content.focus(); return; }
       const fd = new FormData();
-      for (const k of ["category", "content", "name", "phone"]) {
+      for (const k of ["category", "request_kind", "content", "name", "phone"]) {
         const v = form.elements[k].value.trim();
         if (v) fd.append(k, v);
       }

@@ -1,0 +1,81 @@
+"""What follows intake for 研判: hotspot detection as one coalesced RQ job per burst, and its safety net.
+
+Every committed case asks for a detection (``request_detection``). The first ask sets a Redis marker and
+schedules the job ``DEBOUNCE_S`` later; asks while the marker is set add nothing, so a burst of 100 cases runs
+one or two detections. The job clears the marker before it reads the cases, so a case committed during a run
+schedules the next one. The maintenance loop runs a detection now and then in case a job was lost (Redis down,
+worker killed); detection is idempotent, so extra runs flag nothing twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from datetime import timedelta
+
+from redis.exceptions import RedisError
+from sqlmodel import Session
+
+from dispatch.analysis import service
+from dispatch.broker import get_broker, schedule
+from dispatch.db import after_commit, after_rollback, get_engine, utcnow
+
+log = logging.getLogger(__name__)
+
+PENDING_KEY = "shangliang:hotspots:pending"
+DEBOUNCE_S = 1.0
+PENDING_TTL_S = 120  # a marker whose job never ran stops blocking new asks after this
+_FLAG = "hotspots_requested"
+
+
+def request_detection(session: Session) -> None:
+    """Ask for a detection once this session's transaction commits (registered once per transaction)."""
+    if session.info.get(_FLAG):
+        return
+    session.info[_FLAG] = True
+
+    def _go() -> None:
+        session.info.pop(_FLAG, None)
+        schedule_detection()
+
+    after_commit(session, _go)
+    after_rollback(session, lambda: session.info.pop(_FLAG, None))
+
+
+def schedule_detection(delay_s: float = DEBOUNCE_S) -> bool:
+    """Schedule the detection job unless one is already due; False when none was scheduled."""
+    try:
+        r = get_broker().r
+        if not r.set(PENDING_KEY, "1", nx=True, ex=PENDING_TTL_S):
+            return False  # a job is already due and will see the new cases
+        at = utcnow() + timedelta(seconds=delay_s)
+        if schedule(at, "workers.jobs.detect_hotspots", job_id=f"hotspots-{int(at.timestamp() * 1000)}"):
+            return True
+        r.delete(PENDING_KEY)
+    except RedisError as exc:
+        log.warning("hotspot detection not scheduled (%s); the maintenance loop will run it", exc)
+    return False
+
+
+def detect() -> dict:
+    """Read the open cases, cluster them outside any transaction, then reconcile the flags under a lock."""
+    with Session(get_engine()) as session:
+        items = service.open_cases(session, service.DEFAULT_DAYS)
+    found = service.cluster(items)
+    with Session(get_engine(), expire_on_commit=False) as session:
+        service.lock_detection(session)
+        result = service.reconcile(session, found)
+        session.commit()
+    return result
+
+
+def run_detection() -> dict:
+    """The RQ job."""
+    with contextlib.suppress(RedisError):
+        get_broker().r.delete(PENDING_KEY)
+    return detect()
+
+
+def sweep_hotspots() -> dict:
+    """The maintenance loop's safety net."""
+    return detect()
