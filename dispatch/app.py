@@ -20,6 +20,7 @@ from dispatch.db import get_engine, ping
 from dispatch.errors import error_body
 from dispatch.events.hub import Hub
 from dispatch.maintenance import Maintenance
+from dispatch.observability.middleware import RequestContext
 
 log = logging.getLogger(__name__)
 
@@ -66,19 +67,66 @@ class SecurityHeaders:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self.headers = security_headers()
+        # Swagger UI and ReDoc load their scripts from a CDN with inline boot code: their own, looser policy
+        self.docs_csp = (
+            "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+            "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https:; "
+            "worker-src blob:; frame-ancestors 'none'"
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        docs = scope.get("path") in ("/docs", "/redoc", "/docs/oauth2-redirect")
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 headers.setdefault("X-Content-Type-Options", "nosniff")
                 headers.setdefault("Referrer-Policy", "same-origin")
+                for name, value in self.headers.items():
+                    headers.setdefault(name, self.docs_csp if docs and name == "Content-Security-Policy" else value)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def security_headers() -> dict[str, str]:
+    """Headers for every answer (docs/security.md): CSP without inline scripts (styles may be inline: the
+    map and chart libraries write style attributes), map tiles from the configured host, no framing."""
+    from urllib.parse import urlsplit
+
+    settings = get_settings()
+    img = ["'self'", "data:", "blob:"]
+    tiles = urlsplit(settings.map_tile_url) if settings.map_tile_url else None
+    if tiles and tiles.scheme in ("http", "https") and tiles.netloc:
+        host = tiles.netloc.replace("{s}", "*")  # Leaflet's subdomains: {s}.tile.example
+        img.append(f"{tiles.scheme}://{host.split('{')[0] if '{' in host else host}")
+    csp = "; ".join(
+        (
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self' 'unsafe-inline'",
+            f"img-src {' '.join(img)}",
+            "connect-src 'self'",
+            "font-src 'self'",
+            "object-src 'none'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        )
+    )
+    headers = {
+        "Content-Security-Policy": csp,
+        "X-Frame-Options": "DENY",
+        "Permissions-Policy": "geolocation=(self), camera=(self), microphone=(), payment=(), usb=()",
+        "Cross-Origin-Opener-Policy": "same-origin",
+        "Cross-Origin-Resource-Policy": "same-origin",
+    }
+    if settings.public_base_url.startswith("https://"):
+        headers["Strict-Transport-Security"] = "max-age=31536000"
+    return headers
 
 
 def create_app(*, start_background: bool = True, embedded_worker: bool | None = None) -> FastAPI:
@@ -125,6 +173,7 @@ def create_app(*, start_background: bool = True, embedded_worker: bool | None = 
     from dispatch.analysis.views import router as analysis_router
     from dispatch.auth.users import router as users_router
     from dispatch.auth.views import router as auth_router
+    from dispatch.callbacks.views import router as callbacks_router
     from dispatch.cases.views import router as cases_router
     from dispatch.consultations.views import router as consultations_router
     from dispatch.deadlines.views import router as deadlines_router
@@ -133,11 +182,14 @@ def create_app(*, start_background: bool = True, embedded_worker: bool | None = 
     from dispatch.intake.views import router as intake_router
     from dispatch.members.import_views import router as members_import_router
     from dispatch.members.views import router as members_router
+    from dispatch.notifications.views import router as notifications_router
+    from dispatch.observability.views import router as metrics_router
     from dispatch.points.views import router as points_router
     from dispatch.qrcodes.views import router as qrcodes_router
     from dispatch.regions.views import router as regions_router
     from dispatch.reports.views import router as reports_router
     from web.auth_pages import router as auth_pages_router
+    from web.callbacks import router as callbacks_pages_router
     from web.member import router as member_pages_router
     from web.pages import router as pages_router
     from web.qr_pages import router as qr_pages_router
@@ -168,10 +220,26 @@ def create_app(*, start_background: bool = True, embedded_worker: bool | None = 
         regions_router,
         departments_router,
         events_router,
+        callbacks_router,
+        notifications_router,
+        callbacks_pages_router,
+        metrics_router,
         analysis_router,
         pages_router,
     ):
         app.include_router(router)
+
+    from dispatch.audit.views import router as audit_router
+    from web.audit_pages import router as audit_pages_router
+
+    app.include_router(audit_router)
+    app.include_router(audit_pages_router)
+
+    from dispatch.open311.views import keys_router as open311_keys_router
+    from dispatch.open311.views import router as open311_router
+
+    app.include_router(open311_router)
+    app.include_router(open311_keys_router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict:
@@ -198,6 +266,11 @@ def create_app(*, start_background: bool = True, embedded_worker: bool | None = 
             status_code=200 if ok else 503,
         )
 
+    from dispatch.audit.middleware import AuditLog
+
+    app.add_middleware(AuditLog)  # innermost: sees the principal and route the app found
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    # outermost: the request id and HTTP metrics cover every answer, 413s and security refusals included
+    app.add_middleware(RequestContext)
     return app

@@ -10,9 +10,9 @@ import threading
 from datetime import datetime
 
 import redis
-from rq import Queue
 
 from dispatch.config import Settings, get_settings
+from dispatch.observability.jobs import ContextQueue
 
 QUEUE_NAME = "shangliang"
 log = logging.getLogger(__name__)
@@ -34,7 +34,8 @@ class Broker:
             self.server = server or fakeredis.FakeServer()
             self.raw = fakeredis.FakeRedis(server=self.server)
             self.r = fakeredis.FakeRedis(server=self.server, decode_responses=True)
-        self.queue = Queue(QUEUE_NAME, connection=self.raw)
+        # jobs created inside a request carry its request id (job meta) into the worker's log lines
+        self.queue = ContextQueue(QUEUE_NAME, connection=self.raw)
 
     @property
     def embedded(self) -> bool:

@@ -11,7 +11,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,54 @@ def not_found(what_zh: str, what_en: str, code: str = "not_found", **details: An
     return NotFound(code, f"{what_zh}不存在", f"{what_en} not found", **details)
 
 
+class ErrorDetail(BaseModel):
+    code: str = Field(description="machine code, snake_case")
+    message: str = Field(description="中文 / English")
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx/5xx answer of the API."""
+
+    error: ErrorDetail
+
+
+ERROR_STATUSES = ("400", "401", "403", "404", "405", "409", "410", "413", "415", "422", "429", "503")
+
+
+def _document_errors(app: FastAPI) -> None:
+    """Add the shared error body to every operation's 4xx answers (and 503) in the OpenAPI schema."""
+    build = app.openapi  # FastAPI's own, which caches in app.openapi_schema
+
+    def openapi() -> dict:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["ErrorBody"] = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+        detail = components["ErrorBody"].pop("$defs", {})
+        components.update(detail)
+        ref = {"$ref": "#/components/schemas/ErrorBody"}
+        for path, item in schema.get("paths", {}).items():
+            if path.startswith("/open311/"):
+                continue  # the GeoReport v2 specification's own error list
+            for operation in item.values():
+                responses = operation.setdefault("responses", {})
+                for status in ERROR_STATUSES:
+                    if status == "422" or status not in responses:
+                        responses[status] = {
+                            "description": responses.get(status, {}).get("description") or "Error",
+                            "content": {"application/json": {"schema": ref}},
+                        }
+        for name in ("HTTPValidationError", "ValidationError"):
+            if not any(name in str(op) for item in schema.get("paths", {}).values() for op in item.values()):
+                components.pop(name, None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi
+
+
 def error_body(code: str, message: str, details: dict | None = None) -> dict:
     return {"error": {"code": code, "message": message, "details": details or {}}}
 
@@ -73,6 +123,8 @@ _HTTP_CODES = {
 
 
 def install(app: FastAPI) -> None:
+    _document_errors(app)
+
     @app.exception_handler(AppError)
     async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
         headers = {"Retry-After": str(exc.details["retry_after_s"])} if "retry_after_s" in exc.details else None
@@ -100,6 +152,14 @@ def install(app: FastAPI) -> None:
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )
+
+    @app.exception_handler(OverflowError)
+    @app.exception_handler(DataError)
+    async def _out_of_range(_request: Request, exc: Exception) -> JSONResponse:
+        # e.g. an id beyond the database's integer range: the input's fault, not the server's
+        log.info("value out of range: %s", exc.__class__.__name__)
+        body = error_body("value_out_of_range", "请求中的数值超出范围 / A value in the request is out of range")
+        return JSONResponse(body, status_code=422)
 
     @app.exception_handler(RedisError)
     async def _redis(_request: Request, exc: RedisError) -> JSONResponse:

@@ -13,6 +13,7 @@ from dispatch.auth.service import issue_token
 from dispatch.auth.views import check_login
 from dispatch.config import get_settings
 from dispatch.errors import AppError
+from dispatch.ratelimit import client_ip
 from web.render import HOME, render
 
 router = APIRouter(include_in_schema=False)
@@ -38,7 +39,7 @@ def login(
     next: Annotated[str, Form()] = "",
     session: Session = Depends(get_session),
 ):
-    ip = request.client.host if request.client else ""
+    ip = client_ip(request)
     try:
         user = check_login(session, username.strip(), password, ip)
     except AppError as exc:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse
 from sqlmodel import Session
 
+from dispatch import ratelimit
 from dispatch.auth.deps import get_session
 from dispatch.cases.service import NewCase
 from dispatch.errors import AppError, NotFound
@@ -63,13 +64,19 @@ def mailbox_submit(
     session: Session = Depends(get_session),
 ) -> HTMLResponse:
     """A letter to the member's mailbox (委员信箱): a mail-channel case, answered with its tracking number."""
+    values = {"content": content, "name": name, "phone": phone}
     try:
         member = qrcodes.member_by_token(session, token)
+        ratelimit.check("qr", request, token)  # the same limits as a point's QR form
     except QrReplaced as exc:
         return replaced_page(request, exc)
     except NotFound as exc:
         return token_error_page(request, exc)
-    values = {"content": content, "name": name, "phone": phone}
+    except AppError as exc:
+        page = _form(request, session, token, exc.status, error_zh=exc.zh, error_en=exc.en, values=values)
+        page.headers["X-Error-Code"] = exc.code
+        page.headers["Retry-After"] = str(exc.details.get("retry_after_s", 60))
+        return page
     if not content.strip():
         page = _form(
             request, session, token, 422, error_zh="请填写内容", error_en="Please write your message", values=values

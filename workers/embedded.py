@@ -12,6 +12,8 @@ from rq.scheduler import RQScheduler
 from rq.timeouts import TimerDeathPenalty
 from rq.worker import WorkerStatus
 
+from dispatch.observability.jobs import ContextJob
+
 log = logging.getLogger(__name__)
 
 
@@ -57,7 +59,7 @@ class ThreadWorker(SimpleWorker):
 
 class EmbeddedWorker:
     def __init__(self, queue) -> None:
-        self.worker = ThreadWorker([queue], connection=queue.connection)
+        self.worker = ThreadWorker([queue], connection=queue.connection, job_class=ContextJob)  # request ids
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:

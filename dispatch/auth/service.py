@@ -72,51 +72,24 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     return user if verify_password(user.password_hash, password) else None
 
 
-LOGIN_WINDOW_S = 15 * 60
-LOGIN_MAX_PER_USER_IP = 5
-LOGIN_MAX_PER_IP = 50
-
-
 def login_blocked(username: str, ip: str) -> int:
     """Seconds until this username may try again from this address (0: go ahead).
 
-    Counted in Redis; with Redis down, logins are not throttled rather than refused.
+    The ``login`` rule of ``dispatch.ratelimit`` (failures per name + address, and per address); with Redis
+    down, logins are not throttled rather than refused.
     """
-    from redis.exceptions import RedisError
+    from dispatch import ratelimit
 
-    from dispatch.broker import get_broker
-
-    r = get_broker().r
-    keys = (f"sl:login:fail:{username}:{ip}", f"sl:login:fail:*:{ip}")
-    try:
-        counts = r.mget(keys)
-        if int(counts[0] or 0) >= LOGIN_MAX_PER_USER_IP:
-            return max(1, r.ttl(keys[0]))
-        if int(counts[1] or 0) >= LOGIN_MAX_PER_IP:
-            return max(1, r.ttl(keys[1]))
-    except RedisError:
-        return 0
-    return 0
+    return ratelimit.peek("login", ip, f"{username}|{ip}")
 
 
 def record_login(username: str, ip: str, ok: bool) -> None:
-    from redis.exceptions import RedisError
+    from dispatch import ratelimit
 
-    from dispatch.broker import get_broker
-
-    r = get_broker().r
-    user_key, ip_key = f"sl:login:fail:{username}:{ip}", f"sl:login:fail:*:{ip}"
-    try:
-        if ok:
-            r.delete(user_key)
-            return
-        pipe = r.pipeline()
-        for key in (user_key, ip_key):
-            pipe.incr(key)
-            pipe.expire(key, LOGIN_WINDOW_S, nx=True)
-        pipe.execute()
-    except RedisError:
-        pass
+    if ok:
+        ratelimit.reset("login", f"{username}|{ip}")
+    else:
+        ratelimit.hit("login", ip, f"{username}|{ip}")
 
 
 def _b64(data: bytes) -> str:

@@ -10,6 +10,7 @@ from dispatch.auth.deps import get_session, principal
 from dispatch.auth.models import TokenIn, TokenOut
 from dispatch.auth.service import Principal
 from dispatch.errors import AppError, Unauthorized
+from dispatch.ratelimit import client_ip
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
@@ -34,7 +35,7 @@ def check_login(session: Session, username: str, password: str, ip: str):
 
 @router.post("/token", response_model=TokenOut)
 def token(body: TokenIn, request: Request, session: Session = Depends(get_session)) -> TokenOut:
-    user = check_login(session, body.username, body.password, request.client.host if request.client else "")
+    user = check_login(session, body.username, body.password, client_ip(request))
     token, exp = service.issue_token(user)
     return TokenOut(access_token=token, role=user.role, expires_at=datetime.fromtimestamp(exp, UTC))
 

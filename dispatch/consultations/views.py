@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Query, Response
 from sqlmodel import Session
 
 from dispatch.auth.deps import STAFF, get_session, require
@@ -338,7 +339,9 @@ def patch_expert(
 
 
 @router.get("/api/consultations/coverage", dependencies=[Depends(READ)])
-def coverage(year: int | None = None, session: Session = Depends(get_session)) -> dict:
+def coverage(
+    year: Annotated[int | None, Query(ge=2000, le=2100)] = None, session: Session = Depends(get_session)
+) -> dict:
     from dispatch.cases.service import SHANGHAI
 
     return service.coverage(session, year or datetime.now(SHANGHAI).year)

@@ -108,7 +108,7 @@ def inspection_file(
     fmt: Literal["pdf", "xlsx"],
     start: date | None = None,
     end: date | None = None,
-    town_code: str | None = None,
+    town_code: str | None = Query(default=None, pattern=r"^[0-9]{1,12}$"),
     session: Session = Depends(get_session),
 ) -> Response:
     """The inspection report for a period and town: an A4 PDF or an XLSX workbook."""

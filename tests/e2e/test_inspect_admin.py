@@ -65,7 +65,7 @@ def test_supervisor_reads_filters_switches_language_and_prints(api, pages, shots
 
     page.get_by_label("镇街", exact=True).select_option(town_b["code"])
     page.get_by_role("button", name="查询").click()
-    page.wait_for_function("document.querySelectorAll('#towns-table tbody tr').length === 1")
+    page.wait_for_function("() => document.querySelectorAll('#towns-table tbody tr').length === 1")
     rows = table.locator("tbody tr")
     assert rows.count() == 1 and town_b["name"] in rows.first.inner_text()
     assert total.locator("td").first.inner_text() == "2"
@@ -80,7 +80,7 @@ def test_supervisor_reads_filters_switches_language_and_prints(api, pages, shots
     assert "Bar chart of intake per town" in page.locator("#chart-intake").get_attribute("aria-label")
     page.get_by_label("Town", exact=True).select_option("")
     page.get_by_role("button", name="Apply").click()
-    page.wait_for_function("document.querySelectorAll('#towns-table tbody tr').length === 2")
+    page.wait_for_function("() => document.querySelectorAll('#towns-table tbody tr').length === 2")
     shots(page, "inspect-en")
 
     # the print layout on an A4-wide page: no filters or navigation, charts fit the width

@@ -34,6 +34,12 @@
       "field.name": "姓名", "field.phone": "电话", "field.level": "层级", "field.sector": "界别", "field.town": "镇街",
       "field.village": "村社区", "field.categories": "擅长类别", "field.capacity": "容量", "field.on_duty": "在岗",
       "field.lat": "纬度", "field.lon": "经度", "field.coord_system": "坐标系",
+      "adm.apikeys": "API 密钥", "adm.apikeys_caption": "API 密钥（Open311 应用、12345 平台、邮件网关）",
+      "adm.key_prefix": "密钥前缀", "adm.scopes": "权限范围", "adm.new_apikey": "签发密钥", "adm.key_name": "名称（调用方）",
+      "adm.scope_hotline": "12345 工单", "adm.scope_mail": "来信", "adm.issue": "签发",
+      "adm.key_once": "新密钥只显示这一次，请立即复制保存：", "adm.new_key": "新密钥", "adm.copy": "复制", "adm.copied": "已复制。",
+      "adm.key_issued": "已签发：{name}", "adm.confirm_revoke_key": "作废密钥“{name}”？使用它的调用将立即被拒绝。",
+      "adm.key_revoked": "已作废密钥：{name}", "adm.no_scope": "请至少选择一项权限范围。",
     },
     en: {
       "adm.title": "Administration", "adm.person": "Name", "adm.sections": "Sections", "adm.accounts": "Accounts", "adm.members": "Members", "adm.points": "Points",
@@ -67,13 +73,19 @@
       "field.name": "Name", "field.phone": "Phone", "field.level": "Level", "field.sector": "Sector", "field.town": "Town",
       "field.village": "Village", "field.categories": "Categories", "field.capacity": "Capacity", "field.on_duty": "On duty",
       "field.lat": "Latitude", "field.lon": "Longitude", "field.coord_system": "Coordinate system",
+      "adm.apikeys": "API keys", "adm.apikeys_caption": "API keys (Open311 apps, the 12345 platform, mail gateways)",
+      "adm.key_prefix": "Key prefix", "adm.scopes": "Scopes", "adm.new_apikey": "Issue a key", "adm.key_name": "Name (the caller)",
+      "adm.scope_hotline": "12345 work orders", "adm.scope_mail": "Mail", "adm.issue": "Issue",
+      "adm.key_once": "The new key is shown this once: copy it now.", "adm.new_key": "New key", "adm.copy": "Copy", "adm.copied": "Copied.",
+      "adm.key_issued": "Issued: {name}", "adm.confirm_revoke_key": "Revoke the key \"{name}\"? Calls with it are refused at once.",
+      "adm.key_revoked": "Key revoked: {name}", "adm.no_scope": "Choose at least one scope.",
     },
   });
 
   const $ = (id) => document.getElementById(id);
   const fmt = (key, vars) => SL.t(key).replace(/\{(\w+)\}/g, (_, k) => (vars[k] == null ? "" : vars[k]));
   const esc = SL.esc;
-  const state = { me: null, users: [], members: [], points: [], departments: [], towns: [], villages: [], lastImport: null };
+  const state = { me: null, users: [], members: [], points: [], departments: [], towns: [], villages: [], lastImport: null, apikeys: [] };
   const regionName = (code) => { const r = state.towns.concat(state.villages).find((x) => x.code === code); return r ? r.name : (code || "—"); };
 
   function status(msg, isError) {
@@ -214,7 +226,17 @@
       <td>${esc(e.field ? SL.t("field." + e.field, e.field) : "—")}</td><td>${esc(e.message)}</td></tr>`).join("");
   }
 
-  function renderAll() { renderUsers(); renderMembers(); renderPoints(); renderDepartments(); renderImport(); }
+  // ---- API keys ----
+  async function loadApiKeys() { state.apikeys = await SL.api("/api/open311/keys"); renderApiKeys(); }
+  function renderApiKeys() {
+    $("apikeys-table").tBodies[0].innerHTML = state.apikeys.map((k) => `<tr>
+      <th scope="row">${esc(k.name)}</th><td><code>${esc(k.prefix)}…</code></td><td>${esc(k.scopes.join(", "))}</td>
+      <td><span class="pill ${k.active ? "on" : "off"}">${esc(SL.t(k.active ? "adm.valid" : "adm.revoked"))}</span></td>
+      <td>${esc(SL.fmtTime(k.created_at, true))}</td>
+      <td>${k.active ? `<button type="button" data-act="revoke-key" data-id="${k.id}">${esc(SL.t("adm.revoke"))}</button>` : ""}</td></tr>`).join("");
+  }
+
+  function renderAll() { renderUsers(); renderMembers(); renderPoints(); renderDepartments(); renderImport(); renderApiKeys(); }
 
   // ---- events ----
   function formJSON(form) {
@@ -258,6 +280,11 @@
         if (!confirm(fmt("adm.confirm_rotate", { name: p.name }))) return;
         await SL.api(`/api/points/${id}/rotate`, { method: "POST" });
         await loadPoints(); status(SL.t("adm.rotated"));
+      } else if (btn.dataset.act === "revoke-key") {
+        const k = state.apikeys.find((x) => x.id === id);
+        if (!confirm(fmt("adm.confirm_revoke_key", { name: k.name }))) return;
+        await SL.api(`/api/open311/keys/${id}`, { method: "DELETE" });
+        await loadApiKeys(); status(fmt("adm.key_revoked", { name: k.name }));
       } else if (btn.dataset.act === "revoke-point") {
         const p = state.points.find((x) => x.id === id);
         if (!confirm(fmt("adm.confirm_revoke", { name: p.name }))) return;
@@ -306,6 +333,24 @@
         await loadDepartments(); status(fmt("adm.created_ok", { name: d.name }));
       });
     });
+    $("apikey-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      run(async () => {
+        const scopes = Array.from(e.target.querySelectorAll('input[name="scopes"]:checked')).map((c) => c.value);
+        if (!scopes.length) { status(SL.t("adm.no_scope"), true); return; }
+        const k = await SL.api("/api/open311/keys", { method: "POST", body: { name: $("k-name").value.trim(), scopes } });
+        $("k-name").value = "";
+        $("apikey-raw").value = k.api_key;  // shown this once: only its hash is stored
+        $("apikey-new").hidden = false;
+        $("apikey-raw").focus(); $("apikey-raw").select();
+        await loadApiKeys(); status(fmt("adm.key_issued", { name: k.name }));
+      });
+    });
+    $("apikey-copy").addEventListener("click", () => run(async () => {
+      const input = $("apikey-raw");
+      try { await navigator.clipboard.writeText(input.value); } catch (err) { input.select(); document.execCommand("copy"); }
+      status(SL.t("adm.copied"));
+    }));
     $("m-town").addEventListener("change", (e) => fillVillages($("m-village"), e.target.value));
     $("p-town").addEventListener("change", (e) => fillVillages($("p-village"), e.target.value));
     $("import-form").addEventListener("submit", (e) => { e.preventDefault(); doImport(false); });
@@ -333,7 +378,7 @@
       state.towns = towns; state.villages = villages;
       fillTowns(); fillVillages($("m-village"), ""); fillVillages($("p-village"), "");
       await loadMembers();
-      await Promise.all([loadUsers(), loadPoints(), loadDepartments()]);
+      await Promise.all([loadUsers(), loadPoints(), loadDepartments(), loadApiKeys()]);
       document.body.dataset.loaded = "1";
     });
   });

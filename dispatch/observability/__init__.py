@@ -1,0 +1,1 @@
+"""Operations: Prometheus metrics, request ids and JSON logs, backup and restore."""

@@ -1,0 +1,29 @@
+"""Schemas of the admin's key API; the Open311 bodies themselves are plain dicts (see ``render``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+from pydantic import Field as PField
+
+KEY_SCOPES = ("hotline", "mail", "open311")
+
+
+class ApiKeyIn(BaseModel):
+    name: str = PField(min_length=1, max_length=128)
+    scopes: list[str] = PField(default_factory=lambda: ["open311"], description="subset of hotline, mail, open311")
+
+
+class ApiKeyOut(BaseModel):
+    id: int
+    name: str
+    prefix: str
+    scopes: list[str]
+    created_at: datetime
+    revoked_at: datetime | None
+    active: bool
+
+
+class ApiKeyCreated(ApiKeyOut):
+    api_key: str  # shown once; only its hash is stored
