@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: help venv .venv run test test-services lint bench clean distclean
+.PHONY: help venv .venv run test test-services lint bench bench-full clean distclean
 
 help:
 	@echo "make run            venv, migrate, demo data (empty DB only), serve http://$(HOST):$(PORT)"
@@ -53,11 +53,20 @@ test-services: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# `make bench`: every benchmark at its --quick size (minutes; checks the scripts, figures not comparable).
+# `make bench-full`: the sizes of docs/benchmarks.md (over an hour; on a quiet machine). Both need PostgreSQL
+# (SHANGLIANG_DATABASE_URL's server; scratch databases sl_bench_*) and Redis (BENCH_REDIS_URL, default db 13).
+SCALE_BENCH := bench_intake bench_fanout bench_replay bench_report bench_memory
+
 bench: $(STAMP)
-	@ran=0; for script in bench/[!_]*.py; do \
-	  [ -e "$$script" ] || continue; \
-	  echo "== $$script"; $(BIN)/python "$$script"; ran=1; \
-	done; [ "$$ran" = 1 ] || echo "bench/: no scripts yet"
+	$(BIN)/python bench/bench_locator.py --sizes 1000,10000 --claims 1000 --server-claims 200 --verify 50
+	$(BIN)/python bench/eval_analysis.py
+	@for b in $(SCALE_BENCH); do echo "== bench/$$b.py --quick"; $(BIN)/python bench/$$b.py --quick; done
+
+bench-full: $(STAMP)
+	$(BIN)/python bench/bench_locator.py
+	$(BIN)/python bench/eval_analysis.py
+	@for b in $(SCALE_BENCH); do echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py; done
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache tests/artifacts build dist

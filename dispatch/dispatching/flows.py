@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from dispatch.broker import schedule
+from dispatch.broker import get_broker, schedule
 from dispatch.cases.models import Case
 from dispatch.db import get_engine, utcnow
 from dispatch.dispatching import service
@@ -21,8 +23,26 @@ def schedule_offer_timeout(offer_id: int, at: datetime) -> None:
 def run_offer_timeout(offer_id: int) -> bool:
     with Session(get_engine(), expire_on_commit=False) as session:
         changed = service.expire_offer(session, offer_id)
+        fault_hold("offer-timeout")
         session.commit()
         return changed
+
+
+def fault_hold(point: str) -> None:
+    """Fault tests only (``SHANGLIANG_TEST_HOLD_JOBS=1``): once armed, stop here, before the commit.
+
+    The test arms ``sl:test:hold:{point}:armed``; the first run to take it publishes its pid and waits for a
+    release that never comes (the test kills the process), so a crash lands at a known point.
+    """
+    if os.environ.get("SHANGLIANG_TEST_HOLD_JOBS") != "1":
+        return
+    r = get_broker().r
+    if not r.delete(f"sl:test:hold:{point}:armed"):
+        return
+    r.set(f"sl:test:hold:{point}:pid", os.getpid())
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not r.blpop([f"sl:test:hold:{point}:release"], timeout=5):
+        pass
 
 
 def sweep(limit: int = 100) -> dict[str, int]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis import Redis
@@ -201,16 +202,24 @@ class Locator:
             client=client,
         )
 
-    def rebuild(self, members: list[MemberState]) -> None:
-        """Replace every set and member hash from the database's view.
+    def rebuild(
+        self, members: list[MemberState] | Callable[[], list[MemberState]], *, if_missing: bool = False
+    ) -> bool:
+        """Replace every set and member hash from the database's view; returns whether it rebuilt.
 
         One process at a time (a lock); ``ready`` is cleared first, so claims meanwhile wait instead of
-        seeing half-built sets.
+        seeing half-built sets. ``if_missing``: only when the sets are still not ready once the lock is held —
+        a second rebuild right after another one would reset the loads of slots claimed but not yet committed.
+        ``members`` may be a function, called under the lock.
         """
         token = secrets.token_hex(8)
         if not self.r.set(REBUILD_LOCK, token, nx=True, ex=300):
             raise LocatorBusy("the dispatcher's member sets are being rebuilt")
         try:
+            if if_missing and self.r.exists(READY):
+                return False
+            if callable(members):
+                members = members()
             self.r.delete(READY)
             stale = list(self.r.scan_iter(match="sl:geo:*", count=1000))
             stale += list(self.r.scan_iter(match=PREFIX + "*", count=1000))
@@ -225,6 +234,7 @@ class Locator:
         finally:
             self._unlock(keys=[REBUILD_LOCK], args=[token])
         log.info("locator rebuilt with %d members", len(members))
+        return True
 
     def claim(
         self,

@@ -20,6 +20,7 @@ from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
 from dispatch.broker import Broker
+from dispatch.observability.metrics import WEBSOCKET_CLIENTS, socket_kind
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +40,21 @@ def decode_entry(entry_id: str, fields: dict[str, str]) -> dict[str, Any]:
     return {"id": entry_id, **body}
 
 
+def _public_key(key: str) -> bool:
+    return key != "route" and key != "_wire"
+
+
 def public(event: dict[str, Any]) -> dict[str, Any]:
     """The message as clients see it: routing hints removed."""
-    return {k: v for k, v in event.items() if k != "route"}
+    return {k: v for k, v in event.items() if _public_key(k)}
+
+
+def wire(event: dict[str, Any]) -> str:
+    """The message's text, serialised once per process however many sockets receive it."""
+    text = event.get("_wire")
+    if text is None:
+        text = event["_wire"] = json.dumps(public(event), ensure_ascii=False, separators=(",", ":"))
+    return text
 
 
 class Connection:
@@ -78,12 +91,18 @@ class Hub:
     # -- reader -------------------------------------------------------------------------------------
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        from dispatch.events.relay import start_background
+
         self._loop = loop
+        start_background()  # this process's commits wake one relay thread instead of relaying inline
         self._thread = threading.Thread(target=self._read_forever, name="stream-reader", daemon=True)
         self._thread.start()
 
     def request_stop(self) -> None:
+        from dispatch.events.relay import stop_background
+
         self._stop.set()
+        stop_background()
 
     def join(self) -> None:
         if self._thread:
@@ -144,6 +163,8 @@ class Hub:
         """Replay what the client missed, then stream live events until it goes away."""
         conn = Connection(accepts, self.queue_size)
         self.connections.add(conn)
+        clients = WEBSOCKET_CLIENTS.labels(socket_kind(ws.scope["path"]))
+        clients.inc()
         try:
             replayed_upto: tuple[int, int] | None = None
             if last_event_id:
@@ -151,7 +172,7 @@ class Hub:
                 if gap:
                     await ws.send_json({"id": last_event_id, "type": "replay.gap", "at": None})
                 for event in events:
-                    await ws.send_json(public(event))
+                    await ws.send_text(wire(event))
                 replayed_upto = id_key(events[-1]["id"]) if events else id_key(last_event_id)
             else:
                 await ws.send_json({"id": self.last_seen, "type": "hello", "at": None})
@@ -173,6 +194,7 @@ class Hub:
                     )
         finally:
             self.connections.discard(conn)
+            clients.dec()
 
     @staticmethod
     async def _send(ws: WebSocket, conn: Connection, replayed_upto: tuple[int, int] | None) -> None:
@@ -180,7 +202,7 @@ class Hub:
             event = await conn.queue.get()
             if replayed_upto is not None and id_key(event["id"]) <= replayed_upto:
                 continue
-            await ws.send_json(public(event))
+            await ws.send_text(wire(event))
 
     @staticmethod
     async def _receive(ws: WebSocket) -> None:

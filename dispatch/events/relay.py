@@ -3,13 +3,25 @@
 Runs right after a commit that wrote events (best effort) and from the maintenance loop (the safety net),
 so a Redis outage only delays events. Rows are relayed in id order under a lock (a PostgreSQL advisory
 lock across processes, a thread lock within one); a Lua script makes a retried row a no-op.
+
+In a server process (``start_background``, called when the hub starts) a commit only wakes one relay
+thread, which sends whatever was committed since its last pass in one batch: the request does not wait for
+the relay, and many commits share one relay transaction. Elsewhere (CLI, RQ jobs) the committing thread
+relays itself.
+
+A Redis that restarted without its data (no persistence, or a failover to an empty replica) lost the
+stream, including events relayed just before it went down that no socket had read yet. The relay notices
+(its marker key is gone) and relays the rows sent in the last ``RESEND_AFTER_RESET_S`` seconds again, so
+sockets connected after the restart miss nothing; a board may see such an event twice.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
+from datetime import timedelta
 
 from redis.exceptions import RedisError
 from sqlalchemy import text, update
@@ -24,7 +36,9 @@ log = logging.getLogger(__name__)
 
 _RELAY_LOCK_KEY = 0x5EA1  # advisory lock id for the relay
 _DEDUP_TTL_S = 900
+RESEND_AFTER_RESET_S = 120
 _local_lock = threading.Lock()
+_again = threading.Event()  # a relay was asked for while another pass held the lock
 
 XADD_ONCE = """
 local done = redis.call('GET', KEYS[2])
@@ -35,6 +49,53 @@ return sid
 """
 
 
+class _Background:
+    """The relay thread of a server process: woken by commits, one pass for everything committed meanwhile."""
+
+    def __init__(self) -> None:
+        self.wake = threading.Event()
+        self.stop = threading.Event()
+        self.pid: int | None = None
+        self.thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        # a forked child (an RQ work horse, a uvicorn worker) does not inherit the thread
+        return self.pid == os.getpid() and self.thread is not None and self.thread.is_alive()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            self.wake.wait()
+            self.wake.clear()
+            if self.stop.is_set():
+                return
+            try:
+                relay_pending(wait=True)
+            except Exception:  # noqa: BLE001 - the maintenance loop retries
+                log.exception("outbox relay failed")
+
+
+_background = _Background()
+
+
+def start_background() -> None:
+    """Relay from a thread of this process from now on (server processes)."""
+    if _background.running:
+        return
+    _background.stop.clear()
+    _background.pid = os.getpid()
+    _background.thread = threading.Thread(target=_background.run, name="outbox-relay", daemon=True)
+    _background.thread.start()
+
+
+def stop_background() -> None:
+    _background.stop.set()
+    _background.wake.set()
+    if _background.thread is not None and _background.pid == os.getpid():
+        _background.thread.join(timeout=5)
+    _background.thread = None
+
+
 def request_relay(session: Session) -> None:
     """Relay this session's events once it commits (registered once per transaction)."""
     if not session.info.get("relay_requested"):
@@ -42,27 +103,53 @@ def request_relay(session: Session) -> None:
 
         def _go() -> None:
             session.info.pop("relay_requested", None)
-            relay_pending(wait=False)
+            if _background.running:
+                _background.wake.set()
+            else:
+                relay_pending(wait=False)
 
         after_commit(session, _go)
 
 
 def relay_pending(*, wait: bool = True, limit: int = 500) -> int:
-    """Relay unsent rows; returns how many were sent. ``wait=False`` skips when another relay is busy."""
-    if not _local_lock.acquire(blocking=wait):
-        return 0
+    """Relay unsent rows; returns how many were sent.
+
+    ``wait=False`` does not wait for a relay running in another thread: that one makes another pass for it.
+    """
+    _again.set()
     total = 0
-    try:
-        while True:
-            sent = _relay_batch(limit, wait)
-            total += sent
-            if sent < limit:
-                return total
-    except RedisError as exc:
-        log.warning("outbox relay: redis unavailable (%s); events wait in the outbox", exc)
-        return total
-    finally:
-        _local_lock.release()
+    while _again.is_set():
+        if not _local_lock.acquire(blocking=wait):
+            return total  # the holder sees _again after its pass and runs once more
+        try:
+            _again.clear()
+            while True:
+                sent = _relay_batch(limit, wait)
+                total += sent
+                if sent < limit:
+                    break
+        except RedisError as exc:
+            log.warning("outbox relay: redis unavailable (%s); events wait in the outbox", exc)
+            return total
+        finally:
+            _local_lock.release()
+    return total
+
+
+def _check_reset(session: Session, broker, settings) -> None:
+    """After Redis lost its data, mark the recently sent rows unsent again (see the module's docstring)."""
+    marker = f"{settings.stream_key}:epoch"
+    if broker.r.set(marker, utcnow().isoformat(), nx=True):
+        since = utcnow() - timedelta(seconds=RESEND_AFTER_RESET_S)
+        again = session.execute(
+            update(Outbox).where(Outbox.sent_at.is_not(None), Outbox.sent_at >= since).values(sent_at=None)
+        ).rowcount
+        if again:
+            log.warning(
+                "redis lost the event stream: relaying the %d events of the last %d s again",
+                again,
+                RESEND_AFTER_RESET_S,
+            )
 
 
 def _relay_batch(limit: int, wait: bool) -> int:
@@ -74,6 +161,7 @@ def _relay_batch(limit: int, wait: bool) -> int:
             got = session.execute(text(f"SELECT {fn}(:k)"), {"k": _RELAY_LOCK_KEY}).scalar()
             if got is False:
                 return 0
+        _check_reset(session, broker, settings)
         rows = session.exec(
             select(Outbox.id, Outbox.payload).where(Outbox.sent_at.is_(None)).order_by(Outbox.id).limit(limit)
         ).all()

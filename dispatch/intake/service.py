@@ -2,36 +2,44 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from dispatch.cases import service as cases
+from dispatch.cases import states
 from dispatch.cases.models import Case
 from dispatch.cases.service import NewAttachment, NewCase
+from dispatch.cases.states import OPEN_STATUSES
 from dispatch.config import get_settings
-from dispatch.db import get_engine
+from dispatch.db import get_engine, utcnow
 from dispatch.dispatching.service import try_offer_next
 from dispatch.errors import AppError
 from dispatch.intake.mailparse import ParsedMail
-from dispatch.intake.models import Mailbox
+from dispatch.intake.models import HotlineOrder, Mailbox
+from dispatch.observability import metrics
 from dispatch.points.models import Point
 from dispatch.regions import reference
 
 
-def submit(new: NewCase) -> tuple[Case, str | None, bool]:
+def submit(new: NewCase, on_created: Callable[[Session, Case], bool] | None = None) -> tuple[Case, str | None, bool]:
     """Create, dispatch and commit one case. Returns (case, secret, created).
 
     With an ``external_id`` already known for the channel, returns that case and ``created=False`` — also
     when concurrent re-sends race (the unique constraint decides; the losers read the winner's case).
+    ``on_created(session, case)`` runs in the creating transaction; it returns whether to dispatch.
     """
     with Session(get_engine(), expire_on_commit=False) as session:
         if new.external_id:
             existing = cases.by_external_id(session, new.channel, new.external_id)
             if existing is not None:
+                metrics.intake(new.channel, created=False)
                 return existing, None, False
         try:
             case, secret = cases.create(session, new)
-            try_offer_next(session, case)
+            if on_created is None or on_created(session, case):
+                try_offer_next(session, case)
             session.commit()
         except IntegrityError:
             session.rollback()
@@ -40,7 +48,9 @@ def submit(new: NewCase) -> tuple[Case, str | None, bool]:
             existing = cases.by_external_id(session, new.channel, new.external_id)
             if existing is None:
                 raise
+            metrics.intake(new.channel, created=False)
             return existing, None, False
+        metrics.intake(new.channel, created=True)  # counted once committed
         return case, secret, True
 
 
@@ -83,12 +93,7 @@ def mail_case(mail: ParsedMail, actor: str) -> NewCase:
 
 
 MAX_PHOTOS = 3
-IMAGE_MAGIC = {
-    b"\xff\xd8\xff": "image/jpeg",
-    b"\x89PNG\r\n\x1a\n": "image/png",
-    b"GIF8": "image/gif",
-    b"RIFF": "image/webp",
-}
+PHOTO_FORMATS = {"JPEG", "PNG", "GIF", "WEBP"}
 
 
 def check_photo_count(n: int) -> None:
@@ -96,24 +101,91 @@ def check_photo_count(n: int) -> None:
         raise AppError("too_many_photos", "最多上传 3 张照片", "At most 3 photos", status=422, count=n)
 
 
-def photo(filename: str, data: bytes) -> NewAttachment:
-    """A resident's photo: bounded in size, and an image by its bytes, whatever its name claims."""
+def _unsupported(filename: str) -> AppError:
+    return AppError(
+        "unsupported_photo",
+        "只接受 JPEG、PNG、GIF、WebP 照片",
+        "Photos must be JPEG, PNG, GIF or WebP",
+        status=415,
+        filename=filename,
+    )
+
+
+def _gps(exif) -> tuple[float, float] | None:
+    """Decimal degrees (WGS-84, as GPS receivers write) from EXIF GPSInfo, or None."""
+    from PIL import ExifTags
+
+    try:
+        info = exif.get_ifd(ExifTags.IFD.GPSInfo)
+        if not info or 2 not in info or 4 not in info:
+            return None
+
+        def degrees(dms, ref) -> float:
+            d, m, sec = (float(x) for x in dms)
+            value = d + m / 60 + sec / 3600
+            return -value if str(ref).upper().startswith(("S", "W")) else value
+
+        lat, lon = degrees(info[2], info.get(1, "N")), degrees(info[4], info.get(3, "E"))
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180) or (lat == 0 and lon == 0):
+        return None
+    return round(lat, 7), round(lon, 7)
+
+
+def read_photo(filename: str, data: bytes) -> tuple[NewAttachment, tuple[float, float] | None]:
+    """A resident's photo, decoded and re-encoded: bounded in bytes and pixels, an image by its content,
+    turned upright by its EXIF orientation, and stored without EXIF or other metadata (the GPS position it
+    carried is returned first, WGS-84 decimal degrees)."""
+    from io import BytesIO
+
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
     limit = get_settings().max_photo_bytes
     if len(data) > limit:
         mb = limit // 1048576
         raise AppError(
             "photo_too_large", f"照片不能超过 {mb} MB", f"A photo may be at most {mb} MB", status=413, filename=filename
         )
-    kind = next((t for magic, t in IMAGE_MAGIC.items() if data.startswith(magic)), None)
-    if kind is None or (kind == "image/webp" and data[8:12] != b"WEBP"):
+    max_pixels = get_settings().max_image_pixels
+    try:
+        with Image.open(BytesIO(data)) as img:  # lazy: reads the header only
+            if img.format not in PHOTO_FORMATS:
+                raise _unsupported(filename)
+            width, height = img.size
+            if width * height > max_pixels:
+                raise Image.DecompressionBombError(f"{width}x{height}")
+            gps = _gps(img.getexif())
+            img.load()
+            upright = ImageOps.exif_transpose(img)
+            keep_png = img.format != "JPEG" and (upright.mode in ("RGBA", "LA", "P", "PA") or img.format == "PNG")
+            out = BytesIO()
+            if keep_png:
+                frame = upright if upright.mode in ("RGB", "RGBA", "L", "LA", "P") else upright.convert("RGBA")
+                frame.save(out, "PNG", optimize=False)
+                kind, ext = "image/png", ".png"
+            else:
+                frame = upright if upright.mode in ("RGB", "L") else upright.convert("RGB")
+                frame.save(out, "JPEG", quality=85)
+                kind, ext = "image/jpeg", ".jpg"
+    except Image.DecompressionBombError as exc:
         raise AppError(
-            "unsupported_photo",
-            "只接受 JPEG、PNG、GIF、WebP 照片",
-            "Photos must be JPEG, PNG, GIF or WebP",
-            status=415,
+            "photo_too_many_pixels",
+            "照片像素过多",
+            "The photo has too many pixels",
+            status=413,
             filename=filename,
-        )
-    return NewAttachment(filename[:255], kind, data)
+            max_pixels=max_pixels,
+        ) from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise _unsupported(filename) from exc
+    stem = filename.rsplit(".", 1)[0] if "." in filename else filename
+    return NewAttachment((stem or "photo")[: 255 - len(ext)] + ext, kind, out.getvalue()), gps
+
+
+def photo(filename: str, data: bytes) -> NewAttachment:
+    """A photo re-encoded as ``read_photo`` does, without its position."""
+    return read_photo(filename, data)[0]
 
 
 def qr_case(
@@ -127,11 +199,15 @@ def qr_case(
     phone: str | None,
     photos: list[tuple[str, bytes]],
 ) -> NewCase:
-    """A case at a point: located by the phone's GPS when shared, else at the point (and its village)."""
+    """A case at a point: located by the phone's GPS when shared, else a photo's EXIF GPS, else at the point."""
     check_photo_count(len(photos))
-    attachments = [photo(filename, data) for filename, data in photos]
+    read = [read_photo(filename, data) for filename, data in photos]
+    attachments = [attachment for attachment, _ in read]
+    gps = next((position for _, position in read if position), None)
     town = village = None
-    if lat is None and lon is None:  # half a location is refused by the case's validation
+    if lat is None and lon is None and gps:  # the resident shared no position: the photo's GPS, if any
+        (lat, lon), coord_system = gps, "wgs84"
+    elif lat is None and lon is None:  # half a location is refused by the case's validation
         lat, lon, coord_system = point.lat, point.lon, "wgs84"
         town, village = point.town_code, point.village_code
     return NewCase(
@@ -149,3 +225,75 @@ def qr_case(
         village_code=village,
         attachments=attachments,
     )
+
+
+# ---- the 12345 feed: revisions and closing ------------------------------------------------------------
+
+
+def submit_hotline(new: NewCase, version: int = 0, platform_status: str = "open") -> tuple[Case, bool]:
+    """A work order from the 12345 feed, idempotent by ``external_id`` and safe against reordering.
+
+    The first message of a work order creates the case, whichever revision it is (a closed one is not
+    dispatched). A later message applies only when its ``version`` is newer than the one applied: its
+    content, title, caller and address replace the case's, and ``closed`` cancels an open case (closes a
+    resolved one). Returns (case, created).
+    """
+    if version == 0 and platform_status == "open":  # the plain first message: nothing more than intake
+        case, _, created = submit(new)
+        return case, created
+
+    def on_created(session: Session, case: Case) -> bool:
+        session.add(HotlineOrder(case_id=case.id, version=version, platform_status=platform_status))
+        if platform_status == "closed":
+            _close(session, case, new.actor, version)
+            return False
+        return True
+
+    case, _, created = submit(new, on_created)
+    if created:
+        return case, True
+    with Session(get_engine(), expire_on_commit=False) as session:
+        case = apply_revision(session, case.id, new, version, platform_status)
+        session.commit()
+    return case, False
+
+
+def _close(session: Session, case: Case, actor: str, version: int) -> None:
+    from dispatch.dispatching.service import cancel
+
+    note = "12345 平台已关闭工单 / closed on the 12345 platform"
+    if case.status in OPEN_STATUSES:
+        cancel(session, case, actor, note, data={"version": version})
+    elif case.status in ("resolved", "forwarded"):
+        states.transition(session, case, "closed", actor=actor, action="platform_closed", note=note)
+
+
+def apply_revision(session: Session, case_id: int, new: NewCase, version: int, platform_status: str) -> Case:
+    """Apply a newer revision of a work order to its case (locked); an older or equal one changes nothing."""
+    case = cases.get(session, case_id, lock=True)
+    order = session.get(HotlineOrder, case.id)
+    if order is not None and version <= order.version or order is None and version == 0:
+        return case
+    if order is None:
+        order = HotlineOrder(case_id=case.id)
+    changed = {}
+    fields = {
+        "content": new.content.strip() or case.content,
+        "title": new.title,
+        "reporter_name": new.reporter_name,
+        "reporter_phone": new.reporter_phone,
+        "address": new.address,
+    }
+    for name, value in fields.items():
+        if value != getattr(case, name):
+            setattr(case, name, value)
+            changed[name] = True
+    order.version, order.platform_status, order.updated_at = version, platform_status, utcnow()
+    session.add(order)
+    if changed:
+        states.record(
+            session, case, actor=new.actor, action="feed_updated", data={"version": version, "fields": sorted(changed)}
+        )
+    if platform_status == "closed":
+        _close(session, case, new.actor, version)
+    return case

@@ -17,7 +17,9 @@ from dispatch.cases.service import NewCase
 from dispatch.errors import AppError, error_body
 from dispatch.intake import service
 from dispatch.intake.mailparse import MailError, parse_mail
+from dispatch.intake.models import HotlineFeedIn
 from dispatch.points import service as points
+from dispatch.ratelimit import rate_limit
 
 router = APIRouter(prefix="/api", tags=["intake"])
 
@@ -75,13 +77,16 @@ def _from_case_in(body: CaseIn, channel: str, actor: str, external_id: str | Non
         lon=body.lon,
         coord_system=body.coord_system,
         received_at=body.received_at,
+        request_kind=body.request_kind,
     )
 
 
 def _hotline_one(item: Any, actor: str) -> tuple[int, dict]:
     try:
-        body = HotlineIn.model_validate(item)
-        case, _, created = service.submit(_from_case_in(body, "hotline", actor, body.external_id))
+        body = HotlineFeedIn.model_validate(item)
+        case, created = service.submit_hotline(
+            _from_case_in(body, "hotline", actor, body.external_id), body.version, body.platform_status
+        )
     except ValidationError as exc:
         err = _validation_error(exc)
         return err.status, error_body(err.code, err.message, err.details)
@@ -116,11 +121,14 @@ async def hotline(request: Request, p: Principal = Depends(require("operator", s
     if not isinstance(data, dict):
         raise AppError("invalid_request", "请求体须为对象或数组", "The body must be an object or a list", status=422)
     try:
-        body = HotlineIn.model_validate(data)
+        body = HotlineFeedIn.model_validate(data)
     except ValidationError as exc:
         raise _validation_error(exc) from exc
-    case, _, created = await run_in_threadpool(
-        service.submit, _from_case_in(body, "hotline", p.actor, body.external_id)
+    case, created = await run_in_threadpool(
+        service.submit_hotline,
+        _from_case_in(body, "hotline", p.actor, body.external_id),
+        body.version,
+        body.platform_status,
     )
     out = IntakeOut(id=case.id, tracking_no=case.tracking_no, status=case.status)
     return JSONResponse(out.model_dump(), status_code=201 if created else 200)
@@ -181,6 +189,7 @@ async def receive_qr(
     name: str | None,
     phone: str | None,
     photos: list[UploadFile] | None,
+    request_kind: str | None = None,
 ):
     """Read the uploads (bounded) and submit; shared by this API and the plain QR page."""
     from starlette.concurrency import run_in_threadpool
@@ -193,12 +202,15 @@ async def receive_qr(
     service.check_photo_count(len(uploads))
     limit = get_settings().max_photo_bytes
     files = [(u.filename or "photo", await u.read(limit + 1)) for u in uploads]
-    new = service.qr_case(point, content, category, lat, lon, coord_system, name, phone, files)
+    new = await run_in_threadpool(service.qr_case, point, content, category, lat, lon, coord_system, name, phone, files)
+    new.request_kind = request_kind or None  # 诉求类型 (optional; validated by cases.service.create)
     case, secret, _ = await run_in_threadpool(service.submit, new)
     return case, secret
 
 
-@router.post("/intake/qr/{token}", status_code=201, response_model=IntakeOut)
+@router.post(
+    "/intake/qr/{token}", status_code=201, response_model=IntakeOut, dependencies=[Depends(rate_limit("qr", "token"))]
+)
 async def qr(
     token: str,
     content: Annotated[str, Form(min_length=1, max_length=5000)],
@@ -209,9 +221,12 @@ async def qr(
     name: Annotated[str | None, Form(max_length=64)] = None,
     phone: Annotated[str | None, Form(max_length=32)] = None,
     photos: Annotated[list[UploadFile] | None, File()] = None,
+    request_kind: Annotated[str | None, Form(max_length=16)] = None,
     session: Session = Depends(get_session),
 ) -> JSONResponse:
     """A resident's submission from a point's QR page (no account; the secret lets them follow the case)."""
-    case, secret = await receive_qr(session, token, content, category, lat, lon, coord_system, name, phone, photos)
+    case, secret = await receive_qr(
+        session, token, content, category, lat, lon, coord_system, name, phone, photos, request_kind
+    )
     out = IntakeOut(id=case.id, tracking_no=case.tracking_no, status=case.status, secret=secret)
     return JSONResponse(out.model_dump(), status_code=201)

@@ -1,0 +1,56 @@
+"""The yardstick of bench_intake.py: a bare FastAPI endpoint that inserts one row with SQLAlchemy Core.
+
+Same database, same JSON body, same commit-before-answering as the real intake, and nothing else: no
+validation beyond JSON, no dispatch, no events. Served like the API (uvicorn, the same number of workers):
+
+    BENCH_BARE_DB=postgresql+psycopg://... uvicorn _bare:app --app-dir bench --workers 2
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import Column, DateTime, Float, Integer, MetaData, String, Table, Text, create_engine, func, insert
+
+metadata = MetaData()
+bare = Table(
+    "bench_bare",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("external_id", String(128)),
+    Column("content", Text, nullable=False),
+    Column("lat", Float),
+    Column("lon", Float),
+    Column("created_at", DateTime(timezone=True), server_default=func.now()),
+)
+engine = create_engine(os.environ["BENCH_BARE_DB"], pool_size=20, max_overflow=20)
+metadata.create_all(engine, checkfirst=True)
+app = FastAPI()
+
+
+@app.get("/readyz")
+def readyz() -> dict:
+    return {"status": "ok"}
+
+
+@app.post("/bare", status_code=201)
+async def intake(request: Request) -> JSONResponse:
+    from starlette.concurrency import run_in_threadpool
+
+    body = json.loads(await request.body())
+    new_id = await run_in_threadpool(_insert, body)
+    return JSONResponse({"id": new_id}, status_code=201)
+
+
+def _insert(body: dict) -> int:
+    with engine.begin() as conn:
+        return conn.execute(
+            insert(bare)
+            .values(
+                external_id=body.get("external_id"), content=body["content"], lat=body.get("lat"), lon=body.get("lon")
+            )
+            .returning(bare.c.id)
+        ).scalar_one()

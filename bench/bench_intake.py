@@ -1,0 +1,284 @@
+"""Intake end to end against a bare Core-insert endpoint, side by side, on PostgreSQL + Redis.
+
+The API runs as ``shangliang serve --workers N`` and ``shangliang worker`` processes (as compose runs them),
+on a scratch database loaded with the demo (300 members, every one given room for 1,000 cases so that every
+case is offered rather than escalated). A bare FastAPI app (``bench/_bare.py``: one Core INSERT and a
+commit per request, the same uvicorn worker count) serves as the yardstick on the same database.
+
+Rounds alternate bare and intake phases of the same length with the same closed-loop load (C connections,
+each sending its next request when the previous answer arrives). For intake, a board socket records when the
+case's dispatch event (``case.offered`` or ``case.escalated``) arrives:
+
+- intake throughput = cases whose dispatch event reached the board / (last such arrival - phase start);
+- latency = request sent → 201 (committed and dispatched), and request sent → event on the board;
+- ratio = intake throughput / bare throughput.
+
+    .venv/bin/python bench/bench_intake.py [--quick] [--duration 30] [--concurrency 64] [--rounds 2]
+        [--api-workers 2] [--rq-workers 1] [--profile DIR]
+
+It uses a scratch database ``sl_bench_intake`` on the server of SHANGLIANG_DATABASE_URL (dropped and created)
+and Redis BENCH_REDIS_URL (default redis://127.0.0.1:6379/13, flushed). ``--profile DIR`` records every API
+worker with py-spy during the first intake phase (collapsed stacks in DIR; py-spy must be on PATH).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from _common import (
+    BIN,
+    Http,
+    Proc,
+    WsClient,
+    app_env,
+    descendants,
+    flush_redis,
+    free_port,
+    ms,
+    pct,
+    prepare,
+    redis_url,
+    report,
+    rq_worker,
+    scratch_database,
+    serve,
+    token,
+    verdict,
+    versions,
+    villages,
+    wait_ready,
+)
+
+DB_NAME = "sl_bench_intake"
+
+
+async def phase(kind: str, url: str, seconds: float, concurrency: int, key: str, places: list, tag: str, board=None):
+    """One closed-loop phase; returns per-request samples and the board's arrival times by case id."""
+    host, port = url.removeprefix("http://").split(":")
+    path = "/bare" if kind == "bare" else "/api/intake/hotline"
+    headers = {} if kind == "bare" else {"X-API-Key": key}
+    samples: list[tuple[float, float, int, int | None]] = []  # sent, answered, status, case id
+    stop_at = time.time() + seconds
+    counter = 0
+
+    async def loop(worker: int) -> None:
+        nonlocal counter
+        client = Http(host, int(port))
+        try:
+            while time.time() < stop_at:
+                counter += 1
+                n = counter
+                v = places[n % len(places)]
+                body = {
+                    "external_id": f"{tag}-{worker}-{n}",
+                    "content": "小区门口路灯不亮，晚上出行不便，请尽快维修。",
+                    "lat": v["lat"] + (n % 17) * 1e-4,
+                    "lon": v["lon"] - (n % 13) * 1e-4,
+                    "caller_phone": "13800000000",
+                }
+                t0 = time.time()
+                status, data = await client.post_json(path, body, headers)
+                t1 = time.time()
+                case_id = json.loads(data).get("id") if status in (200, 201) else None
+                samples.append((t0, t1, status, case_id))
+        finally:
+            await client.close()
+
+    start = time.time()
+    await asyncio.gather(*(loop(i) for i in range(concurrency)))
+    arrivals: dict[int, float] = {}
+    if board is not None:
+        wanted = {s[3] for s in samples if s[3] is not None}
+        deadline = time.time() + 30
+        while time.time() < deadline and not wanted <= board.keys():
+            await asyncio.sleep(0.05)
+        arrivals = {cid: board[cid] for cid in wanted if cid in board}
+    return start, samples, arrivals
+
+
+def summarise(kind: str, runs: list) -> dict:
+    lat, e2e, tput, errors, total = [], [], [], 0, 0
+    for start, samples, arrivals in runs:
+        ok = [s for s in samples if s[2] in (200, 201)]
+        errors += len(samples) - len(ok)
+        total += len(samples)
+        lat += [s[1] - s[0] for s in ok]
+        if kind == "bare":
+            end = max(s[1] for s in ok) if ok else start
+            tput.append(len(ok) / max(1e-9, end - start))
+        else:
+            sent = {s[3]: s[0] for s in ok}
+            e2e += [arrivals[c] - sent[c] for c in arrivals]
+            end = max(arrivals.values()) if arrivals else start
+            tput.append(len(arrivals) / max(1e-9, end - start))
+            errors += len(ok) - len(arrivals)  # committed but no dispatch event seen on the board
+    return {
+        "throughput": sum(tput) / len(tput),
+        "requests": total,
+        "errors": errors,
+        "p50": pct(lat, 50),
+        "p99": pct(lat, 99),
+        "e2e_p50": pct(e2e, 50) if e2e else float("nan"),
+        "e2e_p99": pct(e2e, 99) if e2e else float("nan"),
+    }
+
+
+def profile(pids: list[int], seconds: float, out: Path) -> list[subprocess.Popen]:
+    spy = shutil.which("py-spy")
+    if not spy:
+        print("py-spy not on PATH: no profile", file=sys.stderr)
+        return []
+    out.mkdir(parents=True, exist_ok=True)
+    return [
+        subprocess.Popen(
+            [spy, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "200", "--format", "raw"]
+            + ["--output", str(out / f"api-{pid}.txt"), "--nonblocking"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for pid in pids
+    ]
+
+
+async def main_async(args) -> int:
+    r_url = redis_url()
+    db_url = scratch_database(DB_NAME)
+    flush_redis(r_url)
+    env = app_env(db_url, r_url)
+    creds = prepare(env, members=args.members)
+    import psycopg
+
+    with psycopg.connect(db_url) as conn:  # room for every case: they are offered, not escalated
+        conn.execute("UPDATE member SET capacity = 1000000, on_duty = true")
+    flush_redis(r_url)  # the locator rebuilds from the database at the first claim
+
+    os.environ["BENCH_BARE_DB"] = db_url.replace("postgresql://", "postgresql+psycopg://")
+    sys.path.insert(0, str(Path(__file__).parent))
+    import _bare  # noqa: F401 - creates its table once, before its workers start
+
+    procs: list[Proc] = []
+    try:
+        bare_port = free_port()
+        bare = Proc(
+            [str(BIN / "uvicorn"), "_bare:app", "--app-dir", "bench", "--host", "127.0.0.1", "--port", str(bare_port)]
+            + ["--workers", str(args.api_workers), "--log-level", "warning"],
+            "bare",
+            {**env, "BENCH_BARE_DB": os.environ["BENCH_BARE_DB"]},
+        )
+        procs.append(bare)
+        bare_url = f"http://127.0.0.1:{bare_port}"
+        wait_ready(bare_url, bare)
+        api, url = serve(env, args.api_workers)
+        procs.append(api)
+        procs += [rq_worker(env, f"worker-{i}") for i in range(args.rq_workers)]
+        op = token(url, creds)
+
+        board: dict[int, float] = {}
+
+        def on_event(payload: bytes, at: float) -> None:
+            event = json.loads(payload)
+            if event.get("type") in ("case.offered", "case.escalated"):
+                board.setdefault(event["case"]["id"], at)
+
+        host, port = url.removeprefix("http://").split(":")
+        ws = await WsClient.open(host, int(port), f"/ws/board?token={op}", on_event)
+        places = villages()
+
+        # warm-up: imports, pools, the locator's rebuild
+        await phase("intake", url, min(3, args.duration), 4, creds["api_key"], places, "warm", board)
+        await phase("bare", bare_url, min(3, args.duration), 4, creds["api_key"], places, "warm")
+
+        runs: dict[str, list] = {"bare": [], "intake": []}
+        spies: list[subprocess.Popen] = []
+        for r in range(args.rounds):
+            runs["bare"].append(
+                await phase("bare", bare_url, args.duration, args.concurrency, creds["api_key"], places, f"b{r}")
+            )
+            if r == 0 and args.profile:
+                workers = [p for p in descendants(api.pid) if p != api.pid] or [api.pid]
+                spies = profile(workers, args.duration, Path(args.profile))
+            runs["intake"].append(
+                await phase("intake", url, args.duration, args.concurrency, creds["api_key"], places, f"i{r}", board)
+            )
+        for spy in spies:
+            spy.wait(timeout=60)
+        ws.close()
+    finally:
+        for p in reversed(procs):
+            p.stop()
+
+    bare_s, intake_s = summarise("bare", runs["bare"]), summarise("intake", runs["intake"])
+    ratio = intake_s["throughput"] / bare_s["throughput"] if bare_s["throughput"] else float("nan")
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    table = [
+        {
+            "endpoint": "bare Core insert (`bench/_bare.py`)",
+            "cases/s": bare_s["throughput"],
+            "requests": bare_s["requests"],
+            "errors": bare_s["errors"],
+            "p50 ms (answer)": ms(bare_s["p50"]),
+            "p99 ms (answer)": ms(bare_s["p99"]),
+            "p50 ms (board)": "–",
+            "p99 ms (board)": "–",
+        },
+        {
+            "endpoint": "intake end to end (`POST /api/intake/hotline` → board)",
+            "cases/s": intake_s["throughput"],
+            "requests": intake_s["requests"],
+            "errors": intake_s["errors"],
+            "p50 ms (answer)": ms(intake_s["p50"]),
+            "p99 ms (answer)": ms(intake_s["p99"]),
+            "p50 ms (board)": ms(intake_s["e2e_p50"]),
+            "p99 ms (board)": ms(intake_s["e2e_p99"]),
+        },
+    ]
+    cmd = "python bench/bench_intake.py" + (" --quick" if args.quick else "")
+    report(
+        "Intake end to end vs a bare Core insert",
+        cmd,
+        {
+            "phases": f"{args.rounds} rounds × (bare {args.duration:.0f} s, intake {args.duration:.0f} s), alternating",
+            "load": f"closed loop, {args.concurrency} keep-alive connections, one Python asyncio client process",
+            "API": f"`shangliang serve --workers {args.api_workers}` + {args.rq_workers} × `shangliang worker`",
+            "data": f"demo: {args.members} members (capacity raised so every case is offered), 269 villages",
+            "client CPU": f"{usage.ru_utime + usage.ru_stime:.1f} s over the whole run",
+            **versions(db_url, r_url),
+        },
+        table,
+        [
+            f"ratio intake / bare = **{ratio:.2f}**",
+            verdict(intake_s["throughput"] >= 500 and ratio >= 0.5, "≥ 500 cases/s and ≥ 0.5 × the bare endpoint"),
+            "answer: request sent → 201 (case committed, offered, outbox written); board: request sent → "
+            "`case.offered`/`case.escalated` received on a board socket",
+        ],
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="a few seconds: checks that the script works")
+    ap.add_argument("--duration", type=float, default=30.0, help="seconds per phase")
+    ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--api-workers", type=int, default=2)
+    ap.add_argument("--rq-workers", type=int, default=1)
+    ap.add_argument("--members", type=int, default=300)
+    ap.add_argument("--profile", default=None, help="directory for py-spy profiles of the API workers")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.duration, args.concurrency, args.rounds = 3.0, 8, 1
+    return asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
