@@ -1,7 +1,7 @@
 """hotline_orders: the newest revision of a 12345 work order applied to its case.
 
 Revision ID: 0010
-Revises: 0009
+Revises: 0008
 Create Date: 2026-11-22
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | None = "0009"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
