@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -149,3 +150,30 @@ def api(server) -> Iterator[httpx.Client]:
 
 def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "settings(**kw): SHANGLIANG_* settings for the test")
+
+
+@pytest.fixture
+def outage(env, monkeypatch):
+    """(cut, restore): Redis unreachable as the app sees it — a cut TCP proxy in front of real Redis, or the
+    in-process Redis disconnected."""
+    if SERVICES:
+        from netproxy import CuttableProxy
+
+        target = urlsplit(os.environ["SHANGLIANG_REDIS_URL"])
+        proxy = CuttableProxy((target.hostname, target.port or 6379))
+        proxy.up()
+        monkeypatch.setenv("SHANGLIANG_REDIS_URL", f"redis://127.0.0.1:{proxy.port}{target.path}")
+        get_settings.cache_clear()
+        broker_mod.set_broker(None)
+        yield proxy.down, proxy.up
+        proxy.down()
+    else:
+        fake = broker_mod.get_broker().server
+
+        def cut() -> None:
+            fake.connected = False
+
+        def restore() -> None:
+            fake.connected = True
+
+        yield cut, restore

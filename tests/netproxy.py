@@ -28,6 +28,9 @@ class CuttableProxy:
         """Refuse new connections and cut every open one."""
         listener, self._listener = self._listener, None
         if listener is not None:
+            # shutdown first: close() alone leaves a connection already in the accept queue to get through
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
             listener.close()
         with self._lock:
             conns, self._conns = self._conns, set()
@@ -41,6 +44,9 @@ class CuttableProxy:
             try:
                 client, _ = listener.accept()
             except OSError:
+                return
+            if self._listener is not listener:  # cut meanwhile
+                client.close()
                 return
             try:
                 remote = socket.create_connection(self.upstream, timeout=5)

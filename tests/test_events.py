@@ -5,17 +5,11 @@ from __future__ import annotations
 import base64
 import os
 import socket
-from urllib.parse import urlsplit
 
 import pytest
-from conftest import SERVICES
 from helpers import api_key, auth, board, create_member, recv, recv_until, user_token
-from netproxy import CuttableProxy
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
-
-from dispatch import broker as broker_mod
-from dispatch.config import get_settings
 
 
 def hotline(api, external_id: str, lat: float | None = None, lon: float | None = None):
@@ -97,28 +91,6 @@ def test_a_member_socket_carries_only_that_members_cases(api, server):
         assert other["id"] != mine["id"]
 
 
-@pytest.fixture
-def outage(env, monkeypatch):
-    """Returns (cut, restore): an outage of Redis as the app sees it (through a proxy on real Redis)."""
-    if SERVICES:
-        target = urlsplit(os.environ["SHANGLIANG_REDIS_URL"])
-        proxy = CuttableProxy((target.hostname, target.port or 6379))
-        proxy.up()
-        monkeypatch.setenv("SHANGLIANG_REDIS_URL", f"redis://127.0.0.1:{proxy.port}{target.path}")
-        get_settings.cache_clear()
-        broker_mod.set_broker(None)
-        yield proxy.down, proxy.up
-        proxy.down()
-    else:
-        fake = broker_mod.get_broker().server
-
-        def cut() -> None:
-            fake.connected = False
-
-        def restore() -> None:
-            fake.connected = True
-
-        yield cut, restore
 
 
 @pytest.mark.settings(sweep_interval_s=0.5, relay_interval_s=0.2)

@@ -4,7 +4,6 @@ bounded backoff, and caught up by the sweeper when the job was lost (Redis down,
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import threading
 import time
@@ -12,15 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
-from urllib.parse import urlsplit
 
 import pytest
 from aiosmtpd.controller import Controller
-from conftest import SERVICES
 from helpers import api_key, auth, create_member, user_token
-from netproxy import CuttableProxy
 
-from dispatch import broker as broker_mod
 from dispatch.config import get_settings
 from dispatch.notifications import flows
 from workers import jobs
@@ -181,28 +176,6 @@ def test_a_job_and_the_sweeper_racing_send_the_reply_once(api, logged, monkeypat
 # ---- Redis down at the resolution -------------------------------------------------------------------------
 
 
-@pytest.fixture
-def outage(env, monkeypatch):
-    """(cut, restore): Redis unreachable as the app sees it (a cut proxy to real Redis, or the fake disconnected)."""
-    if SERVICES:
-        target = urlsplit(os.environ["SHANGLIANG_REDIS_URL"])
-        proxy = CuttableProxy((target.hostname, target.port or 6379))
-        proxy.up()
-        monkeypatch.setenv("SHANGLIANG_REDIS_URL", f"redis://127.0.0.1:{proxy.port}{target.path}")
-        get_settings.cache_clear()
-        broker_mod.set_broker(None)
-        yield proxy.down, proxy.up
-        proxy.down()
-    else:
-        fake = broker_mod.get_broker().server
-
-        def cut() -> None:
-            fake.connected = False
-
-        def restore() -> None:
-            fake.connected = True
-
-        yield cut, restore
 
 
 @pytest.mark.settings(notify_sweep_grace_s=0.5, sweep_interval_s=0.5, relay_interval_s=0.2)

@@ -236,28 +236,6 @@ def test_text_and_json_log_lines_carry_the_request_id():
 # --------------------------------------------------------------------------- readiness and outages
 
 
-@pytest.fixture
-def redis_outage(env, monkeypatch):
-    """(cut, restore) of Redis as the app sees it: a proxy in front of real Redis, or the in-process one."""
-    if SERVICES:
-        target = urlsplit(os.environ["SHANGLIANG_REDIS_URL"])
-        proxy = CuttableProxy((target.hostname, target.port or 6379))
-        proxy.up()
-        monkeypatch.setenv("SHANGLIANG_REDIS_URL", f"redis://127.0.0.1:{proxy.port}{target.path}")
-        get_settings.cache_clear()
-        broker_mod.set_broker(None)
-        yield proxy.down, proxy.up
-        proxy.down()
-    else:
-        fake = broker_mod.get_broker().server
-
-        def cut() -> None:
-            fake.connected = False
-
-        def restore() -> None:
-            fake.connected = True
-
-        yield cut, restore
 
 
 @pytest.fixture
@@ -286,8 +264,8 @@ def db_outage(env, monkeypatch):
 
 
 @pytest.mark.settings(sweep_interval_s=0.5, relay_interval_s=0.2)
-def test_redis_down_shows_in_readyz_and_metrics_and_the_outbox_lag_recovers(redis_outage, api, server):
-    cut, restore = redis_outage
+def test_redis_down_shows_in_readyz_and_metrics_and_the_outbox_lag_recovers(outage, api, server):
+    cut, restore = outage
     key = api_key()
     cut()
     assert api.get("/readyz").status_code == 503

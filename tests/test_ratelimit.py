@@ -3,19 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from conftest import SERVICES
 from helpers import auth, create_member, user_token
-from netproxy import CuttableProxy
 from starlette.requests import Request
 
-from dispatch import broker as broker_mod
 from dispatch import ratelimit
-from dispatch.config import get_settings
 
 TRUSTED = "127.0.0.1"  # the test client plays the proxy: its X-Forwarded-For is believed
 
@@ -120,28 +115,6 @@ def test_the_client_address_walks_forwarded_for_past_trusted_proxies(env):
     assert ratelimit.client_ip(request("203.0.113.7", "1.2.3.4")) == "203.0.113.7"  # a direct client
 
 
-@pytest.fixture
-def outage(env, monkeypatch):
-    """(cut, restore): Redis gone as the app sees it — a cut TCP proxy on real Redis, or the fake disconnected."""
-    if SERVICES:
-        target = urlsplit(os.environ["SHANGLIANG_REDIS_URL"])
-        proxy = CuttableProxy((target.hostname, target.port or 6379))
-        proxy.up()
-        monkeypatch.setenv("SHANGLIANG_REDIS_URL", f"redis://127.0.0.1:{proxy.port}{target.path}")
-        get_settings.cache_clear()
-        broker_mod.set_broker(None)
-        yield proxy.down, proxy.up
-        proxy.down()
-    else:
-        fake = broker_mod.get_broker().server
-
-        def cut() -> None:
-            fake.connected = False
-
-        def restore() -> None:
-            fake.connected = True
-
-        yield cut, restore
 
 
 @pytest.mark.settings(rate_limits=limits(qr={"ip": "1/60"}), trusted_proxies=TRUSTED)
