@@ -185,27 +185,31 @@ def qr_png(
     typer.echo(f"Wrote {out}: {url}")
 
 
-@app.command()
-def backup(path: str = typer.Argument(..., help="the archive to write, e.g. shangliang-2026-05-01.tar.gz")) -> None:
-    """Write every table (one consistent snapshot) and the uploads to a portable .tar.gz archive."""
+def _archive(action: str, path: str):
+    """Run backup or restore of ``path`` with per-table progress; a refusal exits with its code and message."""
     from pathlib import Path
 
     from tqdm import tqdm
 
     from dispatch.config import get_settings
-    from dispatch.observability.backup import BackupError
-    from dispatch.observability.backup import backup as run_backup
+    from dispatch.observability import backup as archive
 
     try:
-        summary = run_backup(
+        return getattr(archive, action)(
             _engine(),
             Path(path),
             get_settings().upload_dir,
             progress=lambda name, total: tqdm(total=total, desc=name, unit="row", leave=False),
         )
-    except BackupError as exc:
+    except archive.BackupError as exc:
         typer.secho(str(exc), fg="red", err=True)
         raise typer.Exit(exc.exit_code) from None
+
+
+@app.command()
+def backup(path: str = typer.Argument(..., help="the archive to write, e.g. shangliang-2026-05-01.tar.gz")) -> None:
+    """Write every table (one consistent snapshot) and the uploads to a portable .tar.gz archive."""
+    summary = _archive("backup", path)
     rows = sum(summary.tables.values())
     typer.echo(
         f"Backup written to {path}: {len(summary.tables)} tables, {rows} rows, {summary.uploads} uploaded files "
@@ -216,24 +220,7 @@ def backup(path: str = typer.Argument(..., help="the archive to write, e.g. shan
 @app.command()
 def restore(path: str = typer.Argument(..., help="an archive written by `shangliang backup`")) -> None:
     """Load a backup into an empty database migrated to the backup's revision (`shangliang db upgrade` first)."""
-    from pathlib import Path
-
-    from tqdm import tqdm
-
-    from dispatch.config import get_settings
-    from dispatch.observability.backup import BackupError
-    from dispatch.observability.backup import restore as run_restore
-
-    try:
-        summary = run_restore(
-            _engine(),
-            Path(path),
-            get_settings().upload_dir,
-            progress=lambda name, total: tqdm(total=total, desc=name, unit="row", leave=False),
-        )
-    except BackupError as exc:
-        typer.secho(str(exc), fg="red", err=True)
-        raise typer.Exit(exc.exit_code) from None
+    summary = _archive("restore", path)
     rows = sum(summary.tables.values())
     typer.echo(f"Restored {path}: {len(summary.tables)} tables, {rows} rows, {summary.uploads} uploaded files.")
     try:  # the dispatcher's Redis state follows the restored members
