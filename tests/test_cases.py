@@ -119,3 +119,13 @@ def test_the_operator_confirms_a_category_and_the_trail_keeps_the_old_one(api):
     last = api.get(f"/api/cases/{case['id']}/events", headers=auth(op)).json()[-1]
     assert last["action"] == "categorised" and (last["data"]["from"], last["data"]["to"]) == (None, "劳动和社会保障")
     assert last["data"]["due_from"] == last["data"]["due_to"]  # the general rule either way: same deadline
+
+
+def test_the_open_due_index_covers_exactly_the_open_statuses():
+    """The partial index behind the overdue list spells the open statuses out in SQL; it must follow them."""
+    import re
+
+    from dispatch.cases.models import OPEN_SQL
+    from dispatch.cases.states import OPEN_STATUSES
+
+    assert set(re.findall(r"'(\w+)'", OPEN_SQL)) == set(OPEN_STATUSES)

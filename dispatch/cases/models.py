@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 from pydantic import Field as PField
-from sqlalchemy import JSON, Column, LargeBinary, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from dispatch.db import UTCDateTime, utcnow
@@ -28,12 +28,19 @@ REQUEST_KINDS: dict[str, tuple[str, str]] = {
 RequestKind = Literal[tuple(REQUEST_KINDS)]  # type: ignore[valid-type]  # the keys above, for validation
 RESIDENT_KINDS = ("咨询", "求助", "建议", "投诉", "举报")  # what the QR form offers
 
+# The open statuses (cases.states.OPEN_STATUSES, which imports this module) as the SQL of a partial index.
+OPEN_SQL = "status IN ('new', 'offered', 'escalated', 'assigned', 'in_progress', 'reopened')"
+
 
 class Case(SQLModel, table=True):
     """One issue raised by a resident (工单). ``status`` is written only by ``cases.states``."""
 
     __tablename__ = "case"
-    __table_args__ = (UniqueConstraint("channel", "external_id", name="uq_case_channel_external_id"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id", name="uq_case_channel_external_id"),
+        # reports: the overdue list in due_at order (migration 0011; the statuses are cases.states.OPEN_STATUSES)
+        Index("ix_case_open_due", "due_at", postgresql_where=text(OPEN_SQL), sqlite_where=text(OPEN_SQL)),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     tracking_no: str = Field(max_length=32, unique=True, index=True)
@@ -79,6 +86,15 @@ class CaseEvent(SQLModel, table=True):
     """Append-only audit trail of a case: who did what, from which status to which."""
 
     __tablename__ = "case_event"
+    __table_args__ = (
+        # reports: the reopened cases (reopen rate), read once per report (migration 0011)
+        Index(
+            "ix_case_event_reopened",
+            "case_id",
+            postgresql_where=text("to_status = 'reopened'"),
+            sqlite_where=text("to_status = 'reopened'"),
+        ),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="case.id", index=True)

@@ -42,6 +42,9 @@ def inspection(session: Session, start: date, end: date, town_code: str | None =
 
     filters = {"town_code": town_code}
     where = kpis.scope(start, end, filters)
+    # every figure of the report in one pass (the page, the KPI details and the rankings share them); no weekly
+    # trend: neither the PDF nor the XLSX draws one
+    figures = kpis.aggregate_many(session, where, ("none", "town", "member", "department"))
     coverage_rows = coverage(session, end.year)["towns"]
     town_name = None
     if town_code:
@@ -54,10 +57,10 @@ def inspection(session: Session, start: date, end: date, town_code: str | None =
         "town_code": town_code,
         "town_name": town_name,
         "generated_at": utcnow().astimezone(service.SHANGHAI).strftime("%Y-%m-%d %H:%M"),
-        "page": service.towns(session, start, end, town_code),
-        "kpis": kpis.kpis(session, start, end, by="town", trend="week", filters=filters),
-        "members": _ranking(kpis.aggregate(session, where, "member")),
-        "departments": _ranking(kpis.aggregate(session, where, "department")),
+        "page": service.towns(session, start, end, town_code, figures=figures),
+        "kpis": kpis.kpis(session, start, end, by="town", trend="none", filters=filters, figures=figures),
+        "members": _ranking(figures["member"]),
+        "departments": _ranking(figures["department"]),
         "coverage_year": end.year,
         "coverage": coverage_rows,
         "consultations": kpis.consultation_rates(session, start, end, town_code),

@@ -87,19 +87,23 @@ def summary(session: Session, town_code: str | None = None) -> dict:
     }
 
 
-def towns(session: Session, start: date, end: date, town_code: str | None = None) -> dict:
-    """Per-town intake, resolution, on-time and satisfaction for cases received in [start, end]."""
-    lo, hi = day_bounds(start, end)
-    where = [Case.created_at >= lo, Case.created_at < hi]
-    if town_code:
-        where.append(Case.town_code == town_code)
+def towns(
+    session: Session, start: date, end: date, town_code: str | None = None, figures: dict[str, list[dict]] | None = None
+) -> dict:
+    """Per-town intake, resolution, on-time and satisfaction for cases received in [start, end].
+
+    ``figures``: ``kpis.aggregate_many`` over the same scope with "town" and "none", when already computed."""
     from dispatch.reports import kpis
 
-    rows = kpis.aggregate(session, where, "town")
+    if figures is None:
+        figures = kpis.aggregate_many(session, kpis.scope(start, end, {"town_code": town_code}), ("town", "none"))
     names = dict(session.exec(select(Region.code, Region.name).where(Region.level == "town")).all())
-    table = [{"town_code": r["key"], "town_name": names.get(r["key"], "（未定位）"), **_row(r)} for r in rows]
+    table = [
+        {"town_code": r["key"], "town_name": names.get(r["key"], "（未定位）"), **_row(r)} for r in figures["town"]
+    ]
     table.sort(key=lambda r: (r["town_code"] is None, r["town_code"] or ""))
-    total = _total(session, where)
+    total = _row(figures["none"][0] if figures["none"] else kpis.empty_figures())
+    # the 200 most overdue: read in due_at order from the partial index ix_case_open_due (open cases only)
     overdue = session.exec(
         select(Case)
         .where(
