@@ -242,6 +242,50 @@ def test_policies_and_calendar_are_admin_data(api):
     assert same(res.json()["sign_by"], local(2027, 1, 4, 9))
 
 
+@pytest.mark.settings(deadline_profile="guangdong")
+def test_an_edit_of_the_calendar_or_the_policy_applies_to_the_next_case(api, monkeypatch):
+    """Policy and calendar are cached per process: an edit through the API applies to the very next case; an
+    edit made elsewhere (another process, here a direct write) within the cache's TTL."""
+    from dispatch.db import get_engine
+    from dispatch.deadlines.models import CalendarDay
+
+    admin, op = user_token(api, "admin"), user_token(api, "operator")
+    start = local(2026, 9, 30, 16)
+    first = get_case(api, op, intake(api, start, ext="c1")["id"])  # the cache is warm now
+    assert same(first["deadlines"]["due_at"], local(2026, 10, 20, 16))  # 10 working days
+
+    # Friday 10-09 becomes a holiday: the 10th working day moves to 10-21
+    days = api.get("/api/deadlines/calendar?year=2026", headers=auth(op)).json()
+    days.append({"date": "2026-10-09", "kind": "holiday", "name": "测试假日"})
+    res = api.put("/api/deadlines/calendar/2026", json={"days": days}, headers=auth(admin))
+    assert res.status_code == 200, res.text
+    second = get_case(api, op, intake(api, start, ext="c2")["id"])
+    assert same(second["deadlines"]["due_at"], local(2026, 10, 21, 16))
+
+    # the policy: 5 working days instead of 10 (10-08, the make-up Saturday 10-10, 10-12, 10-13, 10-14)
+    rule = {"category_prefix": "", "sign_amount": 1, "sign_unit": "working_days", "finish_unit": "working_days"}
+    rules = [{**rule, "urgency": "normal", "finish_amount": 5}, {**rule, "urgency": "urgent", "finish_amount": 1}]
+    res = api.put("/api/deadlines/policies", json={"profile": "guangdong", "rules": rules}, headers=auth(admin))
+    assert res.status_code == 200, res.text
+    third = get_case(api, op, intake(api, start, ext="c3")["id"])
+    assert same(third["deadlines"]["due_at"], local(2026, 10, 14, 16))
+
+    # another process makes Monday 10-12 a holiday: this process sees it once its cache expires
+    monkeypatch.setattr(deadlines, "CACHE_TTL_S", 0.2)
+    with Session(get_engine()) as session:
+        session.add(CalendarDay(day=local(2026, 10, 12).date(), kind="holiday", name="别处修改"))
+        session.commit()
+    deadline, n, due = time.monotonic() + 10, 0, None
+    while time.monotonic() < deadline:
+        n += 1
+        due = get_case(api, op, intake(api, start, ext=f"c4-{n}")["id"])["deadlines"]["due_at"]
+        if same(due, local(2026, 10, 15, 16)):
+            break
+        assert same(due, local(2026, 10, 14, 16)), due
+        time.sleep(0.05)
+    assert same(due, local(2026, 10, 15, 16)), due
+
+
 # ---- the ladder -----------------------------------------------------------------------------------------
 
 
@@ -260,9 +304,13 @@ def test_the_ladder_fires_each_step_once_across_lost_jobs_and_races(api, server,
     steps = ladder(api, op, case_id)
     assert {k: v["state"] for k, v in steps.items()} == dict.fromkeys(plan, "pending")
     assert all(same(steps[k]["due_at"], at) for k, at in plan.items())
-    jobs_for_case = {args[1]: (at, job_id) for at, job, args, job_id in scheduled if args[0] == case_id}
-    assert {k: v[0] for k, v in jobs_for_case.items()} == plan
-    assert all(job_id.startswith(f"ladder-{case_id}-") for _, job_id in jobs_for_case.values())
+
+    def jobs_for_case() -> dict[str, datetime]:
+        return {args[1]: at for at, job, args, job_id in scheduled if args[0] == case_id and args[1] in plan}
+
+    # one job per case at a time: the next step's (each job schedules the one after it)
+    assert jobs_for_case() == {"reminder": plan["reminder"]}
+    assert all(job_id.startswith(f"ladder-{case_id}-") for _, _, args, job_id in scheduled if args[0] == case_id)
 
     with board(server, op) as ws:
         # nothing is due yet
@@ -272,6 +320,7 @@ def test_the_ladder_fires_each_step_once_across_lost_jobs_and_races(api, server,
         # the reminder's job runs on time; running it again, or sweeping, fires nothing more
         clock.at = plan["reminder"] + timedelta(minutes=1)
         assert jobs.ladder_step(case_id, "reminder") == ["reminder"]
+        assert jobs_for_case()["yellow"] == plan["yellow"]  # the reminder's job scheduled the next step
         assert jobs.ladder_step(case_id, "reminder") == []
         assert flows.sweep_ladder() == 0
 
@@ -279,6 +328,7 @@ def test_the_ladder_fires_each_step_once_across_lost_jobs_and_races(api, server,
         # delivered late after the restart, finds nothing to do
         clock.at = plan["yellow"] + timedelta(minutes=5)
         assert flows.sweep_ladder() == 1
+        assert jobs_for_case()["red"] == plan["red"]  # the sweeper scheduled what the lost job would have
         assert jobs.ladder_step(case_id, "yellow") == []
         assert flows.sweep_ladder() == 0
 
@@ -292,6 +342,7 @@ def test_the_ladder_fires_each_step_once_across_lost_jobs_and_races(api, server,
             ]
             fired = [r.result() for r in results]
         assert len(fired[0]) + fired[1] + fired[2] == 1
+        assert jobs_for_case() == plan  # every step got its job, at its planned time
 
         # supervision
         clock.at = plan["supervision"] + timedelta(minutes=5)
@@ -358,7 +409,8 @@ def test_an_approved_extension_moves_the_deadline_and_replans_and_a_resolved_cas
     }
     steps = ladder(api, op, case_id)
     assert all(same(steps[k]["due_at"], at) for k, at in replanned.items())
-    assert {args[1]: at for at, _, args, _ in scheduled if args[0] == case_id} == replanned
+    # the next pending step's job, at its new time (it schedules the ones after it)
+    assert {args[1]: at for at, _, args, _ in scheduled if args[0] == case_id} == {"reminder": replanned["reminder"]}
 
     # the resident sees the new date (a hotline case's secret goes out by SMS; set a known one here)
     from dispatch.cases import service as cases

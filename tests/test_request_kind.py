@@ -168,11 +168,13 @@ def test_operator_sets_the_kind_and_the_deadline_follows(api, server, frozen):
     assert same(trail[0]["data"]["due_to"], local(2026, 10, 27, 16))
     assert "投诉" in trail[0]["note"]
 
-    # the ladder moved with the deadline: yellow at the new due date, its job re-planned
+    # the ladder moved with the deadline: yellow at the new due date, the next step's job re-planned (each
+    # step's job schedules the following one)
     steps = {s["step"]: s for s in api.get(f"/api/cases/{cid}/ladder", headers=auth(op)).json()}
     assert same(steps["yellow"]["due_at"], local(2026, 10, 27, 16))
+    assert local(2026, 10, 9, 16) < datetime.fromisoformat(steps["reminder"]["due_at"]) < local(2026, 10, 27, 16)
     assert any(
-        job == "workers.jobs.ladder_step" and args == (cid, "yellow") and at == local(2026, 10, 27, 16)
+        job == "workers.jobs.ladder_step" and args == (cid, "reminder") and same(steps["reminder"]["due_at"], at)
         for at, job, args, _ in frozen
     )
 

@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 
 from dispatch.cases import states, taxonomy
 from dispatch.cases.models import REQUEST_KINDS, Attachment, Case, CaseEvent
-from dispatch.db import utcnow
+from dispatch.db import after_rollback, utcnow
 from dispatch.errors import AppError, NotFound, not_found
 from dispatch.regions import reference
 from dispatch.regions.service import validate_location
@@ -205,6 +205,10 @@ def create(session: Session, new: NewCase) -> tuple[Case, str]:
     received_at = new.received_at or now
     if received_at.tzinfo is None:  # a local time without offset (the hotline platform's habit): Beijing time
         received_at = received_at.replace(tzinfo=SHANGHAI)
+    from dispatch.deadlines.service import compute, plan_case  # late: deadlines import cases
+
+    # the deadlines first, so that the case row is written once, with its due_at
+    planned = compute(session, category, new.urgency, received_at, request_kind or "")
     secret = secrets.token_urlsafe(12)
     case = Case(
         tracking_no=next_tracking_no(session, now),
@@ -229,12 +233,14 @@ def create(session: Session, new: NewCase) -> tuple[Case, str]:
         mailbox_id=new.mailbox_id,
         received_at=received_at,
         created_at=now,
+        updated_at=now,
+        due_at=planned["due_at"],
     )
     session.add(case)
     session.flush()
-    from dispatch.deadlines.service import plan_case  # late: deadlines import cases
-
-    plan_case(session, case)  # due_at (办结) and the sign deadline from the policy, and the escalation ladder
+    plan_case(session, case, planned=planned)  # the sign deadline, the rule used and the escalation ladder
+    session.info.setdefault("new_cases", set()).add(case.id)  # no offers yet: dispatch need not look them up
+    after_rollback(session, lambda: session.info.pop("new_cases", None))
     from dispatch.analysis.flows import request_detection  # late: analysis imports cases
 
     request_detection(session)  # hotspots (研判): one coalesced detection job after the commit
@@ -446,23 +452,27 @@ def event_view(case: Case) -> dict[str, Any]:
     return out
 
 
+# trail actions a resident (and an Open311 client) may see; the rest are internal notes
+PUBLIC_ACTIONS = (
+    "created",
+    "offered",
+    "accepted",
+    "assigned",
+    "progress",
+    "resolved",
+    "rated",
+    "closed",
+    "reopened",
+    "forwarded",
+    "escalated",
+    "merged",
+    "cancelled",
+)
+
+
 def track_view(session: Session, case: Case) -> dict[str, Any]:
     """What the resident sees: status, a plain timeline, no member names or internal notes."""
-    public_actions = {
-        "created",
-        "offered",
-        "accepted",
-        "assigned",
-        "progress",
-        "resolved",
-        "rated",
-        "closed",
-        "reopened",
-        "forwarded",
-        "escalated",
-        "merged",
-        "cancelled",
-    }
+    public_actions = set(PUBLIC_ACTIONS)
     from dispatch.consultations.service import consultation_for_case  # late: consultations import cases
 
     timeline = [

@@ -79,7 +79,8 @@ def record(
     if to_status is not None and action != "created":
         check(case, to_status)
         case.status = to_status
-    case.updated_at = utcnow()
+    if action != "created" or case.updated_at is None:  # a new case keeps its creation time (no second write)
+        case.updated_at = utcnow()
     session.add(case)
     if case.id is None:
         session.flush()

@@ -1,4 +1,7 @@
-"""The ladder's RQ jobs and the sweeper that fires the steps whose job was lost."""
+"""The ladder's RQ jobs and the sweeper that fires the steps whose job was lost.
+
+A case has one ladder job scheduled at a time, for its first pending step; the job (or the sweeper, when the
+job was lost) schedules the next step's job after firing."""
 
 from __future__ import annotations
 
@@ -22,11 +25,29 @@ def schedule_step(case_id: int, step: str, at: datetime) -> bool:
     return schedule(at, "workers.jobs.ladder_step", case_id, step, job_id=job_id(case_id, step, at))
 
 
+def schedule_next(session: Session, case_id: int, current: str | None = None) -> bool:
+    """Schedule the job of the case's first pending step (the same job id as when it was scheduled before).
+
+    ``current``: the step of the running job. If that step is still pending and due within a second (the job
+    ran early: RQ rounds times to the second), its next job runs a second later under another id than the
+    running job's."""
+    nxt = service.next_pending(session, case_id)
+    if nxt is None:
+        return False
+    step, at = nxt
+    now = service.now()
+    if step == current and at - now <= timedelta(seconds=1):
+        at = max(at, now) + timedelta(seconds=1)
+    return schedule_step(case_id, step, at)
+
+
 def run_ladder_step(case_id: int, step: str | None = None) -> list[str]:
-    """The job: fire every step of the case that is due now, in order (``step`` names the one it was for)."""
+    """The job: fire every step of the case that is due now, in order (``step`` names the one it was for),
+    then schedule the job of the next pending step (only one job per case is scheduled at a time)."""
     with Session(get_engine(), expire_on_commit=False) as session:
         fired = service.fire_due(session, case_id, service.now())
         session.commit()
+        schedule_next(session, case_id, step)
         return fired
 
 
@@ -41,4 +62,5 @@ def sweep_ladder(limit: int = 200) -> int:
         with Session(get_engine(), expire_on_commit=False) as session:
             fired += len(service.fire_due(session, case_id, at))
             session.commit()
+            schedule_next(session, case_id)  # the lost job would have scheduled it
     return fired

@@ -5,17 +5,20 @@
 
 from __future__ import annotations
 
+import threading
+import time
+import weakref
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlalchemy.orm import object_session
 from sqlmodel import Session, col, delete, select
 
 from dispatch.cases import states
 from dispatch.cases.models import REQUEST_KINDS, Case
 from dispatch.config import get_settings
-from dispatch.db import after_commit, utcnow
+from dispatch.db import after_commit, after_rollback, utcnow
 from dispatch.deadlines.calendar import SHANGHAI, Calendar, read_csv
 from dispatch.deadlines.models import STEPS, CalendarDay, CaseDeadline, DeadlinePolicy, ExtensionRequest, LadderStep
 from dispatch.errors import AppError, Conflict, Forbidden, not_found
@@ -93,6 +96,56 @@ def policy_rules(session: Session, profile: str | None = None) -> tuple[list[dic
     return [], "table"
 
 
+# ---- the per-process cache of the reference data (policy and calendar) -------------------------------------
+#
+# Every intake needs the policy rules and the calendar; both change a few times a year. They are cached per
+# process and database (engine) for ``CACHE_TTL_S`` seconds: an edit through this process (``replace_policies``,
+# ``replace_year``) clears the cache when it commits, so the next case uses it at once; other processes (API
+# workers, RQ workers) pick it up within the TTL. See docs/deadlines.md.
+
+CACHE_TTL_S = 10.0
+_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine -> {"at", "gen", "calendar", "rules"}
+_cache_lock = threading.Lock()
+_generation = 0  # bumped by every invalidation: a load that raced with an edit is not stored
+
+
+def invalidate_cache() -> None:
+    """Forget the cached policy and calendar of every database (call after editing them)."""
+    global _generation
+    with _cache_lock:
+        _generation += 1
+        _cache.clear()
+
+
+def _invalidate_after_commit(session: Session) -> None:
+    invalidate_cache()  # now: this transaction's own later reads load afresh
+    after_commit(session, invalidate_cache)  # and again once committed: no other thread keeps the old data
+
+
+def _cached(session: Session, key: Any, load: Any) -> Any:
+    """``load()`` once per TTL, process and database, under ``key``."""
+    bind = session.get_bind()
+    engine = getattr(bind, "engine", bind)
+    now_m = time.monotonic()
+    with _cache_lock:
+        entry = _cache.get(engine)
+        if entry is None or now_m - entry["at"] > CACHE_TTL_S:
+            entry = _cache[engine] = {"at": now_m, "values": {}}
+        if key in entry["values"]:
+            return entry["values"][key]
+        gen = _generation
+    value = load()
+    with _cache_lock:
+        if gen == _generation and _cache.get(engine) is entry:
+            entry["values"][key] = value
+    return value
+
+
+def cached_policy_rules(session: Session, profile: str) -> tuple[list[dict[str, Any]], str]:
+    """``policy_rules`` through the cache (the rules are shared: do not modify them)."""
+    return _cached(session, ("rules", profile), lambda: policy_rules(session, profile))
+
+
 def pick_rule(rules: list[dict[str, Any]], category: str | None, urgency: str, kind: str = "") -> dict[str, Any]:
     """Among the rules of this urgency whose prefix covers the category, the longest prefix wins; then an exact
     request kind beats the any-kind ("") rule."""
@@ -115,7 +168,11 @@ def pick_rule(rules: list[dict[str, Any]], category: str | None, urgency: str, k
 
 
 def load_calendar(session: Session) -> Calendar:
-    """The calendar table, or the shipped CSV when the table is empty."""
+    """The calendar table, or the shipped CSV when the table is empty (cached, see ``CACHE_TTL_S``)."""
+    return _cached(session, "calendar", lambda: read_calendar(session))
+
+
+def read_calendar(session: Session) -> Calendar:
     rows = session.exec(select(CalendarDay)).all()
     if not rows:
         return Calendar.from_rows(read_csv())
@@ -133,7 +190,7 @@ def compute(
 ) -> dict[str, Any]:
     """The sign (签收) and finish (办结) deadlines for a case received at ``start``, with the rule used."""
     profile = profile or get_settings().deadline_profile
-    rules, source = policy_rules(session, profile)
+    rules, source = cached_policy_rules(session, profile)
     rule = pick_rule(rules, category, urgency, kind)
     cal = load_calendar(session)
     return {
@@ -176,6 +233,7 @@ def replace_policies(session: Session, profile: str, rules: list[dict[str, Any]]
     for r in rules:
         session.add(DeadlinePolicy(profile=profile, **r, updated_at=stamp, updated_by=actor))
     session.flush()
+    _invalidate_after_commit(session)
 
 
 def replace_year(session: Session, year: int, days: list[dict[str, Any]]) -> None:
@@ -191,6 +249,7 @@ def replace_year(session: Session, year: int, days: list[dict[str, Any]]) -> Non
     for d in days:
         session.add(CalendarDay(day=d["day"], kind=d["kind"], name=d.get("name", "")))
     session.flush()
+    _invalidate_after_commit(session)
 
 
 # ---- a case's deadlines and ladder -------------------------------------------------------------------
@@ -204,19 +263,28 @@ def ladder_times(cal: Calendar, start: datetime, due: datetime) -> dict[str, dat
     return {"reminder": min(reminder, due), "yellow": due, "red": red, "supervision": supervision}
 
 
-def plan_case(session: Session, case: Case, kind: str | None = None) -> None:
+def plan_case(session: Session, case: Case, kind: str | None = None, planned: dict[str, Any] | None = None) -> None:
     """At intake: set ``case.due_at``, store the sign deadline and the rule, and plan the ladder.
 
-    The request kind is the case's own (``case.request_kind``; unknown = "", the any-kind rules) unless given."""
+    The request kind is the case's own (``case.request_kind``; unknown = "", the any-kind rules) unless given.
+    ``planned`` is ``compute``'s answer when the caller computed it before inserting the case (so that the case
+    row is written once, with its ``due_at``). The case has no deadline rows yet: they are inserted with Core.
+    """
     start = case.received_at
     kind = (case.request_kind or "") if kind is None else kind
-    out = compute(session, case.category, case.urgency, start, kind)
-    case.due_at = out["due_at"]
-    session.add(case)
-    session.add(
-        CaseDeadline(case_id=case.id, start_at=start, sign_by=out["sign_by"], finish_by=out["due_at"], rule=out["rule"])
+    out = planned or compute(session, case.category, case.urgency, start, kind)
+    if case.due_at != out["due_at"]:
+        case.due_at = out["due_at"]
+        session.add(case)
+    session.execute(
+        insert(CaseDeadline).values(
+            case_id=case.id, start_at=start, sign_by=out["sign_by"], finish_by=out["due_at"], rule=out["rule"]
+        )
     )
-    _plan_steps(session, case, start)
+    _remember_sign_by(session, case.id, out["sign_by"])
+    times = ladder_times(load_calendar(session), start, case.due_at)
+    session.execute(insert(LadderStep), [{"case_id": case.id, "step": step, "due_at": times[step]} for step in STEPS])
+    _schedule_after_commit(session, case.id, [(step, times[step]) for step in STEPS])
 
 
 def replan_case(session: Session, case: Case) -> None:
@@ -239,11 +307,12 @@ def replan_case(session: Session, case: Case) -> None:
         row = CaseDeadline(case_id=case.id, start_at=start, sign_by=out["sign_by"], finish_by=out["due_at"], rule={})
     row.sign_by, row.finish_by, row.rule = out["sign_by"], out["due_at"], out["rule"]
     session.add(row)
+    _remember_sign_by(session, case.id, out["sign_by"])
     _plan_steps(session, case, start)
 
 
 def _plan_steps(session: Session, case: Case, start: datetime) -> None:
-    """Insert or move the pending steps (fired and skipped ones stay as they are), schedule their jobs."""
+    """Insert or move the pending steps (fired and skipped ones stay as they are), schedule the next one's job."""
     times = ladder_times(load_calendar(session), start, case.due_at)
     existing = {s.step: s for s in session.exec(select(LadderStep).where(LadderStep.case_id == case.id)).all()}
     planned: list[tuple[str, datetime]] = []
@@ -258,15 +327,41 @@ def _plan_steps(session: Session, case: Case, start: datetime) -> None:
         session.add(row)
         planned.append((step, times[step]))
     session.flush()
-    case_id = case.id
+    _schedule_after_commit(session, case.id, planned)
+
+
+def _schedule_after_commit(session: Session, case_id: int, pending: list[tuple[str, datetime]]) -> None:
+    """One job per case at a time: the first pending step's. Its job schedules the following step once it ran
+    (``flows.run_ladder_step``); ``flows.sweep_ladder`` fires a step whose job was lost, and schedules the next."""
+    if not pending:
+        return
+    step, at = pending[0]  # steps are due in ladder order
 
     def _schedule() -> None:
         from dispatch.deadlines.flows import schedule_step
 
-        for step, at in planned:
-            schedule_step(case_id, step, at)
+        schedule_step(case_id, step, at)
 
     after_commit(session, _schedule)
+
+
+def next_pending(session: Session, case_id: int) -> tuple[str, datetime] | None:
+    """The case's first pending step and its time, or None."""
+    rows = session.exec(
+        select(LadderStep.step, LadderStep.due_at).where(LadderStep.case_id == case_id, LadderStep.state == "pending")
+    ).all()
+    if not rows:
+        return None
+    step, at = min(rows, key=lambda r: STEPS.index(r[0]))
+    return step, at
+
+
+def _remember_sign_by(session: Session, case_id: int, at: datetime) -> None:
+    """The sign deadline just written, for this session's event snapshots (no re-read of the row)."""
+    if "sign_by" not in session.info:
+        session.info["sign_by"] = {}
+    session.info["sign_by"][case_id] = at
+    after_rollback(session, lambda: session.info.pop("sign_by", None))
 
 
 def case_deadline(session: Session, case_id: int) -> CaseDeadline | None:
@@ -278,6 +373,9 @@ def sign_by(case: Case) -> datetime | None:
     session = object_session(case)
     if session is None or case.id is None:
         return None
+    known = session.info.get("sign_by", {})
+    if case.id in known:
+        return known[case.id]
     row = session.get(CaseDeadline, case.id)
     return row.sign_by if row else None
 

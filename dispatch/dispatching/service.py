@@ -99,14 +99,20 @@ def _escalate(session: Session, case: Case, actor: str, reason: str, note: str) 
 def offer_next(session: Session, case: Case, *, actor: str = "system") -> Offer | None:
     """Offer ``case`` (locked by the caller) to the nearest eligible member, or escalate it.
 
-    Raises RedisError when Redis is down; the case then stays as it is and the sweeper retries.
+    Raises RedisError when Redis is down; the case then stays as it is and the sweeper retries. Nothing is
+    written before the Redis claim (``try_offer_next`` relies on it).
     """
     if case.status not in DISPATCHABLE:
         return None
     if case.lat is None or case.lon is None:
         _escalate(session, case, actor, "no_location", "无位置信息 / no location")
         return None
-    excluded = list(session.exec(select(Offer.member_id).where(Offer.case_id == case.id)).all())
+    new_cases = session.info.get("new_cases", set())
+    if case.id in new_cases:  # created in this transaction: no member was offered it yet
+        new_cases.discard(case.id)
+        excluded: list[int] = []
+    else:
+        excluded = list(session.exec(select(Offer.member_id).where(Offer.case_id == case.id)).all())
     claim = _claim(session, case, excluded)
     if claim is None:
         _escalate(session, case, actor, "no_member", "附近无可派委员 / no eligible member nearby")
@@ -141,10 +147,12 @@ def offer_next(session: Session, case: Case, *, actor: str = "system") -> Offer 
 
 
 def try_offer_next(session: Session, case: Case, *, actor: str = "system") -> Offer | None:
-    """``offer_next`` that leaves the case waiting (for the sweeper) when Redis is down."""
+    """``offer_next`` that leaves the case waiting (for the sweeper) when Redis is down.
+
+    No SAVEPOINT is needed: ``offer_next`` only reads the database before its Redis claim, the one place a
+    RedisError comes from, so a failed claim leaves the transaction as it was."""
     try:
-        with session.begin_nested():
-            return offer_next(session, case, actor=actor)
+        return offer_next(session, case, actor=actor)
     except RedisError as exc:
         log.warning("dispatch of case %s deferred: %s", case.id, exc)
         return None

@@ -21,7 +21,7 @@ from dispatch.auth.models import ApiKey
 from dispatch.auth.service import Principal, principal_from_api_key
 from dispatch.cases import states
 from dispatch.cases.models import Case, CaseEvent
-from dispatch.cases.service import NewCase, mask_phone
+from dispatch.cases.service import PUBLIC_ACTIONS, NewCase, mask_phone
 from dispatch.config import get_settings
 from dispatch.db import utcnow
 from dispatch.departments.models import Department
@@ -80,21 +80,7 @@ FMS_STATUSES = (
     "reopen",
     "for_triage",
 )
-UPDATE_ACTIONS = (
-    "offered",
-    "accepted",
-    "assigned",
-    "progress",
-    "resolved",
-    "rated",
-    "closed",
-    "reopened",
-    "forwarded",
-    "escalated",
-    "merged",
-    "cancelled",
-    COMMENT_ACTION,
-)
+UPDATE_ACTIONS = (*(a for a in PUBLIC_ACTIONS if a != "created"), COMMENT_ACTION)  # the case's public trail
 
 
 class Open311Error(Exception):
