@@ -146,7 +146,7 @@ def create_app(*, start_background: bool = True, embedded_worker: bool | None = 
             if run_worker:
                 from workers.embedded import EmbeddedWorker
 
-                worker = EmbeddedWorker(broker.queue)
+                worker = EmbeddedWorker(broker.queues)
                 worker.start()
                 background.append(worker)
                 if settings.imap_url:

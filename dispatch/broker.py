@@ -15,6 +15,9 @@ from dispatch.config import Settings, get_settings
 from dispatch.observability.jobs import ContextQueue
 
 QUEUE_NAME = "shangliang"
+# long analysis jobs (hotspot detection over thousands of cases) wait in their own queue, worked by their own
+# worker, so they never hold up the short ones that keep cases moving (offer timeouts, ladder steps, replies)
+ANALYSIS_QUEUE_NAME = "shangliang-analysis"
 log = logging.getLogger(__name__)
 
 
@@ -36,6 +39,12 @@ class Broker:
             self.r = fakeredis.FakeRedis(server=self.server, decode_responses=True)
         # jobs created inside a request carry its request id (job meta) into the worker's log lines
         self.queue = ContextQueue(QUEUE_NAME, connection=self.raw)
+        self.analysis_queue = ContextQueue(ANALYSIS_QUEUE_NAME, connection=self.raw)
+
+    @property
+    def queues(self) -> list:
+        """Every queue, the short jobs' first."""
+        return [self.queue, self.analysis_queue]
 
     @property
     def embedded(self) -> bool:
@@ -59,13 +68,16 @@ class Broker:
             client.close()
 
 
-def schedule(at: datetime, job: str, *args, job_id: str) -> bool:
-    """Enqueue RQ job ``job`` (a dotted path) to run at ``at``; one job per ``job_id``.
+def schedule(at: datetime, job: str, *args, job_id: str, analysis: bool = False) -> bool:
+    """Enqueue RQ job ``job`` (a dotted path) to run at ``at``; one job per ``job_id``; ``analysis``: a long
+    job for the analysis queue.
 
     Returns False when Redis is down: every caller has a sweeper that finds the work the job would have done.
     """
+    broker = get_broker()
+    queue = broker.analysis_queue if analysis else broker.queue
     try:
-        get_broker().queue.enqueue_at(at, job, *args, job_id=job_id, retry=None, result_ttl=600, failure_ttl=86400)
+        queue.enqueue_at(at, job, *args, job_id=job_id, retry=None, result_ttl=600, failure_ttl=86400)
         return True
     except redis.RedisError as exc:
         log.warning("job %s not scheduled (%s); its sweeper will catch up", job_id, exc)

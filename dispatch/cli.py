@@ -262,8 +262,17 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
 
 
 @app.command()
-def worker(burst: bool = False) -> None:
-    """Run an RQ worker with the scheduler (production; the embedded default runs one in `serve`)."""
+def worker(
+    burst: bool = False,
+    queues: str = typer.Option(
+        "default,analysis",
+        help="which queues: default (offer timeouts, ladder, replies), analysis (hotspot detection), or both",
+    ),
+) -> None:
+    """Run an RQ worker with the scheduler (production; the embedded default runs one in `serve`).
+
+    Give the analysis queue a worker of its own (compose does) so a long detection never delays the short jobs.
+    """
     from rq import Worker
 
     import dispatch.models  # noqa: F401 - every table: a job's flush must resolve every foreign key
@@ -280,10 +289,15 @@ def worker(burst: bool = False) -> None:
         from dispatch.intake.flows import schedule_poll
 
         schedule_poll()
+    by_name = {"default": broker.queue, "analysis": broker.analysis_queue}
+    names = [n.strip() for n in queues.split(",") if n.strip()]
+    if not names or any(n not in by_name for n in names):
+        _fail(f"--queues takes default and/or analysis, comma-separated (got {queues!r}).")
+    chosen = [by_name[n] for n in names]
     maintenance = Maintenance()
     maintenance.start()
     try:
-        Worker([broker.queue], connection=broker.raw, job_class=ContextJob).work(with_scheduler=True, burst=burst)
+        Worker(chosen, connection=broker.raw, job_class=ContextJob).work(with_scheduler=True, burst=burst)
     finally:
         maintenance.request_stop()
         maintenance.join()

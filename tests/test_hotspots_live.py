@@ -5,10 +5,11 @@ detection flags nothing new. Detection runs as the real RQ job the intake schedu
 from __future__ import annotations
 
 import math
+import threading
 import time
 
 import pytest
-from helpers import api_key, auth, board, create_member, recv, user_token
+from helpers import api_key, auth, board, create_member, recv, recv_until, user_token
 
 from dispatch.analysis import flows
 
@@ -217,3 +218,32 @@ def test_make_it_a_topic(api, server):
     assert flows.detect() == NOTHING
     done = api.get("/api/hotspots", params={"status": "topic"}, headers=auth(sup)).json()
     assert [(h["id"], h["topic_id"]) for h in done] == [(spot["id"], topic_id)]
+
+
+@pytest.mark.settings(offer_timeout_s=1, sweep_interval_s=3600)
+def test_a_long_detection_never_holds_up_an_offer_timeout(api, server, monkeypatch):
+    """Detection runs on its own queue and worker: while one is held mid-run, an offer still times out on time
+    (the sweeper is slowed to an hour, so only the timeout job can move the case on)."""
+    started, release = threading.Event(), threading.Event()
+    real = flows.detect
+
+    def held() -> dict:
+        started.set()
+        release.wait(30)
+        return real()
+
+    monkeypatch.setattr(flows, "detect", held)
+    op = user_token(api, "operator")
+    v = village(api, op)
+    near = create_member(api, op, name="近", town_code=v["parent_code"], lat=v["lat"], lon=v["lon"])
+    far = create_member(api, op, name="远", town_code=v["parent_code"], lat=v["lat"] + 0.01, lon=v["lon"])
+    try:
+        with board(server, op) as ws:
+            case_id = intake(api, {"X-API-Key": api_key()}, "slow-1", DRAIN[0], v)
+            assert started.wait(15), "the detection job never started"
+            events = recv_until(ws, 4, case_id=case_id, timeout=15)
+            assert [e["type"] for e in events] == ["case.created", "case.offered", "case.offer_expired", "case.offered"]
+            assert events[1]["case"]["offered_to"] == near["id"] and events[3]["case"]["offered_to"] == far["id"]
+            assert not release.is_set()  # all of it happened while the detection was still held
+    finally:
+        release.set()

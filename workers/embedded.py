@@ -58,29 +58,40 @@ class ThreadWorker(SimpleWorker):
 
 
 class EmbeddedWorker:
-    def __init__(self, queue) -> None:
-        self.worker = ThreadWorker([queue], connection=queue.connection, job_class=ContextJob)  # request ids
-        self._thread: threading.Thread | None = None
+    """One thread worker per queue (the short jobs' and the analysis queue), each with its queue's scheduler:
+    a long analysis job never holds up an offer timeout."""
+
+    def __init__(self, queues: list) -> None:
+        self.workers = [
+            ThreadWorker([q], connection=q.connection, job_class=ContextJob)  # ContextJob: request ids in logs
+            for q in queues
+        ]
+        self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="rq-worker", daemon=True)
-        self._thread.start()
+        for worker in self.workers:
+            name = f"rq-worker-{worker.queues[0].name}"
+            thread = threading.Thread(target=self._run, args=(worker,), name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
-    def _run(self) -> None:
-        while not self.worker._stop_requested:
+    @staticmethod
+    def _run(worker: ThreadWorker) -> None:
+        while not worker._stop_requested:
             try:
-                self.worker.work(with_scheduler=True, logging_level="WARNING")
+                worker.work(with_scheduler=True, logging_level="WARNING")
             except Exception:  # noqa: BLE001 - e.g. redis briefly unreachable; start again
                 log.exception("embedded worker stopped; restarting")
-            if not self.worker._stop_requested:
+            if not worker._stop_requested:
                 threading.Event().wait(1)
 
     def request_stop(self) -> None:
-        self.worker._stop_requested = True
-        scheduler = getattr(self.worker, "scheduler", None)
-        if scheduler is not None:
-            scheduler._stop_requested = True
+        for worker in self.workers:
+            worker._stop_requested = True
+            scheduler = getattr(worker, "scheduler", None)
+            if scheduler is not None:
+                scheduler._stop_requested = True
 
     def join(self) -> None:
-        if self._thread:
-            self._thread.join(timeout=10)
+        for thread in self._threads:
+            thread.join(timeout=10)

@@ -49,7 +49,8 @@ def schedule_detection(delay_s: float = DEBOUNCE_S) -> bool:
         if not r.set(PENDING_KEY, "1", nx=True, ex=PENDING_TTL_S):
             return False  # a job is already due and will see the new cases
         at = utcnow() + timedelta(seconds=delay_s)
-        if schedule(at, "workers.jobs.detect_hotspots", job_id=f"hotspots-{int(at.timestamp() * 1000)}"):
+        job_id = f"hotspots-{int(at.timestamp() * 1000)}"
+        if schedule(at, "workers.jobs.detect_hotspots", job_id=job_id, analysis=True):
             return True
         r.delete(PENDING_KEY)
     except RedisError as exc:

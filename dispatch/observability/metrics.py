@@ -111,8 +111,9 @@ class QueueCollector(Collector):
             broker = get_broker()
             conn = broker.raw
             queues = Queue.all(connection=conn)
-            if broker.queue.name not in {q.name for q in queues}:  # registered in Redis only once used
-                queues.append(broker.queue)
+            for queue in broker.queues:  # registered in Redis only once used
+                if queue.name not in {q.name for q in queues}:
+                    queues.append(queue)
             for queue in queues:
                 name = queue.name
                 depth.add_metric([name], queue.count)
