@@ -54,6 +54,7 @@ def test_resident_reports_follows_and_rates(api, pages, shots):
     shots(page, "qr-form-filled")
     page.get_by_role("button", name="提交").click()
     page.wait_for_url(re.compile(r"/t/[^#]+#s="))
+    expect(page.locator("#secret")).to_have_text(re.compile(r"\S"))  # the page's script fills it in
     tracking = page.locator("#tracking-no").inner_text().strip()
     secret = page.locator("#secret").inner_text().strip()
     assert tracking and secret and page.url.endswith("#s=" + secret)
@@ -132,6 +133,7 @@ def test_my_location_is_used_when_granted(api, pages, shots):
     page.get_by_label("诉求内容").fill("这里的下水道堵了")
     page.get_by_role("button", name="提交").click()
     page.wait_for_url(re.compile(r"/t/[^#]+#s="))
+    expect(page.locator("#secret")).to_have_text(re.compile(r"\S"))  # the page's script fills it in
     tracking = page.locator("#tracking-no").inner_text().strip()
     case = next(c for c in api.get("/api/cases", headers=auth(op)).json() if c["tracking_no"] == tracking)
     assert abs(case["lat"] - lat) < 1e-5 and abs(case["lon"] - lon) < 1e-5
