@@ -95,9 +95,7 @@ def emitter(rate: float, seconds: float) -> int:
     start = time.perf_counter()
     n = 0
     while (elapsed := time.perf_counter() - start) < seconds:
-        due = start + n / rate
-        if due > time.perf_counter():
-            time.sleep(due - time.perf_counter())
+        time.sleep(max(0.0, start + n / rate - time.perf_counter()))
         with Session(engine) as session:
             emit(session, "member.position", member={"id": 0, "bench": True}, extra={"bench_seq": n})
             session.commit()  # the relay runs right after the commit, in this thread

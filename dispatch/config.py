@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     socket_queue_size: int = 1000
 
     max_body_bytes: int = 8 * 1024 * 1024
+    # PostgreSQL connections per process (pool + overflow); all processes together must stay under the server's
+    # max_connections (100 by default: e.g. 2 API processes + 2 workers × 20 = 80)
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
     max_photo_bytes: int = 5 * 1024 * 1024
     public_base_url: str = "http://127.0.0.1:8000"
     hotline_number: str = "12345"

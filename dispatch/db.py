@@ -46,7 +46,12 @@ def make_engine(url: str) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_size=20, max_overflow=20, pool_pre_ping=True)
+    # connections per process: every API process and worker holds up to pool + overflow, and PostgreSQL's
+    # max_connections (100 by default) must cover them all
+    settings = get_settings()
+    return create_engine(
+        url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow, pool_pre_ping=True
+    )
 
 
 def get_engine(settings: Settings | None = None) -> Engine:
