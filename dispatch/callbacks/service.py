@@ -253,19 +253,23 @@ def get(session: Session, task_id: int, *, lock: bool = False) -> CallbackTask:
     return task
 
 
-def claim(session: Session, task_id: int, actor: str) -> tuple[CallbackTask, Case]:
-    """open → claimed by ``actor`` (again by the same operator: no change); someone else's → 409."""
-    task = get(session, task_id, lock=True)
-    case = cases.get(session, task.case_id)
-    if task.status == "claimed" and task.claimed_by == actor:
-        return task, case
-    if task.status == "claimed":
+def _refuse_if_claimed_by_other(task: CallbackTask, actor: str) -> None:
+    if task.status == "claimed" and task.claimed_by != actor:
         raise Conflict(
             "callback_claimed",
             "该回访任务已由其他值班员认领",
             "Another operator has claimed this callback",
             claimed_by=task.claimed_by,
         )
+
+
+def claim(session: Session, task_id: int, actor: str) -> tuple[CallbackTask, Case]:
+    """open → claimed by ``actor`` (again by the same operator: no change); someone else's → 409."""
+    task = get(session, task_id, lock=True)
+    case = cases.get(session, task.case_id)
+    if task.status == "claimed" and task.claimed_by == actor:
+        return task, case
+    _refuse_if_claimed_by_other(task, actor)
     MOVES.check(task.status, "claimed")
     now = utcnow()
     task.status, task.claimed_by, task.claimed_at, task.updated_at = "claimed", actor, now, now
@@ -294,13 +298,7 @@ def complete(session: Session, task_id: int, body: CompleteIn, actor: str) -> tu
     probe = get(session, task_id)
     case = cases.get(session, probe.case_id, lock=True)  # the case first: the same order as a rating
     task = session.get(CallbackTask, task_id, with_for_update=True, populate_existing=True)
-    if task.status == "claimed" and task.claimed_by != actor:
-        raise Conflict(
-            "callback_claimed",
-            "该回访任务已由其他值班员认领",
-            "Another operator has claimed this callback",
-            claimed_by=task.claimed_by,
-        )
+    _refuse_if_claimed_by_other(task, actor)
     MOVES.check(task.status, "done")
     now = utcnow()
     task.status, task.outcome, task.score, task.note = "done", body.outcome, body.score, body.note
