@@ -36,9 +36,10 @@ from pathlib import Path
 
 from _common import (
     BIN,
+    LOGS,
+    CpuMeter,
     Http,
     Proc,
-    WsClient,
     app_env,
     descendants,
     flush_redis,
@@ -46,6 +47,7 @@ from _common import (
     ms,
     pct,
     prepare,
+    processes_named,
     redis_url,
     report,
     rq_worker,
@@ -61,8 +63,11 @@ from _common import (
 DB_NAME = "sl_bench_intake"
 
 
-async def phase(kind: str, url: str, seconds: float, concurrency: int, key: str, places: list, tag: str, board=None):
-    """One closed-loop phase; returns per-request samples and the board's arrival times by case id."""
+async def phase(
+    kind: str, url: str, seconds: float, concurrency: int, key: str, places: list, tag: str, board=None, cpu=None
+):
+    """One closed-loop phase; returns per-request samples, the board's arrival times by case id and the CPU
+    seconds each group of processes used during the load."""
     host, port = url.removeprefix("http://").split(":")
     path = "/bare" if kind == "bare" else "/api/intake/hotline"
     headers = {} if kind == "bare" else {"X-API-Key": key}
@@ -93,21 +98,29 @@ async def phase(kind: str, url: str, seconds: float, concurrency: int, key: str,
         finally:
             await client.close()
 
+    if cpu is not None:
+        cpu.start()
     start = time.time()
     await asyncio.gather(*(loop(i) for i in range(concurrency)))
+    used = cpu.stop() if cpu is not None else {}
     arrivals: dict[int, float] = {}
     if board is not None:
         wanted = {s[3] for s in samples if s[3] is not None}
         deadline = time.time() + 30
-        while time.time() < deadline and not wanted <= board.keys():
-            await asyncio.sleep(0.05)
-        arrivals = {cid: board[cid] for cid in wanted if cid in board}
-    return start, samples, arrivals
+        seen = board()
+        while time.time() < deadline and not wanted <= seen.keys():
+            await asyncio.sleep(0.1)  # the board process appends to its file; poll it
+            seen = board()
+        arrivals = {cid: seen[cid] for cid in wanted if cid in seen}
+    return start, samples, arrivals, used
 
 
 def summarise(kind: str, runs: list) -> dict:
     lat, e2e, tput, errors, total = [], [], [], 0, 0
-    for start, samples, arrivals in runs:
+    cpu: dict[str, float] = {}
+    for start, samples, arrivals, used in runs:
+        for name, seconds in used.items():
+            cpu[name] = cpu.get(name, 0.0) + seconds
         ok = [s for s in samples if s[2] in (200, 201)]
         errors += len(samples) - len(ok)
         total += len(samples)
@@ -129,6 +142,7 @@ def summarise(kind: str, runs: list) -> dict:
         "p99": pct(lat, 99),
         "e2e_p50": pct(e2e, 50) if e2e else float("nan"),
         "e2e_p99": pct(e2e, 99) if e2e else float("nan"),
+        "cpu_ms_per_request": {name: 1000 * seconds / max(1, total) for name, seconds in cpu.items()},
     }
 
 
@@ -179,18 +193,39 @@ async def main_async(args) -> int:
         wait_ready(bare_url, bare)
         api, url = serve(env, args.api_workers)
         procs.append(api)
-        procs += [rq_worker(env, f"worker-{i}") for i in range(args.rq_workers)]
+        workers = [rq_worker(env, f"worker-{i}") for i in range(args.rq_workers)]
+        procs += workers
         op = token(url, creds)
 
-        board: dict[int, float] = {}
-
-        def on_event(payload: bytes, at: float) -> None:
-            event = json.loads(payload)
-            if event.get("type") in ("case.offered", "case.escalated"):
-                board.setdefault(event["case"]["id"], at)
-
         host, port = url.removeprefix("http://").split(":")
-        ws = await WsClient.open(host, int(port), f"/ws/board?token={op}", on_event)
+        board_file = Path(LOGS) / "board-arrivals.txt"
+        board_proc = Proc(
+            [sys.executable, str(Path(__file__).parent / "_board.py"), host, port, op, str(board_file)], "board", env
+        )
+        procs.append(board_proc)
+        while not board_file.exists() or not board_file.read_text().startswith("ready"):
+            if board_proc.p.poll() is not None:
+                raise SystemExit("the board client ended:\n" + board_proc.tail())
+            await asyncio.sleep(0.1)
+
+        def board() -> dict[int, float]:
+            seen: dict[int, float] = {}
+            for line in board_file.read_text().splitlines()[1:]:
+                case_id, _, at = line.partition(" ")
+                if at:
+                    seen.setdefault(int(case_id), float(at))
+            return seen
+
+        groups = {
+            "API workers": lambda: [p for p in api.pids() if p != api.pid],
+            "RQ workers": lambda: [p for w in workers for p in w.pids()],
+            "bare workers": lambda: [p for p in bare.pids() if p != bare.pid],
+            "PostgreSQL": lambda: processes_named("postgres"),
+            "Redis": lambda: processes_named("redis-server"),
+            "load client": lambda: [os.getpid()],
+            "board client": lambda: [board_proc.pid],
+        }
+        cpu = CpuMeter(groups)
         places = villages()
 
         # warm-up: imports, pools, the locator's rebuild
@@ -201,17 +236,20 @@ async def main_async(args) -> int:
         spies: list[subprocess.Popen] = []
         for r in range(args.rounds):
             runs["bare"].append(
-                await phase("bare", bare_url, args.duration, args.concurrency, creds["api_key"], places, f"b{r}")
+                await phase(
+                    "bare", bare_url, args.duration, args.concurrency, creds["api_key"], places, f"b{r}", cpu=cpu
+                )
             )
             if r == 0 and args.profile:
                 workers = [p for p in descendants(api.pid) if p != api.pid] or [api.pid]
                 spies = profile(workers, args.duration, Path(args.profile))
             runs["intake"].append(
-                await phase("intake", url, args.duration, args.concurrency, creds["api_key"], places, f"i{r}", board)
+                await phase(
+                    "intake", url, args.duration, args.concurrency, creds["api_key"], places, f"i{r}", board, cpu
+                )
             )
         for spy in spies:
             spy.wait(timeout=60)
-        ws.close()
     finally:
         for p in reversed(procs):
             p.stop()
@@ -250,13 +288,20 @@ async def main_async(args) -> int:
             "load": f"closed loop, {args.concurrency} keep-alive connections, one Python asyncio client process",
             "API": f"`shangliang serve --workers {args.api_workers}` + {args.rq_workers} × `shangliang worker`",
             "data": f"demo: {args.members} members (capacity raised so every case is offered), 269 villages",
-            "client CPU": f"{usage.ru_utime + usage.ru_stime:.1f} s over the whole run",
+            "load client CPU": f"{usage.ru_utime + usage.ru_stime:.1f} s over the whole run",
+            "board client": "a separate process (`bench/_board.py`), reconnecting with `last_event_id` if cut",
             **versions(db_url, r_url),
         },
         table,
         [
             f"ratio intake / bare = **{ratio:.2f}**",
             verdict(intake_s["throughput"] >= 500 and ratio >= 0.5, "≥ 500 cases/s and ≥ 0.5 × the bare endpoint"),
+            "CPU ms per request during the load (all processes of each group; the machine has 2 cores): "
+            + "; ".join(
+                f"{name}: bare {bare_s['cpu_ms_per_request'].get(name, 0):.2f} / intake "
+                f"{intake_s['cpu_ms_per_request'].get(name, 0):.2f}"
+                for name in intake_s["cpu_ms_per_request"]
+            ),
             "answer: request sent → 201 (case committed, offered, outbox written); board: request sent → "
             "`case.offered`/`case.escalated` received on a board socket",
         ],
