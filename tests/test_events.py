@@ -91,8 +91,6 @@ def test_a_member_socket_carries_only_that_members_cases(api, server):
         assert other["id"] != mine["id"]
 
 
-
-
 @pytest.mark.settings(sweep_interval_s=0.5, relay_interval_s=0.2)
 def test_intake_commits_while_redis_is_down_and_events_follow_when_it_returns(outage, api, server):
     cut, restore = outage
@@ -201,3 +199,22 @@ def test_readyz_reports_redis_down(outage, api, server):
     assert ready.json()["error"]["code"] == "dependency_unavailable"
     restore()
     assert api.get("/readyz").status_code == 200
+
+
+def test_a_retried_relay_pass_adds_nothing_twice_and_its_memory_of_rows_stays_bounded(api, monkeypatch):
+    """A relay pass whose database commit failed runs again: the rows it already added keep their stream ids
+    (no duplicate on any board), and what the relay remembers is capped, so Redis memory does not grow."""
+    from dispatch.broker import get_broker
+    from dispatch.events import relay
+
+    r = get_broker().r
+    key = "test:relay-stream"
+    first = relay.xadd_once(r, key, 1000, [(1, '{"n":1}'), (2, '{"n":2}')])
+    again = relay.xadd_once(r, key, 1000, [(1, '{"n":1}'), (2, '{"n":2}'), (3, '{"n":3}')])
+    assert again[:2] == first and again[2] not in first
+    assert [fields["data"] for _, fields in r.xrange(key)] == ['{"n":1}', '{"n":2}', '{"n":3}']
+
+    monkeypatch.setattr(relay, "RELAYED_KEEP", 50)
+    relay.xadd_once(r, key, 1000, [(row, "{}") for row in range(4, 204)])
+    assert r.zcard(f"{key}:relayed") == 50
+    assert r.xlen(key) == 203

@@ -24,7 +24,7 @@ import threading
 from datetime import timedelta
 
 from redis.exceptions import RedisError
-from sqlalchemy import text, update
+from sqlalchemy import bindparam, text, update
 from sqlmodel import Session, select
 
 from dispatch.broker import get_broker
@@ -35,18 +35,41 @@ from dispatch.events.models import Outbox
 log = logging.getLogger(__name__)
 
 _RELAY_LOCK_KEY = 0x5EA1  # advisory lock id for the relay
-_DEDUP_TTL_S = 900
+RELAYED_KEEP = 20_000  # rows remembered as relayed (see XADD_ONCE)
 RESEND_AFTER_RESET_S = 120
 _local_lock = threading.Lock()
 _again = threading.Event()  # a relay was asked for while another pass held the lock
 
+# One call per relay pass. A row is added to the stream once: ``KEYS[2]`` remembers the stream id of the last
+# RELAYED_KEEP rows (a sorted set scored by row id, trimmed by count, so its memory stays flat), so a pass
+# retried after its database commit failed returns the ids already given instead of adding the rows again.
 XADD_ONCE = """
-local done = redis.call('GET', KEYS[2])
-if done then return done end
-local sid = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'data', ARGV[1])
-redis.call('SET', KEYS[2], sid, 'EX', ARGV[3])
-return sid
+local keep = tonumber(ARGV[2])
+local out = {}
+for i = 3, #ARGV, 2 do
+  local row = ARGV[i]
+  local hit = redis.call('ZRANGEBYSCORE', KEYS[2], row, row)
+  local sid
+  if #hit > 0 then
+    sid = string.sub(hit[1], string.len(row) + 2)
+  else
+    sid = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'data', ARGV[i + 1])
+    redis.call('ZADD', KEYS[2], row, row .. ':' .. sid)
+  end
+  out[#out + 1] = sid
+end
+local n = redis.call('ZCARD', KEYS[2])
+if n > keep then redis.call('ZREMRANGEBYRANK', KEYS[2], 0, n - keep - 1) end
+return out
 """
+
+
+def xadd_once(client, stream_key: str, maxlen: int, rows: list[tuple[int, str]]) -> list[str]:
+    """Add each (row id, JSON text) to the stream unless it was added before; the stream ids, in order."""
+    args: list[object] = [maxlen, RELAYED_KEEP]
+    for row_id, body in rows:
+        args += [row_id, body]
+    return client.register_script(XADD_ONCE)(keys=[stream_key, f"{stream_key}:relayed"], args=args)
 
 
 class _Background:
@@ -167,17 +190,13 @@ def _relay_batch(limit: int, wait: bool) -> int:
         ).all()
         if not rows:
             return 0
-        script = broker.r.register_script(XADD_ONCE)
-        pipe = broker.r.pipeline(transaction=False)
-        for row_id, payload in rows:
-            script(
-                keys=[settings.stream_key, f"{settings.stream_key}:relayed:{row_id}"],
-                args=[json.dumps(payload, ensure_ascii=False), settings.stream_maxlen, _DEDUP_TTL_S],
-                client=pipe,
-            )
-        stream_ids = pipe.execute()
+        texts = [(row_id, json.dumps(payload, ensure_ascii=False)) for row_id, payload in rows]
+        stream_ids = xadd_once(broker.r, settings.stream_key, settings.stream_maxlen, texts)
         now = utcnow()
-        for (row_id, _), sid in zip(rows, stream_ids, strict=True):
-            session.execute(update(Outbox).where(Outbox.id == row_id).values(sent_at=now, stream_id=sid))
+        table = Outbox.__table__  # Core: one executemany, not the ORM's bulk update
+        session.execute(
+            update(table).where(table.c.id == bindparam("row_id")).values(sent_at=now, stream_id=bindparam("sid")),
+            [{"row_id": row_id, "sid": sid} for (row_id, _), sid in zip(rows, stream_ids, strict=True)],
+        )
         session.commit()
         return len(rows)
