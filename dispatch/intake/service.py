@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import threading
 from collections.abc import Callable
 
 from sqlalchemy.exc import IntegrityError
@@ -22,36 +25,163 @@ from dispatch.observability import metrics
 from dispatch.points.models import Point
 from dispatch.regions import reference
 
+log = logging.getLogger(__name__)
 
-def submit(new: NewCase, on_created: Callable[[Session, Case], bool] | None = None) -> tuple[Case, str | None, bool]:
-    """Create, dispatch and commit one case. Returns (case, secret, created).
 
-    With an ``external_id`` already known for the channel, returns that case and ``created=False`` — also
-    when concurrent re-sends race (the unique constraint decides; the losers read the winner's case).
-    ``on_created(session, case)`` runs in the creating transaction; it returns whether to dispatch.
+OnCreated = Callable[[Session, Case], bool]
+MAX_BATCH = 64
+
+
+class _Pending:
+    """One intake waiting for its group's commit."""
+
+    __slots__ = ("new", "on_created", "done", "lead", "result", "error")
+
+    def __init__(self, new: NewCase, on_created: OnCreated | None) -> None:
+        self.new, self.on_created = new, on_created
+        self.done = threading.Event()
+        self.lead = False  # set by the previous leader: this caller commits the next group
+        self.result: tuple[Case, str | None, bool] | None = None
+        self.error: BaseException | None = None
+
+
+class _Group:
+    """Group commit: intakes that arrive while a group is being written wait and go in the next one together.
+
+    The first caller becomes the leader and writes every intake waiting at that moment (up to ``MAX_BATCH``) in
+    one transaction: one look-up of known external ids, then each case exactly as alone (``cases.create``, the
+    dispatch rule), one commit, one relay pass, one hotspot request. It then hands the lead to the first caller
+    still waiting, so no caller writes more than one group besides its own. Nobody waits for a timer: with no
+    concurrent intakes a group is just the one case.
     """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.waiting: list[_Pending] = []
+        self.leading = False
+
+    def submit(self, item: _Pending) -> tuple[Case, str | None, bool]:
+        with self.lock:
+            self.waiting.append(item)
+            lead = not self.leading
+            self.leading = True
+        if not lead:
+            item.done.wait()
+            lead = item.lead
+            if lead:
+                item.done.clear()
+        if lead:
+            with self.lock:
+                batch, self.waiting = self.waiting[:MAX_BATCH], self.waiting[MAX_BATCH:]
+            try:
+                _write_group(batch)
+            finally:
+                for other in batch:
+                    if other.result is None and other.error is None:  # the leader was interrupted
+                        other.error = RuntimeError("the intake was not written; send it again")
+                with self.lock:
+                    if self.waiting:
+                        self.waiting[0].lead = True
+                        self.waiting[0].done.set()
+                    else:
+                        self.leading = False
+                for other in batch:
+                    if other is not item:
+                        other.done.set()
+        if item.error is not None:
+            raise item.error
+        assert item.result is not None
+        return item.result
+
+
+_group = _Group()
+os.register_at_fork(after_in_child=lambda: globals().update(_group=_Group()))  # RQ work horses, uvicorn workers
+
+
+def submit(new: NewCase, on_created: OnCreated | None = None) -> tuple[Case, str | None, bool]:
+    """Create, dispatch and commit one case (in a group commit with the intakes arriving at the same moment).
+
+    Returns (case, secret, created). With an ``external_id`` already known for the channel, returns that case
+    and ``created=False`` — also when concurrent re-sends race (the unique constraint decides; the losers read
+    the winner's case). ``on_created(session, case)`` runs in the creating transaction; it returns whether to
+    dispatch.
+    """
+    return _group.submit(_Pending(new, on_created))
+
+
+def _write_group(batch: list[_Pending]) -> None:
+    """Write ``batch`` in one transaction; on a database error, each intake again on its own."""
+    try:
+        _write_together(batch)
+    except Exception as exc:
+        if len(batch) == 1:
+            batch[0].error = exc
+            return
+        log.info("group of %d intakes rolled back (%s); writing them one by one", len(batch), exc)
+        for item in batch:
+            item.result = item.error = None
+            _write_group([item])
+
+
+def _write_together(batch: list[_Pending]) -> None:
+    created: list[tuple[_Pending, Case]] = []
     with Session(get_engine(), expire_on_commit=False) as session:
-        if new.external_id:
-            existing = cases.by_external_id(session, new.channel, new.external_id)
+        known = _known_external_ids(session, [item.new for item in batch])
+        for item in batch:
+            new = item.new
+            existing = known.get((new.channel, new.external_id)) if new.external_id else None
             if existing is not None:
-                metrics.intake(new.channel, created=False)
-                return existing, None, False
-        try:
-            case, secret = cases.create(session, new)
-            if on_created is None or on_created(session, case):
+                item.result = (existing, None, False)
+                continue
+            written = len(session.identity_map) + len(session.new)
+            try:
+                case, secret = cases.create(session, new)
+            except AppError as exc:
+                if len(batch) > 1 and len(session.identity_map) + len(session.new) != written:
+                    raise RuntimeError("an intake failed after it had written") from exc
+                if len(batch) == 1:
+                    raise
+                item.error = exc  # refused before it wrote anything: the others go on
+                continue
+            if item.on_created is None or item.on_created(session, case):
                 try_offer_next(session, case)
+            item.result = (case, secret, True)
+            if new.external_id:
+                known[(new.channel, new.external_id)] = case  # a re-send in the same group
+            created.append((item, case))
+        try:
             session.commit()
         except IntegrityError:
             session.rollback()
+            if len(batch) > 1:
+                raise
+            new = batch[0].new
             if not new.external_id:
                 raise
             existing = cases.by_external_id(session, new.channel, new.external_id)
             if existing is None:
                 raise
+            batch[0].result = (existing, None, False)
             metrics.intake(new.channel, created=False)
-            return existing, None, False
-        metrics.intake(new.channel, created=True)  # counted once committed
-        return case, secret, True
+            return
+    for item in batch:
+        if item.result is not None:
+            metrics.intake(item.new.channel, created=item.result[2])  # counted once committed
+
+
+def _known_external_ids(session: Session, news: list[NewCase]) -> dict[tuple[str, str], Case]:
+    """The cases already made for these (channel, external_id) pairs, in one query per channel."""
+    wanted: dict[str, set[str]] = {}
+    for new in news:
+        if new.external_id:
+            wanted.setdefault(new.channel, set()).add(new.external_id)
+    found: dict[tuple[str, str], Case] = {}
+    for channel, ids in wanted.items():
+        for case in session.exec(
+            select(Case).where(Case.channel == channel, col(Case.external_id).in_(sorted(ids)))
+        ).all():
+            found[(channel, case.external_id)] = case
+    return found
 
 
 def find_mailbox(session: Session, mail: ParsedMail) -> Mailbox | None:
