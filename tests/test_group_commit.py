@@ -1,0 +1,130 @@
+"""Group commit: intakes that arrive while a group is being written go in the next one together, and each
+caller still gets its own answer — a refusal for a bad one, one case for a re-send, never a half-written case."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+from helpers import api_key, auth, create_member, user_token
+
+from dispatch.intake import service
+
+LAT, LON = 33.3500, 120.1600
+
+
+@pytest.fixture
+def held(monkeypatch):
+    """The first group waits until ``release`` is set; the size of every group is recorded."""
+    release = threading.Event()
+    sizes: list[int] = []
+    real = service._write_group
+
+    def write_group(batch):
+        sizes.append(len(batch))
+        if len(sizes) == 1:
+            assert release.wait(30), "the test never released the first group"
+        return real(batch)
+
+    monkeypatch.setattr(service, "_write_group", write_group)
+    return release, sizes
+
+
+def wait_until(condition, what: str) -> None:
+    """Poll a condition the server's threads will make true (bounded)."""
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.005)
+
+
+def wait_for_waiting(n: int) -> None:
+    wait_until(lambda: len(service._group.waiting) >= n, f"{n} intakes waiting for the next group")
+
+
+def test_intakes_arriving_during_a_commit_share_the_next_one_and_each_gets_its_answer(api, server, held):
+    release, sizes = held
+    op = user_token(api, "operator")
+    create_member(api, op, level="district", lat=LAT, lon=LON, capacity=10)
+    key = api_key()
+    bodies = [
+        {"external_id": "g-0", "content": "第一单"},  # the leader's own group
+        {"external_id": "g-1", "content": "路灯不亮", "lat": LAT, "lon": LON},
+        {"external_id": "g-2", "content": "井盖缺失", "lat": LAT, "lon": LON},
+        {"external_id": "g-3", "content": "分类不对", "category": "no such category"},
+        {"external_id": "g-1", "content": "路灯不亮（重发）", "lat": LAT, "lon": LON},  # a re-send in the same group
+        {"external_id": "g-5", "content": "噪音扰民", "lat": LAT, "lon": LON},
+    ]
+
+    def post(body):
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            return client.post("/api/intake/hotline", headers={"X-API-Key": key}, json=body)
+
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        first = pool.submit(post, bodies[0])
+        wait_until(lambda: sizes, "the leader to take its group")  # and be held there
+        rest = [pool.submit(post, body) for body in bodies[1:]]
+        wait_for_waiting(len(rest))
+        release.set()
+        answers = [first.result(), *(f.result() for f in rest)]
+
+    assert sizes[:2] == [1, 5]  # the five that waited went in one group
+    by_id = {body["external_id"]: answer for body, answer in zip(bodies[:3], answers[:3], strict=True)}
+    assert answers[3].status_code == 422 and answers[3].json()["error"]["code"] == "unknown_category"
+    created = [a for a in answers if a.status_code == 201]
+    assert len(created) == 4  # g-0, g-1 once, g-2, g-5
+    resend = answers[4]
+    assert resend.status_code == 200 and resend.json()["id"] == by_id["g-1"].json()["id"]
+    tracking = {a.json()["tracking_no"] for a in created}
+    assert len(tracking) == 4
+    listed = api.get("/api/cases", params={"limit": 50}, headers=auth(op)).json()
+    items = listed["items"] if isinstance(listed, dict) else listed
+    assert sorted(c["tracking_no"] for c in items) == sorted(tracking)  # nothing else was written
+    for answer in created[1:]:
+        case = api.get(f"/api/cases/{answer.json()['id']}", headers=auth(op)).json()
+        assert case["status"] == "offered"  # dispatched in the group's transaction
+
+
+def test_a_group_that_fails_in_the_database_is_written_again_one_by_one(api, server, held, monkeypatch):
+    """One intake whose write fails after it started writing rolls the group back; the others are then
+    written alone and succeed, and the failing one gets its own error."""
+    release, sizes = held
+    real_create = service.cases.create
+
+    def create(session, new):
+        case, secret = real_create(session, new)
+        if new.external_id == "bad":
+            raise RuntimeError("the database refused this one")
+        return case, secret
+
+    monkeypatch.setattr(service.cases, "create", create)
+    outcomes: dict[str, object] = {}
+
+    def submit(external_id: str) -> None:
+        new = service.NewCase(channel="hotline", content="内容", actor="test", external_id=external_id)
+        try:
+            outcomes[external_id] = service.submit(new)[0].tracking_no
+        except RuntimeError as exc:
+            outcomes[external_id] = exc
+
+    threads = [threading.Thread(target=submit, args=("lead",))]
+    threads[0].start()
+    wait_until(lambda: sizes, "the leader to take its group")
+    for external_id in ("a", "bad", "b"):
+        threads.append(threading.Thread(target=submit, args=(external_id,)))
+        threads[-1].start()
+    wait_for_waiting(3)
+    release.set()
+    for t in threads:
+        t.join(30)
+
+    assert sizes[:2] == [1, 3] and sizes[2:] == [1, 1, 1]  # the group of three, then each alone
+    assert isinstance(outcomes["bad"], RuntimeError)
+    assert all(isinstance(outcomes[k], str) for k in ("lead", "a", "b"))
+    op = user_token(api, "operator")
+    listed = api.get("/api/cases", params={"limit": 50}, headers=auth(op)).json()
+    items = listed["items"] if isinstance(listed, dict) else listed
+    assert sorted(c["tracking_no"] for c in items) == sorted(outcomes[k] for k in ("lead", "a", "b"))
