@@ -12,6 +12,7 @@ from datetime import datetime
 import redis
 
 from dispatch.config import Settings, get_settings
+from dispatch.db import after_commit, after_rollback
 from dispatch.observability.jobs import ContextQueue
 
 QUEUE_NAME = "shangliang"
@@ -74,14 +75,39 @@ def schedule(at: datetime, job: str, *args, job_id: str, analysis: bool = False)
 
     Returns False when Redis is down: every caller has a sweeper that finds the work the job would have done.
     """
+    return schedule_many([(at, job, args, job_id, analysis)])
+
+
+Planned = tuple[datetime, str, tuple, str, bool]  # (at, job, args, job_id, analysis)
+
+
+def schedule_many(jobs: list[Planned]) -> bool:
+    """``schedule`` for several jobs in one Redis round trip (one pipeline)."""
+    if not jobs:
+        return True
     broker = get_broker()
-    queue = broker.analysis_queue if analysis else broker.queue
     try:
-        queue.enqueue_at(at, job, *args, job_id=job_id, retry=None, result_ttl=600, failure_ttl=86400)
+        pipe = broker.raw.pipeline()
+        for at, job, args, job_id, analysis in jobs:
+            queue = broker.analysis_queue if analysis else broker.queue
+            queue.enqueue_at(
+                at, job, *args, job_id=job_id, retry=None, result_ttl=600, failure_ttl=86400, pipeline=pipe
+            )
+        pipe.execute()
         return True
     except redis.RedisError as exc:
-        log.warning("job %s not scheduled (%s); its sweeper will catch up", job_id, exc)
+        log.warning("jobs %s not scheduled (%s); their sweepers will catch up", [j[3] for j in jobs], exc)
         return False
+
+
+def schedule_after_commit(session, at: datetime, job: str, *args, job_id: str, analysis: bool = False) -> None:
+    """``schedule`` once ``session`` commits; a transaction's jobs go to Redis together, in one pipeline."""
+    pending = session.info.get("jobs")
+    if pending is None:
+        pending = session.info["jobs"] = []
+        after_commit(session, lambda: schedule_many(session.info.pop("jobs", [])))
+        after_rollback(session, lambda: session.info.pop("jobs", None))
+    pending.append((at, job, args, job_id, analysis))
 
 
 _broker: Broker | None = None

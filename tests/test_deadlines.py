@@ -63,6 +63,9 @@ def scheduled(monkeypatch) -> list[tuple]:
         return True
 
     monkeypatch.setattr(flows, "schedule", capture)
+    monkeypatch.setattr(
+        flows, "schedule_after_commit", lambda session, at, job, *args, job_id: capture(at, job, *args, job_id=job_id)
+    )
     return calls
 
 

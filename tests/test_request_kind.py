@@ -33,6 +33,9 @@ def frozen(monkeypatch) -> list[tuple]:
     monkeypatch.setattr(deadlines, "clock", lambda: local(2026, 9, 30, 16).astimezone(UTC))
     calls: list[tuple] = []
     monkeypatch.setattr(flows, "schedule", lambda at, job, *args, job_id: calls.append((at, job, args, job_id)) or True)
+    monkeypatch.setattr(
+        flows, "schedule_after_commit", lambda session, at, job, *args, job_id: calls.append((at, job, args, job_id))
+    )
     return calls
 
 

@@ -9,10 +9,12 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from dispatch.broker import schedule
+from dispatch.broker import schedule, schedule_after_commit
 from dispatch.config import get_settings
 from dispatch.db import get_engine
 from dispatch.deadlines import service
+
+LADDER_JOB = "workers.jobs.ladder_step"
 
 
 def job_id(case_id: int, step: str, at: datetime) -> str:
@@ -20,9 +22,13 @@ def job_id(case_id: int, step: str, at: datetime) -> str:
     return f"ladder-{case_id}-{step}-{int(at.timestamp())}"
 
 
-def schedule_step(case_id: int, step: str, at: datetime) -> bool:
-    """Enqueue the RQ job for one ladder step (``sweep_ladder`` covers a lost job)."""
-    return schedule(at, "workers.jobs.ladder_step", case_id, step, job_id=job_id(case_id, step, at))
+def schedule_step(case_id: int, step: str, at: datetime, session: Session | None = None) -> bool:
+    """Enqueue the RQ job for one ladder step (``sweep_ladder`` covers a lost job); with ``session``, once it
+    commits, together with the transaction's other jobs."""
+    if session is not None:
+        schedule_after_commit(session, at, LADDER_JOB, case_id, step, job_id=job_id(case_id, step, at))
+        return True
+    return schedule(at, LADDER_JOB, case_id, step, job_id=job_id(case_id, step, at))
 
 
 def schedule_next(session: Session, case_id: int, current: str | None = None) -> bool:

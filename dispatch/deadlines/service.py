@@ -336,13 +336,9 @@ def _schedule_after_commit(session: Session, case_id: int, pending: list[tuple[s
     if not pending:
         return
     step, at = pending[0]  # steps are due in ladder order
+    from dispatch.deadlines.flows import schedule_step  # late: flows imports this module
 
-    def _schedule() -> None:
-        from dispatch.deadlines.flows import schedule_step
-
-        schedule_step(case_id, step, at)
-
-    after_commit(session, _schedule)
+    schedule_step(case_id, step, at, session=session)
 
 
 def next_pending(session: Session, case_id: int) -> tuple[str, datetime] | None:

@@ -8,16 +8,17 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from dispatch.broker import get_broker, schedule
+from dispatch.broker import get_broker, schedule_after_commit
 from dispatch.cases.models import Case
 from dispatch.db import get_engine, utcnow
 from dispatch.dispatching import service
 from dispatch.dispatching.models import Offer
 
 
-def schedule_offer_timeout(offer_id: int, at: datetime) -> None:
-    """Enqueue the RQ job that expires the offer at ``at`` (the sweeper covers a lost job)."""
-    schedule(at, "workers.jobs.offer_timeout", offer_id, job_id=f"offer-timeout-{offer_id}")
+def schedule_offer_timeout(session: Session, offer_id: int, at: datetime) -> None:
+    """Enqueue, once ``session`` commits, the RQ job that expires the offer at ``at`` (the sweeper covers a
+    lost job)."""
+    schedule_after_commit(session, at, "workers.jobs.offer_timeout", offer_id, job_id=f"offer-timeout-{offer_id}")
 
 
 def run_offer_timeout(offer_id: int) -> bool:

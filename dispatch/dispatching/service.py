@@ -140,7 +140,7 @@ def offer_next(session: Session, case: Case, *, actor: str = "system") -> Offer 
     )
     from dispatch.dispatching.flows import schedule_offer_timeout
 
-    after_commit(session, lambda: schedule_offer_timeout(offer.id, offer.expires_at))
+    schedule_offer_timeout(session, offer.id, offer.expires_at)
     waited = (now - (queued_since or now)).total_seconds()
     after_commit(session, lambda: metrics.dispatched(waited + (utcnow() - now).total_seconds()))
     return offer
