@@ -145,13 +145,12 @@ def _ensure_day_sequence(bind: Any, name: str, day: str) -> None:
         engine.dispose()
 
 
-def next_tracking_no(session: Session, when: datetime) -> str:
-    """YD{Shanghai day}-{nnnn}, numbered from 0001 each day.
+def _take_numbers(session: Session, day: str, n: int) -> list[int]:
+    """``n`` numbers of the day's series, in order.
 
     PostgreSQL: one sequence per day (``nextval`` takes no lock, so concurrent intakes never wait on each
     other; a rolled-back intake leaves a gap). SQLite serialises writers anyway: a counter row per day.
     """
-    day = when.astimezone(SHANGHAI).strftime("%Y%m%d")
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
         name = f"tracking_no_{day}"
@@ -161,15 +160,35 @@ def next_tracking_no(session: Session, when: datetime) -> str:
                 if key not in _known_sequences:
                     _ensure_day_sequence(bind, name, day)
                     _known_sequences.add(key)
-        n = session.execute(text(f"SELECT nextval('{name}')")).scalar_one()
-    else:
-        n = session.execute(
-            text(
-                "INSERT INTO tracking_counter (day, last) VALUES (:day, 1) "
-                "ON CONFLICT (day) DO UPDATE SET last = tracking_counter.last + 1 RETURNING last"
-            ),
-            {"day": day},
-        ).scalar_one()
+        if n == 1:
+            return [session.execute(text(f"SELECT nextval('{name}')")).scalar_one()]
+        return list(session.execute(text(f"SELECT nextval('{name}') FROM generate_series(1, :n)"), {"n": n}).scalars())
+    last = session.execute(
+        text(
+            "INSERT INTO tracking_counter (day, last) VALUES (:day, :n) "
+            "ON CONFLICT (day) DO UPDATE SET last = tracking_counter.last + :n RETURNING last"
+        ),
+        {"day": day, "n": n},
+    ).scalar_one()
+    return list(range(last - n + 1, last + 1))
+
+
+def _day(when: datetime) -> str:
+    return when.astimezone(SHANGHAI).strftime("%Y%m%d")
+
+
+def reserve_tracking_numbers(session: Session, when: datetime, n: int) -> None:
+    """Take ``n`` numbers of the day at once for the cases this transaction is about to create (a group
+    commit: one statement instead of one per case). Numbers left unused when a case is refused are a gap."""
+    if n > 1:
+        session.info["tracking_numbers"] = (_day(when), _take_numbers(session, _day(when), n))
+
+
+def next_tracking_no(session: Session, when: datetime) -> str:
+    """YD{Shanghai day}-{nnnn}, numbered from 0001 each day (from the transaction's reserve when it has one)."""
+    day = _day(when)
+    reserved_day, reserved = session.info.get("tracking_numbers", (None, []))
+    n = reserved.pop(0) if reserved and reserved_day == day else _take_numbers(session, day, 1)[0]
     return f"{TRACKING_PREFIX}{day}-{n:04d}"
 
 

@@ -127,6 +127,8 @@ def _write_together(batch: list[_Pending]) -> None:
     created: list[tuple[_Pending, Case]] = []
     with Session(get_engine(), expire_on_commit=False) as session:
         known = _known_external_ids(session, [item.new for item in batch])
+        fresh = {(i.new.channel, i.new.external_id) if i.new.external_id else id(i) for i in batch} - known.keys()
+        cases.reserve_tracking_numbers(session, utcnow(), len(fresh))
         for item in batch:
             new = item.new
             existing = known.get((new.channel, new.external_id)) if new.external_id else None
