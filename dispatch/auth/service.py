@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 
 from dispatch.auth.models import ROLES, ApiKey, User
 from dispatch.config import get_settings
-from dispatch.db import utcnow
+from dispatch.db import after_commit, utcnow
 from dispatch.errors import AppError, Conflict
 
 _hasher = PasswordHasher()
@@ -136,14 +136,28 @@ def create_api_key(session: Session, name: str, scopes: str = "hotline,mail,open
     return key, raw
 
 
+API_KEY_CACHE_S = 5.0  # a revocation reaches other processes within this; this process at once
+_api_keys: dict[str, tuple[float, Principal]] = {}  # digest -> (valid until, monotonic; principal)
+
+
 def principal_from_api_key(session: Session, raw: str | None) -> Principal | None:
+    """The machine principal of a valid key. Valid keys are remembered for ``API_KEY_CACHE_S`` seconds, so a
+    feed posting hundreds of work orders a second costs no database read per request."""
     if not raw:
         return None
     digest = hashlib.sha256(raw.encode()).hexdigest()
+    cached = _api_keys.get(digest)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
     key = session.exec(select(ApiKey).where(ApiKey.key_hash == digest)).first()
     if key is None or key.revoked_at is not None:
+        _api_keys.pop(digest, None)
         return None
-    return Principal("apikey", key.id, "machine", name=key.name, scopes=frozenset(key.scopes.split(",")))
+    principal = Principal("apikey", key.id, "machine", name=key.name, scopes=frozenset(key.scopes.split(",")))
+    if len(_api_keys) > 10_000:  # only valid keys are kept, so this is a safety valve, not an eviction policy
+        _api_keys.clear()
+    _api_keys[digest] = (time.monotonic() + API_KEY_CACHE_S, principal)
+    return principal
 
 
 def revoke_api_key(session: Session, key_id: int) -> ApiKey | None:
@@ -151,4 +165,6 @@ def revoke_api_key(session: Session, key_id: int) -> ApiKey | None:
     if key is not None and key.revoked_at is None:
         key.revoked_at = utcnow()
         session.add(key)
+        digest = key.key_hash
+        after_commit(session, lambda: _api_keys.pop(digest, None))
     return key
