@@ -247,3 +247,21 @@ def test_a_long_detection_never_holds_up_an_offer_timeout(api, server, monkeypat
             assert not release.is_set()  # all of it happened while the detection was still held
     finally:
         release.set()
+
+
+def test_a_long_detection_holds_the_next_one_back_so_it_keeps_to_a_fifth_of_a_core(api, server, monkeypatch):
+    """Under continuous intake a detection that took d seconds is followed by the next one no sooner than 4 d
+    later (the detection runs at most a fifth of the time), instead of back to back."""
+    clock = iter([100.0, 103.0])  # the run takes 3 s
+    monkeypatch.setattr(flows, "_clock", lambda: next(clock))
+    monkeypatch.setattr(flows, "detect", lambda: {})
+    scheduled: list = []
+    monkeypatch.setattr(flows, "schedule", lambda at, job, *a, job_id, analysis: scheduled.append(at) or True)
+
+    flows.run_detection()
+    asked = flows.utcnow()
+    assert flows.schedule_detection() is True
+    wait = (scheduled[0] - asked).total_seconds()
+    assert 11.5 <= wait <= 12.5, wait  # 3 s × (1 / 0.2 - 1)
+    assert flows.schedule_detection() is False  # one job due: later asks add nothing
+    assert flows.get_broker().r.ttl(flows.PENDING_KEY) > wait  # the marker outlives the wait

@@ -3,15 +3,18 @@
 Every committed case asks for a detection (``request_detection``). The first ask sets a Redis marker and
 schedules the job ``DEBOUNCE_S`` later; asks while the marker is set add nothing, so a burst of 100 cases runs
 one or two detections. The job clears the marker before it reads the cases, so a case committed during a run
-schedules the next one. The maintenance loop runs a detection now and then in case a job was lost (Redis down,
-worker killed); detection is idempotent, so extra runs flag nothing twice.
+schedules the next one. Under continuous intake a run that took d seconds holds the next one back for 4 d
+(``DUTY``), so detection over thousands of cases never takes more than a fifth of a core. The maintenance
+loop runs a detection now and then in case a job was lost (Redis down, worker killed); detection is
+idempotent, so extra runs flag nothing twice.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from datetime import timedelta
+import time
+from datetime import UTC, datetime, timedelta
 
 from redis.exceptions import RedisError
 from sqlmodel import Session
@@ -25,6 +28,9 @@ log = logging.getLogger(__name__)
 PENDING_KEY = "shangliang:hotspots:pending"
 DEBOUNCE_S = 1.0
 PENDING_TTL_S = 120  # a marker whose job never ran stops blocking new asks after this
+NOT_BEFORE_KEY = "shangliang:hotspots:not_before"  # epoch seconds: no detection starts earlier
+DUTY = 0.2  # under continuous intake, detection keeps at most this share of one core busy
+_clock = time.monotonic  # how long a detection took (a test sets it)
 _FLAG = "hotspots_requested"
 
 
@@ -48,7 +54,11 @@ def schedule_detection(delay_s: float = DEBOUNCE_S) -> bool:
         r = get_broker().r
         if not r.set(PENDING_KEY, "1", nx=True, ex=PENDING_TTL_S):
             return False  # a job is already due and will see the new cases
-        at = utcnow() + timedelta(seconds=delay_s)
+        now = utcnow()
+        not_before = float(r.get(NOT_BEFORE_KEY) or 0)
+        at = max(now + timedelta(seconds=delay_s), datetime.fromtimestamp(not_before, UTC))
+        if (at - now).total_seconds() > PENDING_TTL_S / 2:  # the marker must outlive the wait
+            r.expire(PENDING_KEY, int((at - now).total_seconds()) + PENDING_TTL_S)
         job_id = f"hotspots-{int(at.timestamp() * 1000)}"
         if schedule(at, "workers.jobs.detect_hotspots", job_id=job_id, analysis=True):
             return True
@@ -71,10 +81,17 @@ def detect() -> dict:
 
 
 def run_detection() -> dict:
-    """The RQ job."""
+    """The RQ job. A run that took d seconds holds the next one back for d × (1/DUTY - 1) seconds, so that a
+    long detection (thousands of open cases) under continuous intake does not take a core from dispatch."""
     with contextlib.suppress(RedisError):
         get_broker().r.delete(PENDING_KEY)
-    return detect()
+    started = _clock()
+    result = detect()
+    took = _clock() - started
+    with contextlib.suppress(RedisError):
+        rest = took * (1 / DUTY - 1)
+        get_broker().r.set(NOT_BEFORE_KEY, f"{time.time() + rest:.3f}", ex=max(1, int(rest) + 1))
+    return result
 
 
 def sweep_hotspots() -> dict:
