@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         [
             {
                 "sockets": args.sockets,
-                "events/s": args.rate,
+                "events/s (sent / asked)": f"{r['emitted'] / args.duration:.1f} / {args.rate:.0f}",
                 "frames delivered": f"{r['frames']:,} / {r['expected']:,}",
                 "closed by server": r["closed"],
                 "p50 ms": ms(r["p50"]),

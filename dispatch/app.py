@@ -135,7 +135,7 @@ def create_app(*, start_background: bool = True, embedded_worker: bool | None = 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         broker = get_broker()
-        hub = app.state.hub = Hub(broker, settings.stream_key, settings.socket_queue_size)
+        hub = app.state.hub = Hub(broker, settings.stream_key, settings.socket_queue_size, settings.socket_buffer_bytes)
         background: list = []
         if start_background:
             hub.start(asyncio.get_running_loop())

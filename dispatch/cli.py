@@ -238,6 +238,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     import uvicorn
 
     from dispatch.config import get_settings
+    from dispatch.events.wsserver import FanoutProtocol
     from dispatch.observability.logs import log_config
 
     settings = get_settings()
@@ -257,7 +258,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
         log_level=settings.log_level.lower(),
         log_config=log_config(settings.log_format, settings.log_level),  # JSON access logs too, in every worker
         proxy_headers=True,
-        ws="websockets-sansio",
+        ws=FanoutProtocol,  # uvicorn's websockets-sansio, plus direct frame writes for the hub
     )
 
 

@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     stream_key: str = "shangliang:events"
     stream_maxlen: int = 100_000
     socket_queue_size: int = 1000
+    socket_buffer_bytes: int = 256 * 1024  # unsent bytes after which a board that stopped reading is cut
 
     max_body_bytes: int = 8 * 1024 * 1024
     # PostgreSQL connections per process (pool + overflow); all processes together must stay under the server's

@@ -25,6 +25,7 @@ from sqlmodel import Session
 from dispatch import broker as broker_mod
 from dispatch.config import get_settings
 from dispatch.db import dispose_engines, get_engine
+from dispatch.events.wsserver import FanoutProtocol
 
 SERVICES = bool(os.environ.get("SHANGLIANG_DATABASE_URL") or os.environ.get("SHANGLIANG_REDIS_URL"))
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -104,7 +105,7 @@ class LiveServer:
         from dispatch.app import create_app
 
         self.app = create_app(embedded_worker=True)
-        config = uvicorn.Config(self.app, log_level="warning", ws="websockets-sansio", lifespan="on")
+        config = uvicorn.Config(self.app, log_level="warning", ws=FanoutProtocol, lifespan="on")
         self.server = uvicorn.Server(config)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -150,9 +150,10 @@ class ApiServer:
 
     def __init__(self, embedded_worker: bool = False) -> None:
         from dispatch.app import create_app
+        from dispatch.events.wsserver import FanoutProtocol
 
         self.app = create_app(embedded_worker=embedded_worker)
-        config = uvicorn.Config(self.app, log_level="warning", ws="websockets-sansio", lifespan="on")
+        config = uvicorn.Config(self.app, log_level="warning", ws=FanoutProtocol, lifespan="on")
         self.server = uvicorn.Server(config)
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

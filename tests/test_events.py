@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import os
 import socket
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from helpers import api_key, auth, board, create_member, recv, recv_until, user_token
@@ -163,17 +164,19 @@ class StalledClient:
             return texts, None
 
 
-@pytest.mark.settings(socket_queue_size=100)
+@pytest.mark.settings(socket_queue_size=100, socket_buffer_bytes=64 * 1024)
 def test_a_slow_board_is_cut_loose_and_never_stalls_the_others(api, server):
     op = user_token(api, "operator")
     with board(server, op) as fast:
         stalled = StalledClient(server.ws_url, f"/ws/board?token={op}")
         assert recv(fast)["type"] == "hello"
         batch = [{"external_id": f"slow-{i}", "content": "长" * 200} for i in range(250)]
-        res = api.post("/api/intake/hotline", headers={"X-API-Key": api_key()}, json=batch)
-        assert res.status_code == 207
-        ids = [r["body"]["id"] for r in res.json()]
-        got = recv_until(fast, 500, timeout=60)  # created + escalated for each: the fast board lost nothing
+        with ThreadPoolExecutor(1) as reader:  # the fast board reads all along, as a screen does
+            reading = reader.submit(recv_until, fast, 500, timeout=60)
+            res = api.post("/api/intake/hotline", headers={"X-API-Key": api_key()}, json=batch)
+            assert res.status_code == 207
+            ids = [r["body"]["id"] for r in res.json()]
+            got = reading.result()  # created + escalated for each: the fast board lost nothing
         assert sorted({e["case"]["id"] for e in got}) == sorted(ids)
         texts, code = stalled.frames_until_close()
         assert texts < 501  # it was cut off before everything reached it: the server did not buffer on

@@ -1,7 +1,10 @@
-"""Websocket fan-out: one stream reader per process, a bounded queue per socket.
+"""Websocket fan-out: one stream reader per process, and per socket either direct frame writes or a queue.
 
-The reader thread blocks on XREAD and hands batches to the event loop. A socket whose queue is full is
-closed (code 4008) instead of stalling the others; its client reconnects with ``last_event_id``.
+The reader thread blocks on XREAD and hands batches to the event loop. Under ``shangliang serve`` (the
+``shangliang.frames`` extension, ``events.wsserver``) a live socket gets each batch's frames, encoded once per
+process, in one write; a socket whose unsent bytes pass ``buffer_bytes`` is closed (code 4008) instead of
+growing the process's memory. Elsewhere a socket has a bounded queue and a sender task; a full queue closes
+it the same way. Either way its client reconnects with ``last_event_id`` and misses nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
 from dispatch.broker import Broker
+from dispatch.events.wsserver import EXTENSION, FrameWriter, text_frame
 from dispatch.observability.metrics import WEBSOCKET_CLIENTS, socket_kind
 
 log = logging.getLogger(__name__)
@@ -57,11 +61,22 @@ def wire(event: dict[str, Any]) -> str:
     return text
 
 
+def frame(event: dict[str, Any]) -> bytes:
+    """The message's websocket frame, built once per process."""
+    data = event.get("_frame")
+    if data is None:
+        data = event["_frame"] = text_frame(wire(event).encode())
+    return data
+
+
 class Connection:
-    def __init__(self, accepts: Filter, maxsize: int) -> None:
+    def __init__(self, accepts: Filter, maxsize: int, writer: FrameWriter | None, buffer_bytes: int) -> None:
         self.accepts = accepts
         self.queue: asyncio.Queue = asyncio.Queue(maxsize)
         self.overflowed = asyncio.Event()
+        self.writer = writer  # direct frame writes once live (after any replay)
+        self.buffer_bytes = buffer_bytes
+        self.direct = False
 
     def offer(self, event: dict[str, Any]) -> None:
         if self.overflowed.is_set() or not self.accepts(event):
@@ -70,16 +85,50 @@ class Connection:
             self.queue.put_nowait(event)
         except asyncio.QueueFull:
             # the sender may be stuck writing to this client: drop its backlog and end the connection
-            self.overflowed.set()
-            while not self.queue.empty():
-                self.queue.get_nowait()
+            self.overflow()
+
+    def offer_batch(self, events: list[dict[str, Any]]) -> None:
+        if not self.direct:
+            for event in events:
+                self.offer(event)
+            return
+        if self.overflowed.is_set():
+            return
+        frames = [frame(e) for e in events if self.accepts(e)]
+        if frames:
+            self.write(b"".join(frames))
+
+    def write(self, data: bytes) -> None:
+        assert self.writer is not None
+        if self.writer.backlog() > self.buffer_bytes:
+            self.overflow()  # the client stopped reading: cut it rather than buffer on
+        else:
+            self.writer.write(data)
+
+    def overflow(self) -> None:
+        self.overflowed.set()
+        while not self.queue.empty():
+            self.queue.get_nowait()
+
+    def go_direct(self, replayed_upto: tuple[int, int] | None) -> None:
+        """Send what was queued during the replay, then write live batches directly (no await in between, so
+        no event can slip past in the meantime)."""
+        pending = []
+        while not self.queue.empty():
+            event = self.queue.get_nowait()
+            if replayed_upto is None or id_key(event["id"]) > replayed_upto:
+                pending.append(frame(event))
+        if pending:
+            self.write(b"".join(pending))
+        self.direct = True
 
 
 class Hub:
-    def __init__(self, broker: Broker, stream_key: str, queue_size: int = 1000) -> None:
+    def __init__(self, broker: Broker, stream_key: str, queue_size: int = 1000, buffer_bytes: int = 256 * 1024) -> None:
         self.broker = broker
         self.stream_key = stream_key
         self.queue_size = queue_size
+        self.buffer_bytes = buffer_bytes
         # a batch never fills a socket's queue on its own: only a client that falls behind overflows
         self.read_count = max(1, min(500, queue_size // 2))
         self.connections: set[Connection] = set()
@@ -136,8 +185,7 @@ class Hub:
 
     def _fan_out(self, events: list[dict[str, Any]]) -> None:
         for conn in list(self.connections):
-            for event in events:
-                conn.offer(event)
+            conn.offer_batch(events)
 
     # -- one socket ---------------------------------------------------------------------------------
 
@@ -161,7 +209,8 @@ class Hub:
 
     async def serve(self, ws: WebSocket, accepts: Filter, last_event_id: str | None) -> None:
         """Replay what the client missed, then stream live events until it goes away."""
-        conn = Connection(accepts, self.queue_size)
+        writer = ws.scope.get("extensions", {}).get(EXTENSION)
+        conn = Connection(accepts, self.queue_size, writer, self.buffer_bytes)
         self.connections.add(conn)
         clients = WEBSOCKET_CLIENTS.labels(socket_kind(ws.scope["path"]))
         clients.inc()
@@ -176,17 +225,23 @@ class Hub:
                 replayed_upto = id_key(events[-1]["id"]) if events else id_key(last_event_id)
             else:
                 await ws.send_json({"id": self.last_seen, "type": "hello", "at": None})
-            sender = asyncio.create_task(self._send(ws, conn, replayed_upto))
+            tasks = set()
+            if writer is not None:
+                conn.go_direct(replayed_upto)
+            else:
+                tasks.add(asyncio.create_task(self._send(ws, conn, replayed_upto)))
             receiver = asyncio.create_task(self._receive(ws))
             overflow = asyncio.create_task(conn.overflowed.wait())
-            done, pending = await asyncio.wait({sender, receiver, overflow}, return_when=asyncio.FIRST_COMPLETED)
+            done, pending = await asyncio.wait(tasks | {receiver, overflow}, return_when=asyncio.FIRST_COMPLETED)
             for task in pending:
                 task.cancel()
             for task in done - {overflow}:
                 if task.exception() and not isinstance(task.exception(), WebSocketDisconnect | RuntimeError):
                     log.warning("websocket ended: %r", task.exception())
             if overflow in done:
-                log.info("closing a websocket that fell %d events behind", self.queue_size)
+                log.info(
+                    "closing a websocket that fell behind (%d events / %d bytes)", self.queue_size, self.buffer_bytes
+                )
                 # queued behind what the client has not read yet; a dead client is cut by the server's timeouts
                 with contextlib.suppress(Exception):  # a client stuck for good is cut when this times out
                     await asyncio.wait_for(
