@@ -248,6 +248,7 @@ def test_a_redis_restart_during_a_burst_loses_no_case_and_no_event(own_redis):
         late.last_id = board.events[len(board.events) // 2]["id"]
         late.reconnect(server.ws_url)
         wait_for(lambda: {e["id"] for e in board.events[len(board.events) // 2 + 1 :]} <= late.ids(), "the replay")
+
         # and the cases that waited for Redis were dispatched by the sweeper
         def none_waiting() -> bool:
             with get_engine().connect() as conn:  # closed each time: a leaked one would block the next TRUNCATE

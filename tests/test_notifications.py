@@ -176,8 +176,6 @@ def test_a_job_and_the_sweeper_racing_send_the_reply_once(api, logged, monkeypat
 # ---- Redis down at the resolution -------------------------------------------------------------------------
 
 
-
-
 @pytest.mark.settings(notify_sweep_grace_s=0.5, sweep_interval_s=0.5, relay_interval_s=0.2)
 def test_a_resolution_while_redis_is_down_still_replies_once_redis_is_back(outage, api, logged):
     cut, restore = outage

@@ -236,8 +236,6 @@ def test_text_and_json_log_lines_carry_the_request_id():
 # --------------------------------------------------------------------------- readiness and outages
 
 
-
-
 @pytest.fixture
 def db_outage(env, monkeypatch):
     """(cut, restore) of PostgreSQL through a proxy. SQLite is a file in the process: it cannot go away."""

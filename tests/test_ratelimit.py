@@ -115,8 +115,6 @@ def test_the_client_address_walks_forwarded_for_past_trusted_proxies(env):
     assert ratelimit.client_ip(request("203.0.113.7", "1.2.3.4")) == "203.0.113.7"  # a direct client
 
 
-
-
 @pytest.mark.settings(rate_limits=limits(qr={"ip": "1/60"}), trusted_proxies=TRUSTED)
 def test_redis_down_lets_requests_through(outage, api):
     cut, restore = outage

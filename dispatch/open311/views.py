@@ -126,9 +126,7 @@ def service_definition(service_code: str, fmt: str, request: Request) -> Respons
     return respond(fmt, "service_definition", catalog.definition(service.find_service(service_code)))
 
 
-@router.post(
-    "/requests.{fmt}", summary="POST Service Request", dependencies=[Depends(rate_limit("open311"))]
-)
+@router.post("/requests.{fmt}", summary="POST Service Request", dependencies=[Depends(rate_limit("open311"))])
 async def post_request(fmt: str, request: Request) -> Response:
     """Form-encoded (multipart accepted); ``api_key`` and ``jurisdiction_id`` from the query or the body."""
     fmt = _check_format(fmt)
