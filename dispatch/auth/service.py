@@ -140,15 +140,20 @@ API_KEY_CACHE_S = 5.0  # a revocation reaches other processes within this; this 
 _api_keys: dict[str, tuple[float, Principal]] = {}  # digest -> (valid until, monotonic; principal)
 
 
+def remembered_api_key(raw: str) -> Principal | None:
+    """The principal of a key validated in the last ``API_KEY_CACHE_S`` seconds, else None (look it up)."""
+    cached = _api_keys.get(hashlib.sha256(raw.encode()).hexdigest())
+    return cached[1] if cached is not None and cached[0] > time.monotonic() else None
+
+
 def principal_from_api_key(session: Session, raw: str | None) -> Principal | None:
     """The machine principal of a valid key. Valid keys are remembered for ``API_KEY_CACHE_S`` seconds, so a
     feed posting hundreds of work orders a second costs no database read per request."""
     if not raw:
         return None
+    if (remembered := remembered_api_key(raw)) is not None:
+        return remembered
     digest = hashlib.sha256(raw.encode()).hexdigest()
-    cached = _api_keys.get(digest)
-    if cached is not None and cached[0] > time.monotonic():
-        return cached[1]
     key = session.exec(select(ApiKey).where(ApiKey.key_hash == digest)).first()
     if key is None or key.revoked_at is not None:
         _api_keys.pop(digest, None)
