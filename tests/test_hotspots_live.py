@@ -265,3 +265,25 @@ def test_a_long_detection_holds_the_next_one_back_so_it_keeps_to_a_fifth_of_a_co
     assert 11.5 <= wait <= 12.5, wait  # 3 s × (1 / 0.2 - 1)
     assert flows.schedule_detection() is False  # one job due: later asks add nothing
     assert flows.get_broker().r.ttl(flows.PENDING_KEY) > wait  # the marker outlives the wait
+
+
+@pytest.mark.settings(reconcile_interval_s=3600)  # the test runs the safety net itself
+def test_a_lost_detection_job_is_made_up_by_the_safety_net_on_the_analysis_queue(api, server, monkeypatch):
+    """The intake's detection job is lost (its marker stays until it expires); the maintenance loop's safety net
+    then asks for a detection, which the analysis queue's worker runs: the hotspot appears."""
+    op = user_token(api, "operator")
+    key = {"X-API-Key": api_key("hotline")}
+    v = village(api, op, 2)
+    monkeypatch.setattr(flows, "schedule", lambda *a, **k: True)  # "scheduled", but the job never exists
+    ids = [intake(api, key, f"L{i}", DRAIN[i], v, i) for i in range(3)]
+    assert open_hotspots(api, op) == []
+    monkeypatch.undo()
+    flows.get_broker().r.delete(flows.PENDING_KEY)  # the lost job's marker expired
+
+    from dispatch.maintenance import Maintenance
+
+    Maintenance().tick(sweep=False, reconcile=True)
+    deadline = time.monotonic() + 15
+    while not (spots := open_hotspots(api, op)) or not set(ids) <= set(spots[0]["case_ids"]):
+        assert time.monotonic() < deadline, spots
+        time.sleep(0.1)

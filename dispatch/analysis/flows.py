@@ -5,7 +5,7 @@ schedules the job ``DEBOUNCE_S`` later; asks while the marker is set add nothing
 one or two detections. The job clears the marker before it reads the cases, so a case committed during a run
 schedules the next one. Under continuous intake a run that took d seconds holds the next one back for 4 d
 (``DUTY``), so detection over thousands of cases never takes more than a fifth of a core. The maintenance
-loop runs a detection now and then in case a job was lost (Redis down, worker killed); detection is
+loop asks for a detection now and then in case a job was lost (Redis down, worker killed); detection is
 idempotent, so extra runs flag nothing twice.
 """
 
@@ -94,6 +94,8 @@ def run_detection() -> dict:
     return result
 
 
-def sweep_hotspots() -> dict:
-    """The maintenance loop's safety net."""
-    return detect()
+def sweep_hotspots() -> bool:
+    """The maintenance loop's safety net: ask for a detection job (on the analysis queue, coalesced and held to
+    ``DUTY`` like any other ask) rather than run one here, since every process runs this loop. A job that was
+    lost leaves its marker to expire, after which this asks again."""
+    return schedule_detection()
