@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import typer
@@ -269,10 +270,12 @@ def worker(
         "default,analysis",
         help="which queues: default (offer timeouts, ladder, replies), analysis (hotspot detection), or both",
     ),
+    nice: int = typer.Option(0, min=0, max=19, help="lower this worker's CPU priority (compose: 10 for analysis)"),
 ) -> None:
     """Run an RQ worker with the scheduler (production; the embedded default runs one in `serve`).
 
-    Give the analysis queue a worker of its own (compose does) so a long detection never delays the short jobs.
+    Give the analysis queue a worker of its own (compose does), at a lower CPU priority, so a long detection
+    never delays the short jobs nor takes a core from intake on a small machine.
     """
     from rq import Worker
 
@@ -295,6 +298,8 @@ def worker(
     if not names or any(n not in by_name for n in names):
         _fail(f"--queues takes default and/or analysis, comma-separated (got {queues!r}).")
     chosen = [by_name[n] for n in names]
+    if nice:
+        os.nice(nice)  # inherited by the work horses and the scheduler
     maintenance = Maintenance()
     maintenance.start()
     try:
