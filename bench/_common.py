@@ -198,8 +198,8 @@ def serve(env: dict[str, str], workers: int, name: str = "api") -> tuple[Proc, s
     return proc, url
 
 
-def rq_worker(env: dict[str, str], name: str = "worker") -> Proc:
-    return Proc([str(BIN / "shangliang"), "worker"], name, env)
+def rq_worker(env: dict[str, str], name: str = "worker", queues: str = "default,analysis", nice: int = 0) -> Proc:
+    return Proc([str(BIN / "shangliang"), "worker", "--queues", queues, "--nice", str(nice)], name, env)
 
 
 def descendants(pid: int) -> list[int]:
@@ -307,6 +307,18 @@ def villages() -> list[dict]:
     from dispatch.regions.reference import load_reference
 
     return [r for r in load_reference() if r["level"] == "village"]
+
+
+def messages() -> list[dict[str, str]]:
+    """The 4,326 real messages of ../shared/data/messages (title and text), as intake content: varied like a
+    real feed, so that hotspots form only where residents really wrote about the same thing."""
+    import csv
+
+    with (SHARED_DATA / "messages" / "messages_4326.csv").open(encoding="utf-8") as fh:
+        return [
+            {"title": r["留言主题"].strip()[:256], "content": r["留言详情"].strip() or r["留言主题"].strip()}
+            for r in csv.DictReader(fh)
+        ]
 
 
 # ---- a cheap HTTP/1.1 client (keep-alive; the load generator must not eat the machine) --------------------

@@ -44,6 +44,7 @@ from _common import (
     descendants,
     flush_redis,
     free_port,
+    messages,
     ms,
     pct,
     prepare,
@@ -74,6 +75,7 @@ async def phase(
     samples: list[tuple[float, float, int, int | None]] = []  # sent, answered, status, case id
     stop_at = time.time() + seconds
     counter = 0
+    texts = messages()
 
     async def loop(worker: int) -> None:
         nonlocal counter
@@ -83,9 +85,11 @@ async def phase(
                 counter += 1
                 n = counter
                 v = places[n % len(places)]
+                text = texts[n % len(texts)]
                 body = {
                     "external_id": f"{tag}-{worker}-{n}",
-                    "content": "小区门口路灯不亮，晚上出行不便，请尽快维修。",
+                    "title": text["title"],
+                    "content": text["content"],
                     "lat": v["lat"] + (n % 17) * 1e-4,
                     "lon": v["lon"] - (n % 13) * 1e-4,
                     "caller_phone": "13800000000",
@@ -103,6 +107,11 @@ async def phase(
     start = time.time()
     await asyncio.gather(*(loop(i) for i in range(concurrency)))
     used = cpu.stop() if cpu is not None else {}
+    if os.environ.get("BENCH_DEBUG"):
+        per: dict[int, list[float]] = {}
+        for t0, t1, _, _ in samples:
+            per.setdefault(int(t1 - start), []).append(t1 - t0)
+        print(kind, [(k, len(v), round(max(v), 2)) for k, v in sorted(per.items())], file=sys.stderr)
     arrivals: dict[int, float] = {}
     if board is not None:
         wanted = {s[3] for s in samples if s[3] is not None}
@@ -193,7 +202,9 @@ async def main_async(args) -> int:
         wait_ready(bare_url, bare)
         api, url = serve(env, args.api_workers)
         procs.append(api)
-        workers = [rq_worker(env, f"worker-{i}") for i in range(args.rq_workers)]
+        # as compose runs them: short jobs on their own workers, hotspot detection on one at a lower priority
+        workers = [rq_worker(env, f"worker-{i}", "default") for i in range(args.rq_workers)]
+        workers.append(rq_worker(env, "worker-analysis", "analysis", nice=10))
         procs += workers
         op = token(url, creds)
 
@@ -286,7 +297,9 @@ async def main_async(args) -> int:
         {
             "phases": f"{args.rounds} rounds × (bare {args.duration:.0f} s, intake {args.duration:.0f} s), alternating",
             "load": f"closed loop, {args.concurrency} keep-alive connections, one Python asyncio client process",
-            "API": f"`shangliang serve --workers {args.api_workers}` + {args.rq_workers} × `shangliang worker`",
+            "API": f"`shangliang serve --workers {args.api_workers}` + {args.rq_workers} × `shangliang worker "
+            "--queues default` + `shangliang worker --queues analysis --nice 10` (as compose runs them)",
+            "content": "the 4,326 real messages of `shared/data/messages` in turn (title and text)",
             "data": f"demo: {args.members} members (capacity raised so every case is offered), 269 villages",
             "load client CPU": f"{usage.ru_utime + usage.ru_stime:.1f} s over the whole run",
             "board client": "a separate process (`bench/_board.py`), reconnecting with `last_event_id` if cut",
