@@ -14,7 +14,7 @@ case's dispatch event (``case.offered`` or ``case.escalated``) arrives:
 - ratio = intake throughput / bare throughput.
 
     .venv/bin/python bench/bench_intake.py [--quick] [--duration 30] [--concurrency 64] [--rounds 2]
-        [--api-workers 2] [--rq-workers 1] [--profile DIR]
+        [--api-workers 2] [--rq-workers 1] [--trace] [--profile DIR]
 
 It uses a scratch database ``sl_bench_intake`` on the server of SHANGLIANG_DATABASE_URL (dropped and created)
 and Redis BENCH_REDIS_URL (default redis://127.0.0.1:6379/13, flushed). ``--profile DIR`` records every API
@@ -65,7 +65,16 @@ DB_NAME = "sl_bench_intake"
 
 
 async def phase(
-    kind: str, url: str, seconds: float, concurrency: int, key: str, places: list, tag: str, board=None, cpu=None
+    kind: str,
+    url: str,
+    seconds: float,
+    concurrency: int,
+    key: str,
+    places: list,
+    tag: str,
+    board=None,
+    cpu=None,
+    trace: bool = False,
 ):
     """One closed-loop phase; returns per-request samples, the board's arrival times by case id and the CPU
     seconds each group of processes used during the load."""
@@ -107,7 +116,7 @@ async def phase(
     start = time.time()
     await asyncio.gather(*(loop(i) for i in range(concurrency)))
     used = cpu.stop() if cpu is not None else {}
-    if os.environ.get("BENCH_DEBUG"):
+    if trace:  # completions and the slowest answer, second by second: stalls show up here
         per: dict[int, list[float]] = {}
         for t0, t1, _, _ in samples:
             per.setdefault(int(t1 - start), []).append(t1 - t0)
@@ -248,7 +257,16 @@ async def main_async(args) -> int:
         for r in range(args.rounds):
             runs["bare"].append(
                 await phase(
-                    "bare", bare_url, args.duration, args.concurrency, creds["api_key"], places, f"b{r}", cpu=cpu
+                    "bare",
+                    bare_url,
+                    args.duration,
+                    args.concurrency,
+                    creds["api_key"],
+                    places,
+                    f"b{r}",
+                    None,
+                    cpu,
+                    args.trace,
                 )
             )
             if r == 0 and args.profile:
@@ -256,7 +274,16 @@ async def main_async(args) -> int:
                 spies = profile(workers, args.duration, Path(args.profile))
             runs["intake"].append(
                 await phase(
-                    "intake", url, args.duration, args.concurrency, creds["api_key"], places, f"i{r}", board, cpu
+                    "intake",
+                    url,
+                    args.duration,
+                    args.concurrency,
+                    creds["api_key"],
+                    places,
+                    f"i{r}",
+                    board,
+                    cpu,
+                    args.trace,
                 )
             )
         for spy in spies:
@@ -331,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--api-workers", type=int, default=2)
     ap.add_argument("--rq-workers", type=int, default=1)
     ap.add_argument("--members", type=int, default=300)
+    ap.add_argument("--trace", action="store_true", help="print completions per second of each phase (stderr)")
     ap.add_argument("--profile", default=None, help="directory for py-spy profiles of the API workers")
     args = ap.parse_args(argv)
     if args.quick:
