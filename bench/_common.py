@@ -436,10 +436,19 @@ class WsClient(asyncio.Protocol):
                 self.frames += 1
                 if self.on_text is not None:
                     self.on_text(bytes(buf[pos + head : pos + head + length]), now)
+            elif opcode == 0x9:  # ping: answer as a browser does, or the server's keepalive closes the socket
+                self.pong(bytes(buf[pos + head : pos + head + length]))
             elif opcode == 0x8:
                 self.close_code = int.from_bytes(buf[pos + head : pos + head + 2], "big") if length >= 2 else None
             pos += head + length
         del buf[:pos]
+
+    def pong(self, payload: bytes) -> None:
+        """A masked (client → server) pong frame; ping payloads are at most 125 bytes."""
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        if self.transport is not None:
+            self.transport.write(bytes((0x8A, 0x80 | len(payload))) + mask + masked)
 
     def connection_lost(self, exc) -> None:
         if not self.handshaken.done():
