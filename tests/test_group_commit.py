@@ -128,3 +128,16 @@ def test_a_group_that_fails_in_the_database_is_written_again_one_by_one(api, ser
     listed = api.get("/api/cases", params={"limit": 50}, headers=auth(op)).json()
     items = listed["items"] if isinstance(listed, dict) else listed
     assert sorted(c["tracking_no"] for c in items) == sorted(outcomes[k] for k in ("lead", "a", "b"))
+
+
+def test_a_resend_that_races_past_the_look_up_gets_the_winners_case(api, server, monkeypatch):
+    """Another process committed the same work order just after this one looked: the unique constraint
+    decides, and the re-send is answered with the case that won (200), not an error."""
+    key = api_key()
+    body = {"external_id": "race-1", "content": "路灯不亮"}
+    first = api.post("/api/intake/hotline", headers={"X-API-Key": key}, json=body)
+    assert first.status_code == 201
+    monkeypatch.setattr(service, "_known_external_ids", lambda session, news: {})  # the look-up missed it
+    again = api.post("/api/intake/hotline", headers={"X-API-Key": key}, json=body)
+    assert again.status_code == 200, again.text
+    assert again.json()["id"] == first.json()["id"]

@@ -124,51 +124,50 @@ def _write_group(batch: list[_Pending]) -> None:
 
 
 def _write_together(batch: list[_Pending]) -> None:
-    created: list[tuple[_Pending, Case]] = []
     with Session(get_engine(), expire_on_commit=False) as session:
         known = _known_external_ids(session, [item.new for item in batch])
         fresh = {(i.new.channel, i.new.external_id) if i.new.external_id else id(i) for i in batch} - known.keys()
         cases.reserve_tracking_numbers(session, utcnow(), len(fresh))
-        for item in batch:
-            new = item.new
-            existing = known.get((new.channel, new.external_id)) if new.external_id else None
-            if existing is not None:
-                item.result = (existing, None, False)
-                continue
-            written = len(session.identity_map) + len(session.new)
-            try:
-                case, secret = cases.create(session, new)
-            except AppError as exc:
-                if len(batch) > 1 and len(session.identity_map) + len(session.new) != written:
-                    raise RuntimeError("an intake failed after it had written") from exc
-                if len(batch) == 1:
-                    raise
-                item.error = exc  # refused before it wrote anything: the others go on
-                continue
-            if item.on_created is None or item.on_created(session, case):
-                try_offer_next(session, case)
-            item.result = (case, secret, True)
-            if new.external_id:
-                known[(new.channel, new.external_id)] = case  # a re-send in the same group
-            created.append((item, case))
         try:
+            for item in batch:
+                _write_one(session, item, known, alone=len(batch) == 1)
             session.commit()
         except IntegrityError:
+            # the unique external id: a re-send racing in another process won; alone, read its case
             session.rollback()
-            if len(batch) > 1:
-                raise
             new = batch[0].new
-            if not new.external_id:
+            if len(batch) > 1 or not new.external_id:
                 raise
             existing = cases.by_external_id(session, new.channel, new.external_id)
             if existing is None:
                 raise
             batch[0].result = (existing, None, False)
-            metrics.intake(new.channel, created=False)
-            return
     for item in batch:
         if item.result is not None:
             metrics.intake(item.new.channel, created=item.result[2])  # counted once committed
+
+
+def _write_one(session: Session, item: _Pending, known: dict[tuple[str, str], Case], alone: bool) -> None:
+    new = item.new
+    existing = known.get((new.channel, new.external_id)) if new.external_id else None
+    if existing is not None:
+        item.result = (existing, None, False)
+        return
+    written = len(session.identity_map) + len(session.new)
+    try:
+        case, secret = cases.create(session, new)
+    except AppError as exc:
+        if alone:
+            raise
+        if len(session.identity_map) + len(session.new) != written:
+            raise RuntimeError("an intake failed after it had written") from exc
+        item.error = exc  # refused before it wrote anything: the others go on
+        return
+    if item.on_created is None or item.on_created(session, case):
+        try_offer_next(session, case)
+    item.result = (case, secret, True)
+    if new.external_id:
+        known[(new.channel, new.external_id)] = case  # a re-send in the same group
 
 
 def _known_external_ids(session: Session, news: list[NewCase]) -> dict[tuple[str, str], Case]:
