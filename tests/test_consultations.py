@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-import pytest
-from helpers import api_key, auth, board, create_member, recv_until, user_token
+from helpers import api_key, auth, board, create_member, decode_png, recv_until, user_token
 from sqlmodel import Session
 from websockets.sync.client import connect
 
@@ -58,15 +57,6 @@ def _expert(api, op: str, name: str, **fields) -> dict:
 def _topic(api, token: str, case_ids: list[int], **extra) -> dict:
     body = {"title": "小区路灯整治", "description": "三件 12345 工单反映同一问题", "case_ids": case_ids} | extra
     return _ok(api.post(T, json=body, headers=auth(token)), 201)
-
-
-def _decode_png(png: bytes) -> str:
-    cv2 = pytest.importorskip("cv2")
-    import numpy as np
-
-    image = cv2.imdecode(np.frombuffer(png, dtype=np.uint8), cv2.IMREAD_GRAYSCALE)
-    text, _points, _ = cv2.QRCodeDetector().detectAndDecode(image)
-    return text
 
 
 def test_the_full_path_from_hotline_cases_to_a_closed_topic(api, server):
@@ -164,7 +154,7 @@ def test_the_full_path_from_hotline_cases_to_a_closed_topic(api, server):
     assert png.headers["content-type"] == "image/png"
     svg = api.get(f"/api/meetings/{meeting['id']}/qr.svg", headers=auth(op))
     assert svg.status_code == 200 and b"<svg" in svg.content
-    url = _decode_png(png.content)
+    url = decode_png(png.content)
     assert url == meeting["checkin_url"]
     token = url.rsplit("/", 1)[1]
     checked = _ok(api.post(f"/api/meetings/checkin/{token}", headers=auth(t1)), 201)

@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from helpers import auth, create_member, user_token
+from helpers import auth, create_member, decode, decode_png, user_token
 from sqlalchemy import func
 from sqlmodel import Session, select
 from typer.testing import CliRunner
@@ -48,24 +48,6 @@ def create_point(api, op: str, village: str = GUOMENG_VILLAGES[0], name: str = "
     )
     assert res.status_code == 201, res.text
     return res.json()
-
-
-def decode(image: np.ndarray) -> str:
-    """OpenCV's QR decoder; retried on a downscaled copy (large renders of a few modules can confuse it)."""
-    detector = cv2.QRCodeDetector()
-    for scale in (1.0, 0.5, 0.25):
-        img = image if scale == 1.0 else cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        text, _, _ = detector.detectAndDecode(img)
-        if text:
-            return text
-    return ""
-
-
-def decode_png(data: bytes) -> str:
-    assert data.startswith(b"\x89PNG\r\n\x1a\n")
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
-    assert image is not None
-    return decode(image)
 
 
 SVG_NS = "{http://www.w3.org/2000/svg}"
