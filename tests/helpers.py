@@ -95,3 +95,21 @@ def decode_png(data: bytes) -> str:
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE)
     assert image is not None
     return decode(image)
+
+
+def capture_jobs(monkeypatch, job: str) -> list[tuple]:
+    """RQ jobs named ``job`` captured instead of enqueued, as (at, job, args, job_id), at the one place every
+    schedule goes through (``broker.schedule_many``: after the commit for a transaction's jobs). Other jobs
+    are scheduled as usual."""
+    from dispatch import broker
+
+    calls: list[tuple] = []
+    real = broker.schedule_many
+
+    def schedule_many(planned: list) -> bool:
+        calls.extend((at, name, args, job_id) for at, name, args, job_id, _ in planned if name == job)
+        rest = [p for p in planned if p[1] != job]
+        return real(rest) if rest else True
+
+    monkeypatch.setattr(broker, "schedule_many", schedule_many)
+    return calls

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from helpers import auth, board, create_member, recv_until, user_token
+from helpers import auth, board, capture_jobs, create_member, recv_until, user_token
 
 from dispatch.callbacks import flows
 from dispatch.callbacks import service as callbacks
@@ -36,14 +36,7 @@ def clock(monkeypatch) -> Clock:
 
 @pytest.fixture
 def scheduled(monkeypatch) -> list[tuple]:
-    calls: list[tuple] = []
-
-    def capture(at, job, *args, job_id):
-        calls.append((at, job, args, job_id))
-        return True
-
-    monkeypatch.setattr(flows, "schedule", capture)
-    return calls
+    return capture_jobs(monkeypatch, "workers.jobs.callback_unrated")
 
 
 def resolved_case(api, op: str, *, name: str = "张建国") -> tuple[dict, int, str]:

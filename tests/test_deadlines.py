@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from helpers import api_key, auth, board, create_member, recv_until, user_token
+from helpers import api_key, auth, board, capture_jobs, create_member, recv_until, user_token
 from sqlmodel import Session
 
 from dispatch.deadlines import flows
@@ -56,17 +56,7 @@ def clock(monkeypatch) -> Clock:
 
 @pytest.fixture
 def scheduled(monkeypatch) -> list[tuple]:
-    calls: list[tuple] = []
-
-    def capture(at, job, *args, job_id):
-        calls.append((at, job, args, job_id))
-        return True
-
-    monkeypatch.setattr(flows, "schedule", capture)
-    monkeypatch.setattr(
-        flows, "schedule_after_commit", lambda session, at, job, *args, job_id: capture(at, job, *args, job_id=job_id)
-    )
-    return calls
+    return capture_jobs(monkeypatch, flows.LADDER_JOB)
 
 
 def intake(api, received: datetime, *, ext: str, category: str | None = None, urgency: str = "normal") -> dict:

@@ -14,7 +14,7 @@ from email.policy import default as default_policy
 
 import pytest
 from aiosmtpd.controller import Controller
-from helpers import api_key, auth, create_member, user_token
+from helpers import api_key, auth, capture_jobs, create_member, user_token
 
 from dispatch.config import get_settings
 from dispatch.notifications import flows
@@ -146,8 +146,7 @@ def test_resolution_reply_is_written_with_the_resolution_and_sent_once_through_t
 
 @pytest.mark.settings(notify_sweep_grace_s=0, sweep_interval_s=3600)
 def test_a_job_and_the_sweeper_racing_send_the_reply_once(api, logged, monkeypatch):
-    scheduled: list[tuple] = []
-    monkeypatch.setattr(flows, "schedule", lambda at, job, *args, job_id: scheduled.append((job, args)) or True)
+    scheduled = capture_jobs(monkeypatch, "workers.jobs.send_notification")
     op = user_token(api, "operator")
     member_id, member = handler(api, op)
     case = phone_case(api, op)
@@ -155,7 +154,7 @@ def test_a_job_and_the_sweeper_racing_send_the_reply_once(api, logged, monkeypat
     resolve(api, member, case["id"])
     (row,) = notifications(api, op, case["id"])
     assert row["status"] == "pending" and row["attempts"] == 0  # committed with the resolution, not yet sent
-    assert scheduled == [("workers.jobs.send_notification", (row["id"],))]
+    assert [(job, args) for _, job, args, _ in scheduled] == [("workers.jobs.send_notification", (row["id"],))]
 
     # the job, delivered twice, and two sweepers run at once: one of them sends
     with ThreadPoolExecutor(4) as pool:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from helpers import api_key, auth, board, create_member, recv_until, user_token
+from helpers import api_key, auth, board, capture_jobs, create_member, recv_until, user_token
 
 from dispatch.deadlines import flows
 from dispatch.deadlines import service as deadlines
@@ -31,12 +31,7 @@ def same(a: str | None, b: datetime) -> bool:
 def frozen(monkeypatch) -> list[tuple]:
     """The deadline clock at Wednesday 2026-09-30 16:00 (Beijing); ladder jobs captured, not enqueued."""
     monkeypatch.setattr(deadlines, "clock", lambda: local(2026, 9, 30, 16).astimezone(UTC))
-    calls: list[tuple] = []
-    monkeypatch.setattr(flows, "schedule", lambda at, job, *args, job_id: calls.append((at, job, args, job_id)) or True)
-    monkeypatch.setattr(
-        flows, "schedule_after_commit", lambda session, at, job, *args, job_id: calls.append((at, job, args, job_id))
-    )
-    return calls
+    return capture_jobs(monkeypatch, flows.LADDER_JOB)
 
 
 def hotline(api, key: str, ext: str, received: datetime, kind: str | None = None, **extra) -> dict:
