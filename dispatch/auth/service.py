@@ -130,7 +130,7 @@ def principal_from_token(session: Session, token: str | None) -> Principal | Non
 
 def create_api_key(session: Session, name: str, scopes: str = "hotline,mail,open311") -> tuple[ApiKey, str]:
     raw = "sl_" + secrets.token_urlsafe(24)
-    key = ApiKey(name=name, key_hash=hashlib.sha256(raw.encode()).hexdigest(), prefix=raw[:8], scopes=scopes)
+    key = ApiKey(name=name, key_hash=_key_hash(raw), prefix=raw[:8], scopes=scopes)
     session.add(key)
     session.flush()
     return key, raw
@@ -140,10 +140,18 @@ API_KEY_CACHE_S = 5.0  # a revocation reaches other processes within this; this 
 _api_keys: dict[str, tuple[float, Principal]] = {}  # digest -> (valid until, monotonic; principal)
 
 
+def _key_hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _remembered(digest: str) -> Principal | None:
+    cached = _api_keys.get(digest)
+    return cached[1] if cached is not None and cached[0] > time.monotonic() else None
+
+
 def remembered_api_key(raw: str) -> Principal | None:
     """The principal of a key validated in the last ``API_KEY_CACHE_S`` seconds, else None (look it up)."""
-    cached = _api_keys.get(hashlib.sha256(raw.encode()).hexdigest())
-    return cached[1] if cached is not None and cached[0] > time.monotonic() else None
+    return _remembered(_key_hash(raw))
 
 
 def principal_from_api_key(session: Session, raw: str | None) -> Principal | None:
@@ -151,9 +159,9 @@ def principal_from_api_key(session: Session, raw: str | None) -> Principal | Non
     feed posting hundreds of work orders a second costs no database read per request."""
     if not raw:
         return None
-    if (remembered := remembered_api_key(raw)) is not None:
+    digest = _key_hash(raw)
+    if (remembered := _remembered(digest)) is not None:
         return remembered
-    digest = hashlib.sha256(raw.encode()).hexdigest()
     key = session.exec(select(ApiKey).where(ApiKey.key_hash == digest)).first()
     if key is None or key.revoked_at is not None:
         _api_keys.pop(digest, None)
