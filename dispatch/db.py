@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, TypeDecorator, event, text
+from sqlalchemy import DateTime, TypeDecorator, event, insert, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
@@ -97,6 +97,20 @@ def session_scope(engine: Engine | None = None) -> Iterator[Session]:
 def is_postgres(session_or_engine) -> bool:
     bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
     return bind.dialect.name == "postgresql"
+
+
+def insert_rows(session: Session, model: type, rows: list[dict], *, returning: bool = False) -> list[int]:
+    """Insert ``rows`` (column values; the same keys in every row) into ``model``'s table with one statement,
+    in Core: no unit of work, written at once, so what they refer to must be flushed. With ``returning``, the
+    new ids in the rows' order."""
+    if not rows:
+        return []
+    table = model.__table__
+    if returning:
+        stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+        return list(session.execute(stmt, rows).scalars())
+    session.execute(insert(table), rows)
+    return []
 
 
 def ping(engine: Engine) -> None:

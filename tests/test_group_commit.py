@@ -94,15 +94,15 @@ def test_a_group_that_fails_in_the_database_is_written_again_one_by_one(api, ser
     """One intake whose write fails after it started writing rolls the group back; the others are then
     written alone and succeed, and the failing one gets its own error."""
     release, sizes = held
-    real_create = service.cases.create
+    real_insert = service.cases.insert
 
-    def create(session, new):
-        case, secret = real_create(session, new)
-        if new.external_id == "bad":
+    def insert(session, drafts):
+        written = real_insert(session, drafts)
+        if any(d.new.external_id == "bad" for d in drafts):
             raise RuntimeError("the database refused this one")
-        return case, secret
+        return written
 
-    monkeypatch.setattr(service.cases, "create", create)
+    monkeypatch.setattr(service.cases, "insert", insert)
     outcomes: dict[str, object] = {}
 
     def submit(external_id: str) -> None:

@@ -13,12 +13,13 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, col, select
 
 from dispatch.cases import states, taxonomy
 from dispatch.cases.models import REQUEST_KINDS, Attachment, Case, CaseEvent
-from dispatch.db import after_rollback, utcnow
+from dispatch.db import after_rollback, insert_rows, utcnow
 from dispatch.errors import AppError, NotFound, not_found
 from dispatch.regions import reference
 from dispatch.regions.service import validate_location
@@ -177,26 +178,25 @@ def _day(when: datetime) -> str:
     return when.astimezone(SHANGHAI).strftime("%Y%m%d")
 
 
-def reserve_tracking_numbers(session: Session, when: datetime, n: int) -> None:
-    """Take ``n`` numbers of the day at once for the cases this transaction is about to create (a group
-    commit: one statement instead of one per case). Numbers left unused when a case is refused are a gap."""
-    if n > 1:
-        session.info["tracking_numbers"] = (_day(when), _take_numbers(session, _day(when), n))
-
-
-def next_tracking_no(session: Session, when: datetime) -> str:
-    """YD{Shanghai day}-{nnnn}, numbered from 0001 each day (from the transaction's reserve when it has one)."""
+def tracking_numbers(session: Session, when: datetime, n: int) -> list[str]:
+    """``n`` tracking numbers YD{Shanghai day}-{nnnn} in one statement, numbered from 0001 each day."""
     day = _day(when)
-    reserved_day, reserved = session.info.get("tracking_numbers", (None, []))
-    n = reserved.pop(0) if reserved and reserved_day == day else _take_numbers(session, day, 1)[0]
-    return f"{TRACKING_PREFIX}{day}-{n:04d}"
+    return [f"{TRACKING_PREFIX}{day}-{k:04d}" for k in _take_numbers(session, day, n)]
 
 
-def create(session: Session, new: NewCase) -> tuple[Case, str]:
-    """Validate and add a case with its attachments and its 'created' event; the caller commits.
+@dataclass
+class Draft:
+    """A validated case, not yet written: ``insert`` gives it its number and id."""
 
-    Returns the case and the resident's secret (only its hash is stored).
-    """
+    case: Case
+    secret: str  # the resident's; only its hash is stored
+    planned: dict[str, Any]  # the deadlines (``deadlines.service.compute``)
+    location_source: str | None
+    new: NewCase
+
+
+def prepare(session: Session, new: NewCase) -> Draft:
+    """Validate ``new`` and work out its place and deadlines; writes nothing (a refusal leaves no trace)."""
     content = new.content.strip()
     if not content:  # "   " passes a min_length check but says nothing
         raise AppError(
@@ -224,16 +224,16 @@ def create(session: Session, new: NewCase) -> tuple[Case, str]:
     received_at = new.received_at or now
     if received_at.tzinfo is None:  # a local time without offset (the hotline platform's habit): Beijing time
         received_at = received_at.replace(tzinfo=SHANGHAI)
-    from dispatch.deadlines.service import compute, plan_case  # late: deadlines import cases
+    from dispatch.deadlines.service import compute  # late: deadlines import cases
 
     # the deadlines first, so that the case row is written once, with its due_at
     planned = compute(session, category, new.urgency, received_at, request_kind or "")
     secret = secrets.token_urlsafe(12)
     case = Case(
-        tracking_no=next_tracking_no(session, now),
         secret_hash=hash_secret(secret),
         channel=new.channel,
         external_id=new.external_id,
+        status="new",
         category=category,
         title=new.title,
         content=content,
@@ -255,49 +255,82 @@ def create(session: Session, new: NewCase) -> tuple[Case, str]:
         updated_at=now,
         due_at=planned["due_at"],
     )
-    session.add(case)
-    session.flush()
-    plan_case(session, case, planned=planned)  # the sign deadline, the rule used and the escalation ladder
-    session.info.setdefault("new_cases", set()).add(case.id)  # no offers yet: dispatch need not look them up
-    after_rollback(session, lambda: session.info.pop("new_cases", None))
-    from dispatch.analysis.flows import request_detection  # late: analysis imports cases
+    return Draft(case, secret, planned, location_source, new)
 
+
+_ROW = [c.name for c in Case.__table__.c if c.name != "id"]
+
+
+def insert(session: Session, drafts: list[Draft]) -> list[Case]:
+    """Write prepared cases together: their numbers, rows, deadlines, ladders, attachments and 'created'
+    events, one statement per table. The cases join ``session`` as if loaded; the caller commits."""
+    if not drafts:
+        return []
+    from dispatch.analysis.flows import request_detection  # late: analysis imports cases
+    from dispatch.deadlines.service import plan_cases  # late: deadlines import cases
+
+    numbers = tracking_numbers(session, utcnow(), len(drafts))
+    for draft, number in zip(drafts, numbers, strict=True):
+        draft.case.tracking_no = number
+    rows = [{name: getattr(d.case, name) for name in _ROW} for d in drafts]
+    ids = insert_rows(session, Case, rows, returning=True)
+    for draft, case_id in zip(drafts, ids, strict=True):
+        draft.case.id = case_id
+        make_transient_to_detached(draft.case)  # what was just written is its loaded state
+        session.add(draft.case)
+    created = [d.case for d in drafts]
+    plan_cases(session, [(d.case, d.planned) for d in drafts])  # sign deadline, rule used, escalation ladder
+    session.info.setdefault("new_cases", set()).update(c.id for c in created)  # no offers yet: none to exclude
+    after_rollback(session, lambda: session.info.pop("new_cases", None))
     request_detection(session)  # hotspots (研判): one coalesced detection job after the commit
-    _store(session, case, new.attachments)
-    states.record(
-        session,
-        case,
-        actor=new.actor,
-        action="created",
-        to_status="new",
-        data={"channel": new.channel, "location_source": location_source},
-    )
-    return case, secret
+    _store(session, [(d.case, d.new.attachments) for d in drafts])
+    trail = [
+        states.Move(
+            d.case,
+            "created",
+            d.new.actor,
+            to_status="new",
+            data={"channel": d.new.channel, "location_source": d.location_source},
+        )
+        for d in drafts
+    ]
+    states.record_many(session, trail)
+    return created
+
+
+def create(session: Session, new: NewCase) -> tuple[Case, str]:
+    """Validate and add one case (``prepare`` + ``insert``); the caller commits. Returns the case and the
+    resident's secret."""
+    draft = prepare(session, new)
+    insert(session, [draft])
+    return draft.case, draft.secret
 
 
 # ---- reading -----------------------------------------------------------------------------------------
 
 
-def _store(session: Session, case: Case, attachments: list[NewAttachment]) -> list[Attachment]:
+def _store(session: Session, files: list[tuple[Case, list[NewAttachment]]]) -> list[Attachment]:
+    """The cases' attachments, with one statement."""
     rows = [
-        Attachment(
-            case_id=case.id,
-            filename=a.filename[:255],
-            content_type=a.content_type[:128],
-            size=len(a.data),
-            sha256=hashlib.sha256(a.data).hexdigest(),
-            data=a.data,
-        )
+        {
+            "case_id": case.id,
+            "filename": a.filename[:255],
+            "content_type": a.content_type[:128],
+            "size": len(a.data),
+            "sha256": hashlib.sha256(a.data).hexdigest(),
+            "data": a.data,
+            "created_at": utcnow(),
+        }
+        for case, attachments in files
         for a in attachments
     ]
-    session.add_all(rows)
-    session.flush()
-    return rows
+    ids = insert_rows(session, Attachment, rows, returning=True)
+    return [Attachment(id=i, **row) for i, row in zip(ids, rows, strict=True)]
 
 
 def add_attachments(session: Session, case: Case, attachments: list[NewAttachment], actor: str) -> list[Attachment]:
     """Photos added while handling a case; recorded in the trail without changing the status."""
-    rows = _store(session, case, attachments)
+    rows = _store(session, [(case, attachments)])
     states.record(session, case, actor=actor, action="photos", data={"attachment_ids": [r.id for r in rows]})
     return rows
 

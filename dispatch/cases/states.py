@@ -6,13 +6,14 @@ transaction.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlmodel import Session
 
 from dispatch.cases.models import Case, CaseEvent
-from dispatch.db import utcnow
-from dispatch.events.service import emit
+from dispatch.db import insert_rows, utcnow
+from dispatch.events.service import emit_many, event_body
 from dispatch.statemachine import Transitions
 
 _OPEN = {"forwarded", "merged", "cancelled"}
@@ -63,6 +64,63 @@ def _snapshot(case: Case) -> dict[str, Any]:
     return event_view(case)
 
 
+@dataclass
+class Move:
+    """One entry of a case's trail: ``action`` by ``actor``, changing the status when ``to_status`` is given."""
+
+    case: Case
+    action: str
+    actor: str
+    to_status: str | None = None
+    note: str | None = None
+    data: dict[str, Any] | None = None
+    notify: tuple[int | None, ...] = ()
+
+
+def record_many(session: Session, moves: list[Move]) -> list[CaseEvent]:
+    """Check and apply each move in order, then write their audit events and live events with one statement
+    each. The cases must have ids; their own changes are written by the session's flush."""
+    events, bodies = [], []
+    for m in moves:
+        case, action = m.case, m.action
+        if case not in session:
+            session.add(case)
+        from_status = None if action == "created" else case.status
+        if m.to_status is not None and action != "created":
+            check(case, m.to_status)
+            case.status = m.to_status
+        if action != "created" or case.updated_at is None:  # a new case keeps its creation time (no second write)
+            case.updated_at = utcnow()
+        events.append(
+            {
+                "case_id": case.id,
+                "at": utcnow(),
+                "actor": m.actor,
+                "action": action,
+                "from_status": from_status,
+                "to_status": case.status if m.to_status is not None or action == "created" else None,
+                "note": m.note,
+                "data": m.data or {},
+            }
+        )
+        type_ = ACTION_EVENTS.get(action, "case.status_changed" if m.to_status else "case.updated")
+        members = (case.offered_to, case.assignee_id, *m.notify)
+        bodies.append(
+            event_body(
+                type_,
+                case=_snapshot(case),
+                town_code=case.town_code,
+                members=[x for x in members if x],
+                extra={"action": action, "note": m.note} if m.note else {"action": action},
+            )
+        )
+    if not moves:
+        return []
+    ids = insert_rows(session, CaseEvent, events, returning=True)
+    emit_many(session, bodies)
+    return [CaseEvent(id=i, **row) for i, row in zip(ids, events, strict=True)]
+
+
 def record(
     session: Session,
     case: Case,
@@ -75,36 +133,10 @@ def record(
     notify: tuple[int | None, ...] = (),
 ) -> CaseEvent:
     """Write one audit event (and its live event); change the status when ``to_status`` is given."""
-    from_status = None if action == "created" else case.status
-    if to_status is not None and action != "created":
-        check(case, to_status)
-        case.status = to_status
-    if action != "created" or case.updated_at is None:  # a new case keeps its creation time (no second write)
-        case.updated_at = utcnow()
-    session.add(case)
     if case.id is None:
+        session.add(case)
         session.flush()
-    event = CaseEvent(
-        case_id=case.id,
-        actor=actor,
-        action=action,
-        from_status=from_status,
-        to_status=case.status if to_status is not None or action == "created" else None,
-        note=note,
-        data=data or {},
-    )
-    session.add(event)
-    type_ = ACTION_EVENTS.get(action, "case.status_changed" if to_status else "case.updated")
-    members = (case.offered_to, case.assignee_id, *notify)
-    emit(
-        session,
-        type_,
-        case=_snapshot(case),
-        town_code=case.town_code,
-        members=[m for m in members if m],
-        extra={"action": action, "note": note} if note else {"action": action},
-    )
-    return event
+    return record_many(session, [Move(case, action, actor, to_status, note, data, notify)])[0]
 
 
 def transition(

@@ -11,14 +11,14 @@ import weakref
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import update
 from sqlalchemy.orm import object_session
 from sqlmodel import Session, col, delete, select
 
 from dispatch.cases import states
 from dispatch.cases.models import REQUEST_KINDS, Case
 from dispatch.config import get_settings
-from dispatch.db import after_commit, after_rollback, utcnow
+from dispatch.db import after_commit, after_rollback, insert_rows, utcnow
 from dispatch.deadlines.calendar import SHANGHAI, Calendar, read_csv
 from dispatch.deadlines.models import STEPS, CalendarDay, CaseDeadline, DeadlinePolicy, ExtensionRequest, LadderStep
 from dispatch.errors import AppError, Conflict, Forbidden, not_found
@@ -263,28 +263,28 @@ def ladder_times(cal: Calendar, start: datetime, due: datetime) -> dict[str, dat
     return {"reminder": min(reminder, due), "yellow": due, "red": red, "supervision": supervision}
 
 
-def plan_case(session: Session, case: Case, kind: str | None = None, planned: dict[str, Any] | None = None) -> None:
-    """At intake: set ``case.due_at``, store the sign deadline and the rule, and plan the ladder.
-
-    The request kind is the case's own (``case.request_kind``; unknown = "", the any-kind rules) unless given.
-    ``planned`` is ``compute``'s answer when the caller computed it before inserting the case (so that the case
-    row is written once, with its ``due_at``). The case has no deadline rows yet: they are inserted with Core.
-    """
-    start = case.received_at
-    kind = (case.request_kind or "") if kind is None else kind
-    out = planned or compute(session, case.category, case.urgency, start, kind)
-    if case.due_at != out["due_at"]:
-        case.due_at = out["due_at"]
-        session.add(case)
-    session.execute(
-        insert(CaseDeadline).values(
-            case_id=case.id, start_at=start, sign_by=out["sign_by"], finish_by=out["due_at"], rule=out["rule"]
+def plan_cases(session: Session, planned: list[tuple[Case, dict[str, Any]]]) -> None:
+    """At intake, for cases just inserted with their ``due_at``: store each one's sign deadline and the rule
+    used (``planned`` is ``compute``'s answer) and plan its escalation ladder, one statement per table."""
+    cal = load_calendar(session)
+    deadlines, steps = [], []
+    for case, out in planned:
+        start = case.received_at
+        deadlines.append(
+            {
+                "case_id": case.id,
+                "start_at": start,
+                "sign_by": out["sign_by"],
+                "finish_by": out["due_at"],
+                "rule": out["rule"],
+            }
         )
-    )
-    _remember_sign_by(session, case.id, out["sign_by"])
-    times = ladder_times(load_calendar(session), start, case.due_at)
-    session.execute(insert(LadderStep), [{"case_id": case.id, "step": step, "due_at": times[step]} for step in STEPS])
-    _schedule_after_commit(session, case.id, [(step, times[step]) for step in STEPS])
+        _remember_sign_by(session, case.id, out["sign_by"])
+        times = ladder_times(cal, start, case.due_at)
+        steps += [{"case_id": case.id, "step": step, "due_at": times[step]} for step in STEPS]
+        _schedule_after_commit(session, case.id, [(step, times[step]) for step in STEPS])
+    insert_rows(session, CaseDeadline, deadlines)
+    insert_rows(session, LadderStep, steps)
 
 
 def replan_case(session: Session, case: Case) -> None:

@@ -17,7 +17,7 @@ from dispatch.cases import service as cases
 from dispatch.cases import states
 from dispatch.cases.models import Case
 from dispatch.config import get_settings
-from dispatch.db import after_commit, after_rollback, utcnow
+from dispatch.db import after_commit, after_rollback, insert_rows, utcnow
 from dispatch.dispatching.locator import READY, Claim, LocatorBusy, NeedsRebuild, get_locator
 from dispatch.dispatching.models import Offer
 from dispatch.errors import AppError, Conflict, Forbidden, not_found
@@ -88,74 +88,96 @@ def _wait_rebuilt(locator, timeout: float = REBUILD_WAIT_S) -> None:
         time.sleep(0.02)
 
 
-def _escalate(session: Session, case: Case, actor: str, reason: str, note: str) -> None:
+def offer_many(
+    session: Session, batch: list[Case], *, actor: str = "system", defer: bool = False
+) -> list[Offer | None]:
+    """Offer each case (locked by the caller, or created in this transaction) to the nearest eligible member,
+    or escalate it; the offers and the trail are written with one statement per table.
+
+    Raises RedisError when Redis is down, having written nothing (the claims already made are given back);
+    the cases stay as they are and the sweeper retries. With ``defer``, the cases from the first failed claim
+    on are left waiting instead, and the others go ahead.
+    """
+    from dispatch.dispatching.flows import schedule_offer_timeout  # late: flows imports this module
+
+    offers: list[Offer | None] = [None] * len(batch)
+    moves: list[states.Move] = []
+    claims: list[tuple[int, Claim]] = []
+    new_cases = session.info.get("new_cases", set())
+    seen = [c.id for c in batch if c.status in DISPATCHABLE and c.lat is not None and c.id not in new_cases]
+    excluded: dict[int, list[int]] = {}
+    if seen:  # members offered a case before are not asked again
+        rows = session.exec(select(Offer.case_id, Offer.member_id).where(col(Offer.case_id).in_(seen))).all()
+        for case_id, member_id in rows:
+            excluded.setdefault(case_id, []).append(member_id)
+    for i, case in enumerate(batch):
+        if case.status not in DISPATCHABLE:
+            continue
+        if case.lat is None or case.lon is None:
+            moves += _escalation(case, actor, "no_location", "无位置信息 / no location")
+            continue
+        try:
+            claim = _claim(session, case, excluded.get(case.id, []))
+        except RedisError as exc:
+            if not defer:
+                for _, made in claims:
+                    get_locator().release(made.member_id)
+                raise
+            log.warning("dispatch of cases %s deferred: %s", [c.id for c in batch[i:]], exc)
+            break
+        new_cases.discard(case.id)
+        if claim is None:
+            moves += _escalation(case, actor, "no_member", "附近无可派委员 / no eligible member nearby")
+        else:
+            claims.append((i, claim))
+    now = utcnow()
+    expires = now + timedelta(seconds=get_settings().offer_timeout_s)
+    rows = [
+        {
+            "case_id": batch[i].id,
+            "member_id": claim.member_id,
+            "state": "open",
+            "distance_m": round(claim.distance_m, 1),
+            "offered_at": now,
+            "expires_at": expires,
+        }
+        for i, claim in claims
+    ]
+    ids = insert_rows(session, Offer, rows, returning=True)
+    waits = []
+    for (i, claim), offer_id, row in zip(claims, ids, rows, strict=True):
+        case = batch[i]
+        offers[i] = Offer(id=offer_id, **row)
+        waits.append((now - (case.updated_at or now)).total_seconds())  # since it became dispatchable
+        case.offered_to = claim.member_id
+        case.offer_expires_at = expires
+        data = {"member_id": claim.member_id, "distance_m": row["distance_m"], "offer_id": offer_id}
+        moves.append(states.Move(case, "offered", actor, to_status="offered", data=data))
+        schedule_offer_timeout(session, offer_id, expires)
+    states.record_many(session, moves)
+    if waits:
+        after_commit(session, lambda: [metrics.dispatched(w + (utcnow() - now).total_seconds()) for w in waits])
+    return offers
+
+
+def _escalation(case: Case, actor: str, reason: str, note: str) -> list[states.Move]:
     """Into the operator queue (once: an escalated case that still finds nobody stays where it is)."""
-    if case.status != "escalated":
-        states.transition(
-            session, case, "escalated", actor=actor, action="escalated", note=note, data={"reason": reason}
-        )
+    if case.status == "escalated":
+        return []
+    return [states.Move(case, "escalated", actor, to_status="escalated", note=note, data={"reason": reason})]
 
 
 def offer_next(session: Session, case: Case, *, actor: str = "system") -> Offer | None:
-    """Offer ``case`` (locked by the caller) to the nearest eligible member, or escalate it.
-
-    Raises RedisError when Redis is down; the case then stays as it is and the sweeper retries. Nothing is
-    written before the Redis claim (``try_offer_next`` relies on it).
-    """
-    if case.status not in DISPATCHABLE:
-        return None
-    if case.lat is None or case.lon is None:
-        _escalate(session, case, actor, "no_location", "无位置信息 / no location")
-        return None
-    new_cases = session.info.get("new_cases", set())
-    if case.id in new_cases:  # created in this transaction: no member was offered it yet
-        new_cases.discard(case.id)
-        excluded: list[int] = []
-    else:
-        excluded = list(session.exec(select(Offer.member_id).where(Offer.case_id == case.id)).all())
-    claim = _claim(session, case, excluded)
-    if claim is None:
-        _escalate(session, case, actor, "no_member", "附近无可派委员 / no eligible member nearby")
-        return None
-    queued_since = case.updated_at  # when it became dispatchable: created, declined, expired, reopened
-    now = utcnow()
-    offer = Offer(
-        case_id=case.id,
-        member_id=claim.member_id,
-        distance_m=round(claim.distance_m, 1),
-        offered_at=now,
-        expires_at=now + timedelta(seconds=get_settings().offer_timeout_s),
-    )
-    session.add(offer)
-    session.flush()
-    case.offered_to = claim.member_id
-    case.offer_expires_at = offer.expires_at
-    states.transition(
-        session,
-        case,
-        "offered",
-        actor=actor,
-        action="offered",
-        data={"member_id": claim.member_id, "distance_m": offer.distance_m, "offer_id": offer.id},
-    )
-    from dispatch.dispatching.flows import schedule_offer_timeout
-
-    schedule_offer_timeout(session, offer.id, offer.expires_at)
-    waited = (now - (queued_since or now)).total_seconds()
-    after_commit(session, lambda: metrics.dispatched(waited + (utcnow() - now).total_seconds()))
-    return offer
+    """``offer_many`` for one case."""
+    return offer_many(session, [case], actor=actor)[0]
 
 
 def try_offer_next(session: Session, case: Case, *, actor: str = "system") -> Offer | None:
     """``offer_next`` that leaves the case waiting (for the sweeper) when Redis is down.
 
-    No SAVEPOINT is needed: ``offer_next`` only reads the database before its Redis claim, the one place a
-    RedisError comes from, so a failed claim leaves the transaction as it was."""
-    try:
-        return offer_next(session, case, actor=actor)
-    except RedisError as exc:
-        log.warning("dispatch of case %s deferred: %s", case.id, exc)
-        return None
+    No SAVEPOINT is needed: nothing is written before the Redis claims, the one place a RedisError comes
+    from, so a failed claim leaves the transaction as it was."""
+    return offer_many(session, [case], actor=actor, defer=True)[0]
 
 
 def _open_offer(session: Session, case: Case) -> Offer | None:

@@ -6,12 +6,11 @@ from typing import Any
 
 from sqlmodel import Session
 
-from dispatch.db import utcnow
+from dispatch.db import insert_rows, utcnow
 from dispatch.events.models import Outbox
 
 
-def emit(
-    session: Session,
+def event_body(
     type_: str,
     *,
     case: dict[str, Any] | None = None,
@@ -19,8 +18,8 @@ def emit(
     town_code: str | None = None,
     members: list[int] | tuple[int, ...] = (),
     extra: dict[str, Any] | None = None,
-) -> Outbox:
-    """Add an event to the outbox. ``town_code`` and ``members`` route it to boards and member sockets."""
+) -> dict[str, Any]:
+    """A live event. ``town_code`` and ``members`` route it to boards and member sockets."""
     body: dict[str, Any] = {"type": type_, "at": utcnow().isoformat()}
     if case is not None:
         body["case"] = case
@@ -29,9 +28,19 @@ def emit(
     if extra:
         body.update(extra)
     body["route"] = {"town_code": town_code, "members": sorted({m for m in members if m is not None})}
-    row = Outbox(type=type_, payload=body)
-    session.add(row)
+    return body
+
+
+def emit_many(session: Session, bodies: list[dict[str, Any]]) -> None:
+    """Add events (``event_body``) to the outbox with one statement; relayed once the transaction commits."""
+    if not bodies:
+        return
+    insert_rows(session, Outbox, [{"type": b["type"], "payload": b} for b in bodies])
     from dispatch.events.relay import request_relay  # late import: relay needs the broker
 
     request_relay(session)
-    return row
+
+
+def emit(session: Session, type_: str, **kwargs: Any) -> None:
+    """Add one event to the outbox (see ``event_body`` for the arguments)."""
+    emit_many(session, [event_body(type_, **kwargs)])

@@ -17,7 +17,7 @@ from dispatch.cases.service import NewAttachment, NewCase
 from dispatch.cases.states import OPEN_STATUSES
 from dispatch.config import get_settings
 from dispatch.db import get_engine, utcnow
-from dispatch.dispatching.service import try_offer_next
+from dispatch.dispatching.service import offer_many
 from dispatch.errors import AppError
 from dispatch.intake.mailparse import ParsedMail
 from dispatch.intake.models import HotlineOrder, Mailbox
@@ -35,12 +35,13 @@ MAX_BATCH = 64
 class _Pending:
     """One intake waiting for its group's commit."""
 
-    __slots__ = ("new", "on_created", "done", "lead", "result", "error")
+    __slots__ = ("new", "on_created", "done", "lead", "draft", "result", "error")
 
     def __init__(self, new: NewCase, on_created: OnCreated | None) -> None:
         self.new, self.on_created = new, on_created
         self.done = threading.Event()
         self.lead = False  # set by the previous leader: this caller commits the next group
+        self.draft: cases.Draft | None = None
         self.result: tuple[Case, str | None, bool] | None = None
         self.error: BaseException | None = None
 
@@ -49,8 +50,9 @@ class _Group:
     """Group commit: intakes that arrive while a group is being written wait and go in the next one together.
 
     The first caller becomes the leader and writes every intake waiting at that moment (up to ``MAX_BATCH``) in
-    one transaction: one look-up of known external ids, then each case exactly as alone (``cases.create``, the
-    dispatch rule), one commit, one relay pass, one hotspot request. It then hands the lead to the first caller
+    one transaction: one look-up of known external ids, each case checked (``cases.prepare``), then all written
+    together (``cases.insert``, ``dispatching.offer_many``: one statement per table), one commit, one relay
+    pass, one hotspot request. It then hands the lead to the first caller
     still waiting, so no caller writes more than one group besides its own. Nobody waits for a timer: with no
     concurrent intakes a group is just the one case.
     """
@@ -124,50 +126,58 @@ def _write_group(batch: list[_Pending]) -> None:
 
 
 def _write_together(batch: list[_Pending]) -> None:
+    """Every intake of ``batch`` checked first (a refused one writes nothing), then written together: the
+    cases, their 'created' trail, then their dispatch, one statement per table; one commit."""
+    alone = len(batch) == 1
     with Session(get_engine(), expire_on_commit=False) as session:
         known = _known_external_ids(session, [item.new for item in batch])
-        fresh = {(i.new.channel, i.new.external_id) if i.new.external_id else id(i) for i in batch} - known.keys()
-        cases.reserve_tracking_numbers(session, utcnow(), len(fresh))
+        fresh: list[_Pending] = []
+        firsts: dict[tuple[str, str], _Pending] = {}
+        resent: list[tuple[_Pending, _Pending]] = []  # a re-send in the same group gets the first one's case
+        for item in batch:
+            new = item.new
+            key = (new.channel, new.external_id) if new.external_id else None
+            if key in known:
+                item.result = (known[key], None, False)
+            elif key in firsts:
+                resent.append((item, firsts[key]))
+            else:
+                try:
+                    item.draft = cases.prepare(session, new)
+                except AppError as exc:
+                    if alone:
+                        raise
+                    item.error = exc  # refused: the others go on
+                    continue
+                fresh.append(item)
+                if key:
+                    firsts[key] = item
         try:
-            for item in batch:
-                _write_one(session, item, known, alone=len(batch) == 1)
+            cases.insert(session, [item.draft for item in fresh])
+            dispatch = [i.draft.case for i in fresh if i.on_created is None or i.on_created(session, i.draft.case)]
+            if session.new or session.dirty:
+                session.flush()  # what on_created added comes before the dispatch's trail
+            offer_many(session, dispatch, defer=True)
             session.commit()
         except IntegrityError:
             # the unique external id: a re-send racing in another process won; alone, read its case
             session.rollback()
             new = batch[0].new
-            if len(batch) > 1 or not new.external_id:
+            if not alone or not new.external_id:
                 raise
             existing = cases.by_external_id(session, new.channel, new.external_id)
             if existing is None:
                 raise
             batch[0].result = (existing, None, False)
+            return
+    for item in fresh:
+        item.result = (item.draft.case, item.draft.secret, True)
+    for item, first in resent:
+        if first.result is not None:
+            item.result = (first.result[0], None, False)
     for item in batch:
         if item.result is not None:
             metrics.intake(item.new.channel, created=item.result[2])  # counted once committed
-
-
-def _write_one(session: Session, item: _Pending, known: dict[tuple[str, str], Case], alone: bool) -> None:
-    new = item.new
-    existing = known.get((new.channel, new.external_id)) if new.external_id else None
-    if existing is not None:
-        item.result = (existing, None, False)
-        return
-    written = len(session.identity_map) + len(session.new)
-    try:
-        case, secret = cases.create(session, new)
-    except AppError as exc:
-        if alone:
-            raise
-        if len(session.identity_map) + len(session.new) != written:
-            raise RuntimeError("an intake failed after it had written") from exc
-        item.error = exc  # refused before it wrote anything: the others go on
-        return
-    if item.on_created is None or item.on_created(session, case):
-        try_offer_next(session, case)
-    item.result = (case, secret, True)
-    if new.external_id:
-        known[(new.channel, new.external_id)] = case  # a re-send in the same group
 
 
 def _known_external_ids(session: Session, news: list[NewCase]) -> dict[tuple[str, str], Case]:
