@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 
-def offer_timeout(offer_id: int) -> bool:
-    from dispatch.dispatching.flows import run_offer_timeout
+def offer_timeout(offer_id: int, *more: int) -> bool:
+    """The offers expiring at one moment (those of one intake group share a job)."""
+    from dispatch.dispatching.flows import run_offer_timeouts
 
-    return run_offer_timeout(offer_id)
+    return run_offer_timeouts([offer_id, *more])
 
 
 def poll_mailbox() -> int:
@@ -27,10 +28,11 @@ def weekly_report() -> int:
     return run_weekly()
 
 
-def ladder_step(case_id: int, step: str) -> list[str]:
-    from dispatch.deadlines.flows import run_ladder_step
+def ladder_step(case_id: int, step: str, *more: int) -> list[str]:
+    """A ladder step of one case, or of the cases of one intake group due at the same second."""
+    from dispatch.deadlines.flows import run_ladder_steps
 
-    return run_ladder_step(case_id, step)
+    return run_ladder_steps([case_id, *more], step)
 
 
 def detect_hotspots() -> dict:

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import threading
 import time
 from dataclasses import dataclass
 
@@ -138,6 +139,8 @@ def create_api_key(session: Session, name: str, scopes: str = "hotline,mail,open
 
 API_KEY_CACHE_S = 5.0  # a revocation reaches other processes within this; this process at once
 _api_keys: dict[str, tuple[float, Principal]] = {}  # digest -> (valid until, monotonic; principal)
+_lookups: dict[str, threading.Lock] = {}  # digest -> the lock of its one database read at a time
+_lookups_guard = threading.Lock()
 
 
 def _key_hash(raw: str) -> str:
@@ -162,6 +165,17 @@ def principal_from_api_key(session: Session, raw: str | None) -> Principal | Non
     digest = _key_hash(raw)
     if (remembered := _remembered(digest)) is not None:
         return remembered
+    with _lookups_guard:
+        if len(_lookups) > 10_000:
+            _lookups.clear()
+        lock = _lookups.setdefault(digest, threading.Lock())
+    with lock:  # when the key's entry expires under load, one request reads it; the others wait and reuse it
+        if (remembered := _remembered(digest)) is not None:
+            return remembered
+        return _read_api_key(session, digest)
+
+
+def _read_api_key(session: Session, digest: str) -> Principal | None:
     key = session.exec(select(ApiKey).where(ApiKey.key_hash == digest)).first()
     if key is None or key.revoked_at is not None:
         _api_keys.pop(digest, None)

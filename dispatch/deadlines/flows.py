@@ -1,10 +1,13 @@
 """The ladder's RQ jobs and the sweeper that fires the steps whose job was lost.
 
 A case has one ladder job scheduled at a time, for its first pending step; the job (or the sweeper, when the
-job was lost) schedules the next step's job after firing."""
+job was lost) schedules the next step's job after firing. Cases written together (an intake group) whose step
+falls in the same second share one job."""
 
 from __future__ import annotations
 
+import logging
+import math
 from datetime import datetime, timedelta
 
 from sqlmodel import Session
@@ -15,6 +18,7 @@ from dispatch.db import get_engine
 from dispatch.deadlines import service
 
 LADDER_JOB = "workers.jobs.ladder_step"
+log = logging.getLogger(__name__)
 
 
 def job_id(case_id: int, step: str, at: datetime) -> str:
@@ -22,13 +26,22 @@ def job_id(case_id: int, step: str, at: datetime) -> str:
     return f"ladder-{case_id}-{step}-{int(at.timestamp())}"
 
 
-def schedule_step(case_id: int, step: str, at: datetime, session: Session | None = None) -> bool:
-    """Enqueue the RQ job for one ladder step (``sweep_ladder`` covers a lost job); with ``session``, once it
-    commits, together with the transaction's other jobs."""
-    if session is not None:
-        schedule_after_commit(session, at, LADDER_JOB, case_id, step, job_id=job_id(case_id, step, at))
-        return True
+def schedule_step(case_id: int, step: str, at: datetime) -> bool:
+    """Enqueue the RQ job for one ladder step now (``sweep_ladder`` covers a lost job)."""
     return schedule(at, LADDER_JOB, case_id, step, job_id=job_id(case_id, step, at))
+
+
+def schedule_steps(session: Session, planned: list[tuple[int, str, datetime]]) -> None:
+    """Once ``session`` commits, the jobs of (case id, step, time): one per step and second, shared by the
+    cases due then (the job runs each case's step as its own)."""
+    groups: dict[tuple[str, int], list[tuple[int, datetime]]] = {}
+    for case_id, step, at in planned:
+        groups.setdefault((step, math.ceil(at.timestamp())), []).append((case_id, at))
+    for (step, _), members in groups.items():
+        at = max(when for _, when in members)
+        ids = [case_id for case_id, _ in members]
+        jid = job_id(ids[0], step, at) + (f"-{len(ids)}" if len(ids) > 1 else "")
+        schedule_after_commit(session, at, LADDER_JOB, ids[0], step, *ids[1:], job_id=jid)
 
 
 def schedule_next(session: Session, case_id: int, current: str | None = None) -> bool:
@@ -45,6 +58,21 @@ def schedule_next(session: Session, case_id: int, current: str | None = None) ->
     if step == current and at - now <= timedelta(seconds=1):
         at = max(at, now) + timedelta(seconds=1)
     return schedule_step(case_id, step, at)
+
+
+def run_ladder_steps(case_ids: list[int], step: str | None = None) -> list[str]:
+    """A shared job: each case's step on its own (one case's failure does not hold up the others')."""
+    fired: list[str] = []
+    failed: Exception | None = None
+    for case_id in case_ids:
+        try:
+            fired += run_ladder_step(case_id, step)
+        except Exception as exc:  # noqa: BLE001 - raised once the others ran; the sweeper retries this one
+            log.exception("ladder step %s of case %s failed", step, case_id)
+            failed = failed or exc
+    if failed is not None:
+        raise failed
+    return fired
 
 
 def run_ladder_step(case_id: int, step: str | None = None) -> list[str]:

@@ -267,7 +267,7 @@ def plan_cases(session: Session, planned: list[tuple[Case, dict[str, Any]]]) -> 
     """At intake, for cases just inserted with their ``due_at``: store each one's sign deadline and the rule
     used (``planned`` is ``compute``'s answer) and plan its escalation ladder, one statement per table."""
     cal = load_calendar(session)
-    deadlines, steps = [], []
+    deadlines, steps, jobs = [], [], []
     for case, out in planned:
         start = case.received_at
         deadlines.append(
@@ -282,9 +282,12 @@ def plan_cases(session: Session, planned: list[tuple[Case, dict[str, Any]]]) -> 
         _remember_sign_by(session, case.id, out["sign_by"])
         times = ladder_times(cal, start, case.due_at)
         steps += [{"case_id": case.id, "step": step, "due_at": times[step]} for step in STEPS]
-        _schedule_after_commit(session, case.id, [(step, times[step]) for step in STEPS])
+        jobs.append((case.id, STEPS[0], times[STEPS[0]]))  # one job per case at a time: the first step's
     insert_rows(session, CaseDeadline, deadlines)
     insert_rows(session, LadderStep, steps)
+    from dispatch.deadlines.flows import schedule_steps  # late: flows imports this module
+
+    schedule_steps(session, jobs)
 
 
 def replan_case(session: Session, case: Case) -> None:
@@ -336,9 +339,9 @@ def _schedule_after_commit(session: Session, case_id: int, pending: list[tuple[s
     if not pending:
         return
     step, at = pending[0]  # steps are due in ladder order
-    from dispatch.deadlines.flows import schedule_step  # late: flows imports this module
+    from dispatch.deadlines.flows import schedule_steps  # late: flows imports this module
 
-    schedule_step(case_id, step, at, session=session)
+    schedule_steps(session, [(case_id, step, at)])
 
 
 def next_pending(session: Session, case_id: int) -> tuple[str, datetime] | None:

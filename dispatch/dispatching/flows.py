@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from datetime import datetime, timedelta
@@ -14,11 +15,30 @@ from dispatch.db import get_engine, utcnow
 from dispatch.dispatching import service
 from dispatch.dispatching.models import Offer
 
+log = logging.getLogger(__name__)
 
-def schedule_offer_timeout(session: Session, offer_id: int, at: datetime) -> None:
-    """Enqueue, once ``session`` commits, the RQ job that expires the offer at ``at`` (the sweeper covers a
-    lost job)."""
-    schedule_after_commit(session, at, "workers.jobs.offer_timeout", offer_id, job_id=f"offer-timeout-{offer_id}")
+
+def schedule_offer_timeouts(session: Session, offer_ids: list[int], at: datetime) -> None:
+    """Enqueue, once ``session`` commits, the RQ job that expires the offers at ``at`` (one job for the offers
+    made together; the sweeper covers a lost job)."""
+    if offer_ids:
+        more = f"-{len(offer_ids)}" if len(offer_ids) > 1 else ""
+        job_id = f"offer-timeout-{offer_ids[0]}{more}"
+        schedule_after_commit(session, at, "workers.jobs.offer_timeout", *offer_ids, job_id=job_id)
+
+
+def run_offer_timeouts(offer_ids: list[int]) -> bool:
+    """Each offer on its own (one's failure does not hold up the others'); whether any changed."""
+    changed, failed = False, None
+    for offer_id in offer_ids:
+        try:
+            changed |= run_offer_timeout(offer_id)
+        except Exception as exc:  # noqa: BLE001 - raised once the others ran; the sweeper retries this one
+            log.exception("offer timeout %s failed", offer_id)
+            failed = failed or exc
+    if failed is not None:
+        raise failed
+    return changed
 
 
 def run_offer_timeout(offer_id: int) -> bool:

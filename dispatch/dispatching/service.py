@@ -98,7 +98,7 @@ def offer_many(
     the cases stay as they are and the sweeper retries. With ``defer``, the cases from the first failed claim
     on are left waiting instead, and the others go ahead.
     """
-    from dispatch.dispatching.flows import schedule_offer_timeout  # late: flows imports this module
+    from dispatch.dispatching.flows import schedule_offer_timeouts  # late: flows imports this module
 
     offers: list[Offer | None] = [None] * len(batch)
     moves: list[states.Move] = []
@@ -153,7 +153,7 @@ def offer_many(
         case.offer_expires_at = expires
         data = {"member_id": claim.member_id, "distance_m": row["distance_m"], "offer_id": offer_id}
         moves.append(states.Move(case, "offered", actor, to_status="offered", data=data))
-        schedule_offer_timeout(session, offer_id, expires)
+    schedule_offer_timeouts(session, ids, expires)
     states.record_many(session, moves)
     if waits:
         after_commit(session, lambda: [metrics.dispatched(w + (utcnow() - now).total_seconds()) for w in waits])
