@@ -77,9 +77,10 @@ class Move:
     notify: tuple[int | None, ...] = ()
 
 
-def record_many(session: Session, moves: list[Move]) -> list[CaseEvent]:
+def record_many(session: Session, moves: list[Move], *, returning: bool = False) -> list[dict[str, Any]]:
     """Check and apply each move in order, then write their audit events and live events with one statement
-    each. The cases must have ids; their own changes are written by the session's flush."""
+    each; returns the audit rows (with their ids when ``returning``). The cases must have ids; their own
+    changes are written by the session's flush."""
     events, bodies = [], []
     for m in moves:
         case, action = m.case, m.action
@@ -116,9 +117,11 @@ def record_many(session: Session, moves: list[Move]) -> list[CaseEvent]:
         )
     if not moves:
         return []
-    ids = insert_rows(session, CaseEvent, events, returning=True)
+    ids = insert_rows(session, CaseEvent, events, returning=returning)
     emit_many(session, bodies)
-    return [CaseEvent(id=i, **row) for i, row in zip(ids, events, strict=True)]
+    for row, event_id in zip(events, ids, strict=False):
+        row["id"] = event_id
+    return events
 
 
 def record(
@@ -136,7 +139,9 @@ def record(
     if case.id is None:
         session.add(case)
         session.flush()
-    return record_many(session, [Move(case, action, actor, to_status, note, data, notify)])[0]
+    return CaseEvent(
+        **record_many(session, [Move(case, action, actor, to_status, note, data, notify)], returning=True)[0]
+    )
 
 
 def transition(

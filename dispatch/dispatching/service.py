@@ -88,9 +88,7 @@ def _wait_rebuilt(locator, timeout: float = REBUILD_WAIT_S) -> None:
         time.sleep(0.02)
 
 
-def offer_many(
-    session: Session, batch: list[Case], *, actor: str = "system", defer: bool = False
-) -> list[Offer | None]:
+def offer_many(session: Session, batch: list[Case], *, actor: str = "system", defer: bool = False) -> list[int | None]:
     """Offer each case (locked by the caller, or created in this transaction) to the nearest eligible member,
     or escalate it; the offers and the trail are written with one statement per table.
 
@@ -100,7 +98,7 @@ def offer_many(
     """
     from dispatch.dispatching.flows import schedule_offer_timeouts  # late: flows imports this module
 
-    offers: list[Offer | None] = [None] * len(batch)
+    offers: list[int | None] = [None] * len(batch)  # the offers' ids
     moves: list[states.Move] = []
     claims: list[tuple[int, Claim]] = []
     new_cases = session.info.get("new_cases", set())
@@ -147,7 +145,7 @@ def offer_many(
     waits = []
     for (i, claim), offer_id, row in zip(claims, ids, rows, strict=True):
         case = batch[i]
-        offers[i] = Offer(id=offer_id, **row)
+        offers[i] = offer_id
         waits.append((now - (case.updated_at or now)).total_seconds())  # since it became dispatchable
         case.offered_to = claim.member_id
         case.offer_expires_at = expires
@@ -167,12 +165,12 @@ def _escalation(case: Case, actor: str, reason: str, note: str) -> list[states.M
     return [states.Move(case, "escalated", actor, to_status="escalated", note=note, data={"reason": reason})]
 
 
-def offer_next(session: Session, case: Case, *, actor: str = "system") -> Offer | None:
+def offer_next(session: Session, case: Case, *, actor: str = "system") -> int | None:
     """``offer_many`` for one case."""
     return offer_many(session, [case], actor=actor)[0]
 
 
-def try_offer_next(session: Session, case: Case, *, actor: str = "system") -> Offer | None:
+def try_offer_next(session: Session, case: Case, *, actor: str = "system") -> int | None:
     """``offer_next`` that leaves the case waiting (for the sweeper) when Redis is down.
 
     No SAVEPOINT is needed: nothing is written before the Redis claims, the one place a RedisError comes
