@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from helpers import api_key, auth, create_member, user_token
+from helpers import api_key, auth, capture_jobs, create_member, user_token
 
 from dispatch.intake import service
 
@@ -143,3 +143,59 @@ def test_a_resend_that_races_past_the_look_up_gets_the_winners_case(api, server,
     again = api.post("/api/intake/hotline", headers={"X-API-Key": key}, json=body)
     assert again.status_code == 200, again.text
     assert again.json()["id"] == first.json()["id"]
+
+
+def test_a_group_shares_its_jobs_and_each_case_is_still_handled_on_its_own(api, server, held, monkeypatch):
+    """The offers made together share one offer-timeout job, the cases planned together one ladder job per
+    step and second; running a shared job expires each offer (the case goes to the next member) and fires each
+    case's step."""
+    from datetime import timedelta
+
+    from dispatch.deadlines import flows as ladder
+    from dispatch.deadlines import service as deadlines
+    from workers import jobs
+
+    release, sizes = held
+    op = user_token(api, "operator")
+    near = create_member(api, op, level="district", lat=LAT, lon=LON, capacity=10)
+    other = create_member(api, op, level="district", lat=LAT + 0.01, lon=LON, capacity=10)
+    timeouts = capture_jobs(monkeypatch, "workers.jobs.offer_timeout")
+    steps = capture_jobs(monkeypatch, ladder.LADDER_JOB)
+    key = api_key()
+    received = "2026-11-20T09:00:00+08:00"  # one start: the group's steps fall due at the same moment
+    bodies = [
+        {"external_id": f"j-{i}", "content": "路灯不亮", "lat": LAT, "lon": LON, "received_at": received}
+        for i in range(4)
+    ]
+
+    def post(body):
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            return client.post("/api/intake/hotline", headers={"X-API-Key": key}, json=body)
+
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        first = pool.submit(post, bodies[0])
+        wait_until(lambda: sizes, "the leader to take its group")
+        rest = [pool.submit(post, body) for body in bodies[1:]]
+        wait_for_waiting(len(rest))
+        release.set()
+        answers = [first.result(), *(f.result() for f in rest)]
+    assert sizes[:2] == [1, 3] and all(a.status_code == 201 for a in answers)
+    group = {a.json()["id"] for a in answers[1:]}
+
+    def case(case_id: int) -> dict:
+        return api.get(f"/api/cases/{case_id}", headers=auth(op)).json()
+
+    assert {case(c)["offered_to"] for c in group} == {near["id"]}
+    shared = [args for _, _, args, _ in timeouts if len(args) > 1]
+    assert len(shared) == 1 and len(shared[0]) == 3  # the group's three offers, one job
+    (at, _, args, job_id) = next(s for s in steps if len(s[2]) > 2)
+    assert args[1] == "reminder" and {args[0], *args[2:]} == group and job_id.endswith("-3")
+    assert len([s for s in steps if s[2][0] in group or set(s[2][2:]) & group]) == 1  # no job per case
+
+    assert jobs.offer_timeout(*shared[0]) is True
+    after = [case(c) for c in group]
+    assert {c["status"] for c in after} == {"offered"} and {c["offered_to"] for c in after} == {other["id"]}
+
+    monkeypatch.setattr(deadlines, "clock", lambda: at + timedelta(seconds=1))
+    assert jobs.ladder_step(*args) == ["reminder"] * 3  # each case's own step, fired once
+    assert jobs.ladder_step(*args) == []

@@ -37,7 +37,7 @@ class NewAttachment:
 
 @dataclass
 class NewCase:
-    """What a channel adapter hands to ``create``; everything already parsed, nothing validated yet."""
+    """What a channel adapter hands to ``prepare``; everything already parsed, nothing validated yet."""
 
     channel: str
     content: str
@@ -296,14 +296,6 @@ def insert(session: Session, drafts: list[Draft]) -> list[Case]:
     ]
     states.record_many(session, trail)
     return created
-
-
-def create(session: Session, new: NewCase) -> tuple[Case, str]:
-    """Validate and add one case (``prepare`` + ``insert``); the caller commits. Returns the case and the
-    resident's secret."""
-    draft = prepare(session, new)
-    insert(session, [draft])
-    return draft.case, draft.secret
 
 
 # ---- reading -----------------------------------------------------------------------------------------

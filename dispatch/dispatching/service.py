@@ -92,8 +92,8 @@ def offer_many(session: Session, batch: list[Case], *, actor: str = "system", de
     """Offer each case (locked by the caller, or created in this transaction) to the nearest eligible member,
     or escalate it; the offers and the trail are written with one statement per table.
 
-    Raises RedisError when Redis is down, having written nothing (the claims already made are given back);
-    the cases stay as they are and the sweeper retries. With ``defer``, the cases from the first failed claim
+    Raises RedisError when Redis is down, having written nothing (a rollback gives back the claims already
+    made); the cases stay as they are and the sweeper retries. With ``defer``, the cases from the first failed claim
     on are left waiting instead, and the others go ahead.
     """
     from dispatch.dispatching.flows import schedule_offer_timeouts  # late: flows imports this module
@@ -118,9 +118,7 @@ def offer_many(session: Session, batch: list[Case], *, actor: str = "system", de
             claim = _claim(session, case, excluded.get(case.id, []))
         except RedisError as exc:
             if not defer:
-                for _, made in claims:
-                    get_locator().release(made.member_id)
-                raise
+                raise  # nothing written: the caller rolls back, which gives back the claims already made
             log.warning("dispatch of cases %s deferred: %s", [c.id for c in batch[i:]], exc)
             break
         new_cases.discard(case.id)

@@ -169,11 +169,13 @@ def _write_together(batch: list[_Pending]) -> None:
             if existing is None:
                 raise
             batch[0].result = (existing, None, False)
-            return
+            fresh = []
     for item in fresh:
         item.result = (item.draft.case, item.draft.secret, True)
     for item, first in resent:
-        if first.result is not None:
+        if first.error is not None:
+            item.error = first.error
+        else:
             item.result = (first.result[0], None, False)
     for item in batch:
         if item.result is not None:

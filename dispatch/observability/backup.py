@@ -251,7 +251,7 @@ def backup(
     return Summary(revision, {t["name"]: t["rows"] for t in manifest["tables"]}, len(uploads))
 
 
-# PostgreSQL numbers tracking numbers with one sequence per day (cases.service.next_tracking_no), SQLite with a
+# PostgreSQL numbers tracking numbers with one sequence per day (cases.service.tracking_numbers), SQLite with a
 # tracking_counter row per day; a backup carries the portable form: the counter rows, holding the last number
 # issued by either. A restore into PostgreSQL starts each day's sequence after its counter row.
 _DAY_SEQUENCES = (
