@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -9,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, TypeDecorator, event, insert, text
+from sqlalchemy import JSON, DateTime, TypeDecorator, event, insert, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
@@ -100,12 +101,12 @@ def is_postgres(session_or_engine) -> bool:
 
 
 def insert_rows(session: Session, model: type, rows: list[dict], *, returning: bool = False) -> list[int]:
-    """Insert ``rows`` (column values; the same keys in every row) into ``model``'s table in Core: no unit of
-    work, written at once, so what they refer to must be flushed. With ``returning``, the new ids in order.
+    """Insert ``rows`` (column values; the same keys in every row) into ``model``'s table: no unit of work,
+    written at once, so what they refer to must be flushed. With ``returning``, the new ids in order.
 
-    On PostgreSQL several rows go as one pipelined executemany of a short statement (psycopg parses a
-    many-row VALUES statement anew each time, which costs more than the rows), their ids taken from the
-    table's sequence first."""
+    On PostgreSQL several rows go in one ``COPY``, their ids taken from the table's sequence first: far less
+    work on both sides than an INSERT per row, or one many-row VALUES statement (which psycopg parses anew
+    each time)."""
     if not rows:
         return []
     table = model.__table__
@@ -114,13 +115,40 @@ def insert_rows(session: Session, model: type, rows: list[dict], *, returning: b
         if returning:
             ids = _next_ids(session, table.name, len(rows))
             rows = [{**row, "id": i} for row, i in zip(rows, ids, strict=True)]
-        session.execute(insert(table), rows)
+        _copy(session, table, rows)
         return ids
     if returning:
         stmt = insert(table).returning(table.c.id, sort_by_parameter_order=True)
         return list(session.execute(stmt, rows).scalars())
     session.execute(insert(table), rows)
     return []
+
+
+def _copy(session: Session, table, rows: list[dict]) -> None:
+    """``COPY`` the rows in the session's transaction, each value as an INSERT would bind it: the column's
+    Python default when absent, JSON as text, datetimes through their type (aware, UTC)."""
+    dialect = session.get_bind().dialect
+    names = list(rows[0])
+    defaults = {
+        c.name: c.default
+        for c in table.c
+        if c.name not in rows[0] and c.default is not None and (c.default.is_scalar or c.default.is_callable)
+    }
+    columns = names + list(defaults)
+    convert = []
+    for name in columns:
+        kind = table.c[name].type
+        if isinstance(kind, JSON):
+            convert.append(lambda v: None if v is None else json.dumps(v, ensure_ascii=False))
+        else:
+            convert.append(kind.bind_processor(dialect))  # None when psycopg adapts the value as it is
+    cursor = session.connection().connection.driver_connection.cursor()
+    quoted = ", ".join(dialect.identifier_preparer.quote(c) for c in columns)
+    with cursor.copy(f"COPY {dialect.identifier_preparer.format_table(table)} ({quoted}) FROM STDIN") as copy:
+        for row in rows:
+            values = [row[n] for n in names]
+            values += [d.arg if d.is_scalar else d.arg(None) for d in defaults.values()]
+            copy.write_row([v if f is None else f(v) for v, f in zip(values, convert, strict=True)])
 
 
 _sequences: dict[str, str] = {}

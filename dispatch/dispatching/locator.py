@@ -175,6 +175,18 @@ class LocatorBusy(RedisError):
     """Another process is rebuilding the sets; dispatch waits (like a Redis outage) and the sweeper retries."""
 
 
+def _claim_call(lat, lon, town_code, category, radius_m, excluded) -> dict:
+    keys = ([town_key(town_code)] if town_code else []) + [DISTRICT_KEY]
+    excl = "," + ",".join(str(i) for i in excluded) + ","
+    return {"keys": keys, "args": [lon, lat, radius_m, category or "", excl]}
+
+
+def _claimed(res) -> Claim | None | NeedsRebuild:
+    if res and res[0] == "rebuild":
+        return NeedsRebuild()
+    return Claim(int(res[0]), float(res[1])) if res else None
+
+
 class Locator:
     def __init__(self, r: Redis) -> None:
         self.r = r
@@ -246,14 +258,18 @@ class Locator:
         excluded: list[int],
     ) -> Claim | None:
         """Atomically take a slot of the nearest eligible member; None when nobody is left."""
-        keys = ([town_key(town_code)] if town_code else []) + [DISTRICT_KEY]
-        excl = "," + ",".join(str(i) for i in excluded) + ","
-        res = self._claim(keys=keys, args=[lon, lat, radius_m, category or "", excl])
-        if res and res[0] == "rebuild":
-            raise NeedsRebuild()
-        if not res:
-            return None
-        return Claim(int(res[0]), float(res[1]))
+        res = self._claim(**_claim_call(lat, lon, town_code, category, radius_m, excluded))
+        if isinstance(out := _claimed(res), NeedsRebuild):
+            raise out
+        return out
+
+    def claim_many(self, requests: list[tuple]) -> list[Claim | None | NeedsRebuild]:
+        """``claim`` for several cases (each a tuple of ``claim``'s arguments) in one round trip: the scripts
+        run one after another, in order. A request that found the sets gone gets a NeedsRebuild in its place."""
+        pipe = self.r.pipeline(transaction=False)
+        for request in requests:
+            self._claim(**_claim_call(*request), client=pipe)
+        return [_claimed(res) for res in pipe.execute()]
 
     def take(self, member_id: int) -> int:
         """Count one more case against a member (manual assignment), whatever the capacity."""

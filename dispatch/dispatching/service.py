@@ -63,6 +63,38 @@ def _claim(session: Session, case: Case, excluded: list[int]) -> Claim | None:
     return claim
 
 
+def _claim_many(session: Session, batch: list[Case], excluded: dict[int, list[int]], defer: bool) -> list[Claim | None]:
+    """The claims of ``batch`` in one Redis round trip (a case that found the member sets gone is claimed again
+    alone, after the rebuild). With ``defer``, a RedisError ends the list early: the cases past its end wait."""
+    if not batch:
+        return []
+    locator = get_locator()
+    radius = get_settings().dispatch_radius_km * 1000
+    try:
+        results = locator.claim_many(
+            [(c.lat, c.lon, c.town_code, c.category, radius, excluded.get(c.id, [])) for c in batch]
+        )
+    except RedisError as exc:
+        if not defer:
+            raise
+        log.warning("dispatch of cases %s deferred: %s", [c.id for c in batch], exc)
+        return []
+    claims: list[Claim | None] = []
+    for case, result in zip(batch, results, strict=True):
+        if isinstance(result, NeedsRebuild):
+            try:
+                result = _claim(session, case, excluded.get(case.id, []))  # rebuilds first
+            except RedisError as exc:
+                if not defer:
+                    raise  # nothing written: the caller rolls back, which gives back the claims already made
+                log.warning("dispatch of cases %s deferred: %s", [c.id for c in batch[len(claims) :]], exc)
+                return claims
+        elif result is not None:
+            after_rollback(session, lambda m=result.member_id: locator.release(m))
+        claims.append(result)
+    return claims
+
+
 REBUILD_WAIT_S = 3.0
 
 
@@ -92,9 +124,9 @@ def offer_many(session: Session, batch: list[Case], *, actor: str = "system", de
     """Offer each case (locked by the caller, or created in this transaction) to the nearest eligible member,
     or escalate it; the offers and the trail are written with one statement per table.
 
-    Raises RedisError when Redis is down, having written nothing (a rollback gives back the claims already
-    made); the cases stay as they are and the sweeper retries. With ``defer``, the cases from the first failed claim
-    on are left waiting instead, and the others go ahead.
+    The claims go to Redis together. Raises RedisError when Redis is down, having written nothing (a rollback
+    gives back the claims already made); the cases stay as they are and the sweeper retries. With ``defer``,
+    the cases from the first failed claim on are left waiting instead, and the others go ahead.
     """
     from dispatch.dispatching.flows import schedule_offer_timeouts  # late: flows imports this module
 
@@ -108,19 +140,16 @@ def offer_many(session: Session, batch: list[Case], *, actor: str = "system", de
         rows = session.exec(select(Offer.case_id, Offer.member_id).where(col(Offer.case_id).in_(seen))).all()
         for case_id, member_id in rows:
             excluded.setdefault(case_id, []).append(member_id)
+    candidates: list[tuple[int, Case]] = []
     for i, case in enumerate(batch):
         if case.status not in DISPATCHABLE:
             continue
         if case.lat is None or case.lon is None:
             moves += _escalation(case, actor, "no_location", "无位置信息 / no location")
-            continue
-        try:
-            claim = _claim(session, case, excluded.get(case.id, []))
-        except RedisError as exc:
-            if not defer:
-                raise  # nothing written: the caller rolls back, which gives back the claims already made
-            log.warning("dispatch of cases %s deferred: %s", [c.id for c in batch[i:]], exc)
-            break
+        else:
+            candidates.append((i, case))
+    found = _claim_many(session, [case for _, case in candidates], excluded, defer)
+    for (i, case), claim in zip(candidates, found, strict=False):  # past the end of ``found``: deferred
         new_cases.discard(case.id)
         if claim is None:
             moves += _escalation(case, actor, "no_member", "附近无可派委员 / no eligible member nearby")

@@ -17,14 +17,13 @@ sockets connected after the restart miss nothing; a board may see such an event 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
 from datetime import timedelta
 
 from redis.exceptions import RedisError
-from sqlalchemy import bindparam, text, update
+from sqlalchemy import Text, bindparam, cast, text, update
 from sqlmodel import Session, select
 
 from dispatch.broker import get_broker
@@ -185,13 +184,13 @@ def _relay_batch(limit: int, wait: bool) -> int:
             if got is False:
                 return 0
         _check_reset(session, broker, settings)
-        rows = session.exec(
-            select(Outbox.id, Outbox.payload).where(Outbox.sent_at.is_(None)).order_by(Outbox.id).limit(limit)
+        body = cast(Outbox.__table__.c.payload, Text)  # the JSON text as stored: no parse and dump again
+        rows = session.execute(
+            select(Outbox.id, body).where(Outbox.sent_at.is_(None)).order_by(Outbox.id).limit(limit)
         ).all()
         if not rows:
             return 0
-        texts = [(row_id, json.dumps(payload, ensure_ascii=False)) for row_id, payload in rows]
-        stream_ids = xadd_once(broker.r, settings.stream_key, settings.stream_maxlen, texts)
+        stream_ids = xadd_once(broker.r, settings.stream_key, settings.stream_maxlen, [tuple(r) for r in rows])
         now = utcnow()
         table = Outbox.__table__  # Core: one executemany, not the ORM's bulk update
         session.execute(
