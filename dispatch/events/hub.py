@@ -175,12 +175,14 @@ class Hub:
                 backoff = min(backoff * 2, 5.0)
                 continue
             for _key, entries in batches or ():
+                if not entries:
+                    continue
+                last = self.last_seen = entries[-1][0]
+                if not self.connections:
+                    continue  # no socket in this process: nothing to decode
                 events = [decode_entry(eid, fields) for eid, fields in entries]
-                if events:
-                    last = events[-1]["id"]
-                    self.last_seen = last
-                    if self._loop is not None and not self._loop.is_closed():
-                        self._loop.call_soon_threadsafe(self._fan_out, events)
+                if self._loop is not None and not self._loop.is_closed():
+                    self._loop.call_soon_threadsafe(self._fan_out, events)
         client.close()
 
     def _fan_out(self, events: list[dict[str, Any]]) -> None:
