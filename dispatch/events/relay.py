@@ -183,6 +183,9 @@ def _relay_batch(limit: int, wait: bool) -> int:
             got = session.execute(text(f"SELECT {fn}(:k)"), {"k": _RELAY_LOCK_KEY}).scalar()
             if got is False:
                 return 0
+            # walk ix_outbox_unsent in order: an index scan marks the entries of rows sent since (dead
+            # versions until a vacuum) so the next passes skip them; a bitmap scan would revisit them all
+            session.execute(text("SET LOCAL enable_bitmapscan = off"))
         _check_reset(session, broker, settings)
         body = cast(Outbox.__table__.c.payload, Text)  # the JSON text as stored: no parse and dump again
         rows = session.execute(
@@ -191,11 +194,26 @@ def _relay_batch(limit: int, wait: bool) -> int:
         if not rows:
             return 0
         stream_ids = xadd_once(broker.r, settings.stream_key, settings.stream_maxlen, [tuple(r) for r in rows])
-        now = utcnow()
-        table = Outbox.__table__  # Core: one executemany, not the ORM's bulk update
-        session.execute(
-            update(table).where(table.c.id == bindparam("row_id")).values(sent_at=now, stream_id=bindparam("sid")),
-            [{"row_id": row_id, "sid": sid} for (row_id, _), sid in zip(rows, stream_ids, strict=True)],
-        )
+        _mark_sent(session, [row_id for row_id, _ in rows], stream_ids)
         session.commit()
         return len(rows)
+
+
+def _mark_sent(session: Session, row_ids: list[int], stream_ids: list[str]) -> None:
+    """Record when and as which stream entry each row went: one statement on PostgreSQL, an executemany
+    elsewhere."""
+    now = utcnow()
+    if is_postgres(session):
+        session.execute(
+            text(
+                "UPDATE outbox SET sent_at = :now, stream_id = v.sid "
+                "FROM unnest(CAST(:ids AS bigint[]), CAST(:sids AS text[])) AS v(id, sid) WHERE outbox.id = v.id"
+            ),
+            {"now": now, "ids": row_ids, "sids": stream_ids},
+        )
+        return
+    table = Outbox.__table__
+    session.execute(
+        update(table).where(table.c.id == bindparam("row_id")).values(sent_at=now, stream_id=bindparam("sid")),
+        [{"row_id": row_id, "sid": sid} for row_id, sid in zip(row_ids, stream_ids, strict=True)],
+    )
