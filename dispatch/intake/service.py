@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import threading
@@ -33,67 +35,80 @@ MAX_BATCH = 64
 
 
 class _Pending:
-    """One intake waiting for its group's commit."""
+    """One intake waiting for its group's commit; ``waiter`` is how its caller is told (an Event for a
+    thread, a Future for a coroutine)."""
 
-    __slots__ = ("new", "on_created", "done", "lead", "draft", "result", "error")
+    __slots__ = ("new", "on_created", "waiter", "draft", "result", "error")
 
-    def __init__(self, new: NewCase, on_created: OnCreated | None) -> None:
-        self.new, self.on_created = new, on_created
-        self.done = threading.Event()
-        self.lead = False  # set by the previous leader: this caller commits the next group
+    def __init__(self, new: NewCase, on_created: OnCreated | None, waiter: threading.Event | asyncio.Future) -> None:
+        self.new, self.on_created, self.waiter = new, on_created, waiter
         self.draft: cases.Draft | None = None
         self.result: tuple[Case, str | None, bool] | None = None
         self.error: BaseException | None = None
+
+    def outcome(self) -> tuple[Case, str | None, bool]:
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None
+        return self.result
 
 
 class _Group:
     """Group commit: intakes that arrive while a group is being written wait and go in the next one together.
 
-    The first caller becomes the leader and writes every intake waiting at that moment (up to ``MAX_BATCH``) in
-    one transaction: one look-up of known external ids, each case checked (``cases.prepare``), then all written
-    together (``cases.insert``, ``dispatching.offer_many``: one statement per table), one commit, one relay
-    pass, one hotspot request. It then hands the lead to the first caller
-    still waiting, so no caller writes more than one group besides its own. Nobody waits for a timer: with no
-    concurrent intakes a group is just the one case.
+    A writer thread of the process (started by its first intake) takes every intake waiting at that moment (up
+    to ``MAX_BATCH``) and writes them in one transaction: one look-up of known external ids, each case checked
+    (``cases.prepare``), then all written together (``cases.insert``, ``dispatching.offer_many``: one statement
+    per table), one commit, one relay pass, one hotspot request; then it tells each caller. Nobody waits for a
+    timer: with no concurrent intakes a group is just the one case. Callers on an event loop wait without
+    holding a thread (``submit_async``), and the callers of one loop are woken by one call.
     """
 
     def __init__(self) -> None:
-        self.lock = threading.Lock()
+        self.cond = threading.Condition()
         self.waiting: list[_Pending] = []
-        self.leading = False
+        self.writer: threading.Thread | None = None
 
-    def submit(self, item: _Pending) -> tuple[Case, str | None, bool]:
-        with self.lock:
+    def put(self, item: _Pending) -> None:
+        with self.cond:
             self.waiting.append(item)
-            lead = not self.leading
-            self.leading = True
-        if not lead:
-            item.done.wait()
-            lead = item.lead
-            if lead:
-                item.done.clear()
-        if lead:
-            with self.lock:
+            if self.writer is None:
+                self.writer = threading.Thread(target=self._run, name="intake-writer", daemon=True)
+                self.writer.start()
+            self.cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self.cond:
+                while not self.waiting:
+                    self.cond.wait()
                 batch, self.waiting = self.waiting[:MAX_BATCH], self.waiting[MAX_BATCH:]
             try:
                 _write_group(batch)
-            finally:
-                for other in batch:
-                    if other.result is None and other.error is None:  # the leader was interrupted
-                        other.error = RuntimeError("the intake was not written; send it again")
-                with self.lock:
-                    if self.waiting:
-                        self.waiting[0].lead = True
-                        self.waiting[0].done.set()
-                    else:
-                        self.leading = False
-                for other in batch:
-                    if other is not item:
-                        other.done.set()
-        if item.error is not None:
-            raise item.error
-        assert item.result is not None
-        return item.result
+            except BaseException as exc:  # noqa: BLE001 - a bug: its callers get the error, the writer goes on
+                log.exception("intake group failed")
+                for item in batch:
+                    if item.result is None and item.error is None:
+                        item.error = exc
+            _wake(batch)
+
+
+def _wake(batch: list[_Pending]) -> None:
+    loops: dict[asyncio.AbstractEventLoop, list[asyncio.Future]] = {}
+    for item in batch:
+        if isinstance(item.waiter, threading.Event):
+            item.waiter.set()
+        else:
+            loops.setdefault(item.waiter.get_loop(), []).append(item.waiter)
+    for loop, futures in loops.items():
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody is waiting
+            loop.call_soon_threadsafe(_resolve, futures)
+
+
+def _resolve(futures: list[asyncio.Future]) -> None:
+    for future in futures:
+        if not future.done():  # a cancelled request (the client went away) is still written
+            future.set_result(None)
 
 
 _group = _Group()
@@ -108,7 +123,18 @@ def submit(new: NewCase, on_created: OnCreated | None = None) -> tuple[Case, str
     the winner's case). ``on_created(session, case)`` runs in the creating transaction; it returns whether to
     dispatch.
     """
-    return _group.submit(_Pending(new, on_created))
+    item = _Pending(new, on_created, threading.Event())
+    _group.put(item)
+    item.waiter.wait()
+    return item.outcome()
+
+
+async def submit_async(new: NewCase, on_created: OnCreated | None = None) -> tuple[Case, str | None, bool]:
+    """``submit`` for a coroutine: it waits for its group without holding a thread."""
+    item = _Pending(new, on_created, asyncio.get_running_loop().create_future())
+    _group.put(item)
+    await item.waiter
+    return item.outcome()
 
 
 def _write_group(batch: list[_Pending]) -> None:
@@ -373,6 +399,11 @@ def qr_case(
 # ---- the 12345 feed: revisions and closing ------------------------------------------------------------
 
 
+def plain_first(version: int, platform_status: str) -> bool:
+    """A work order's plain first message (revision 0, open): nothing more than an intake (``submit``)."""
+    return version == 0 and platform_status == "open"
+
+
 def submit_hotline(new: NewCase, version: int = 0, platform_status: str = "open") -> tuple[Case, bool]:
     """A work order from the 12345 feed, idempotent by ``external_id`` and safe against reordering.
 
@@ -381,7 +412,7 @@ def submit_hotline(new: NewCase, version: int = 0, platform_status: str = "open"
     content, title, caller and address replace the case's, and ``closed`` cancels an open case (closes a
     resolved one). Returns (case, created).
     """
-    if version == 0 and platform_status == "open":  # the plain first message: nothing more than intake
+    if plain_first(version, platform_status):
         case, _, created = submit(new)
         return case, created
 

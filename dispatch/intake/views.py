@@ -124,12 +124,11 @@ async def hotline(request: Request, p: Principal = Depends(require("operator", s
         body = HotlineFeedIn.model_validate(data)
     except ValidationError as exc:
         raise _validation_error(exc) from exc
-    case, created = await run_in_threadpool(
-        service.submit_hotline,
-        _from_case_in(body, "hotline", p.actor, body.external_id),
-        body.version,
-        body.platform_status,
-    )
+    new = _from_case_in(body, "hotline", p.actor, body.external_id)
+    if service.plain_first(body.version, body.platform_status):
+        case, _, created = await service.submit_async(new)
+    else:
+        case, created = await run_in_threadpool(service.submit_hotline, new, body.version, body.platform_status)
     out = IntakeOut(id=case.id, tracking_no=case.tracking_no, status=case.status)
     return JSONResponse(out.model_dump(), status_code=201 if created else 200)
 
@@ -137,14 +136,13 @@ async def hotline(request: Request, p: Principal = Depends(require("operator", s
 @router.post("/cases", status_code=201, response_model=IntakeOut)
 async def phone_entry(request: Request, p: Principal = Depends(require("operator"))) -> JSONResponse:
     """An operator enters a phone call by hand."""
-    from starlette.concurrency import run_in_threadpool
 
     data = await read_json(request)
     try:
         body = CaseIn.model_validate(data)
     except ValidationError as exc:
         raise _validation_error(exc) from exc
-    case, secret, _ = await run_in_threadpool(service.submit, _from_case_in(body, "phone", p.actor))
+    case, secret, _ = await service.submit_async(_from_case_in(body, "phone", p.actor))
     out = IntakeOut(id=case.id, tracking_no=case.tracking_no, status=case.status, secret=secret)
     return JSONResponse(out.model_dump(), status_code=201)
 
@@ -173,7 +171,7 @@ async def mail(request: Request, p: Principal = Depends(require("operator", scop
     except MailError as exc:
         raise AppError(exc.code, exc.zh, exc.en, status=422) from exc
     new = await run_in_threadpool(service.mail_case, parsed, p.actor)
-    case, _, created = await run_in_threadpool(service.submit, new)
+    case, _, created = await service.submit_async(new)
     out = IntakeOut(id=case.id, tracking_no=case.tracking_no, status=case.status)
     return JSONResponse(out.model_dump(), status_code=201 if created else 200)
 
@@ -204,7 +202,7 @@ async def receive_qr(
     files = [(u.filename or "photo", await u.read(limit + 1)) for u in uploads]
     new = await run_in_threadpool(service.qr_case, point, content, category, lat, lon, coord_system, name, phone, files)
     new.request_kind = request_kind or None  # 诉求类型 (optional; validated by cases.service.create)
-    case, secret, _ = await run_in_threadpool(service.submit, new)
+    case, secret, _ = await service.submit_async(new)
     return case, secret
 
 
