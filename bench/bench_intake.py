@@ -13,7 +13,7 @@ case's dispatch event (``case.offered`` or ``case.escalated``) arrives:
 - latency = request sent → 201 (committed and dispatched), and request sent → event on the board;
 - ratio = intake throughput / bare throughput.
 
-    .venv/bin/python bench/bench_intake.py [--quick] [--duration 30] [--concurrency 64] [--rounds 2]
+    .venv/bin/python bench/bench_intake.py [--quick] [--duration 30] [--concurrency 128] [--rounds 2]
         [--api-workers 2] [--rq-workers 1] [--trace] [--profile DIR]
 
 It uses a scratch database ``sl_bench_intake`` on the server of SHANGLIANG_DATABASE_URL (dropped and created)
@@ -317,7 +317,18 @@ async def main_async(args) -> int:
             "p99 ms (board)": ms(intake_s["e2e_p99"]),
         },
     ]
-    cmd = "python bench/bench_intake.py" + (" --quick" if args.quick else "")
+    defaults = vars(parser().parse_args([]))
+    cmd = (
+        "python bench/bench_intake.py"
+        + (" --quick" if args.quick else "")
+        + "".join(
+            f" --{name.replace('_', '-')} {value:g}"
+            if isinstance(value, float)
+            else f" --{name.replace('_', '-')} {value}"
+            for name, value in vars(args).items()
+            if not args.quick and name not in ("quick", "trace", "profile") and value != defaults.get(name)
+        )
+    )
     report(
         "Intake end to end vs a bare Core insert",
         cmd,
@@ -349,18 +360,22 @@ async def main_async(args) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="a few seconds: checks that the script works")
     ap.add_argument("--duration", type=float, default=30.0, help="seconds per phase")
-    ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--concurrency", type=int, default=128, help="requests in flight (closed loop)")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--api-workers", type=int, default=2)
     ap.add_argument("--rq-workers", type=int, default=1)
     ap.add_argument("--members", type=int, default=300)
     ap.add_argument("--trace", action="store_true", help="print completions per second of each phase (stderr)")
     ap.add_argument("--profile", default=None, help="directory for py-spy profiles of the API workers")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     if args.quick:
         args.duration, args.concurrency, args.rounds = 3.0, 8, 1
     return asyncio.run(main_async(args))

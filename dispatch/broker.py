@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import redis
 
@@ -108,6 +110,22 @@ def schedule_after_commit(session, at: datetime, job: str, *args, job_id: str, a
         after_commit(session, lambda: schedule_many(session.info.pop("jobs", [])))
         after_rollback(session, lambda: session.info.pop("jobs", None))
     pending.append((at, job, args, job_id, analysis))
+
+
+def run_each(fn: Callable[[Any], Any], items: list, what: str) -> list:
+    """A job shared by several items (an intake group's offers or ladder steps): ``fn(item)`` for each on its
+    own, one failure not holding up the others; the first error is raised once all ran (RQ records the job as
+    failed, and the sweeper retries what was left)."""
+    results, failed = [], None
+    for item in items:
+        try:
+            results.append(fn(item))
+        except Exception as exc:  # noqa: BLE001 - raised below, after the others
+            log.exception("%s %s failed", what, item)
+            failed = failed or exc
+    if failed is not None:
+        raise failed
+    return results
 
 
 _broker: Broker | None = None

@@ -6,19 +6,17 @@ falls in the same second share one job."""
 
 from __future__ import annotations
 
-import logging
 import math
 from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from dispatch.broker import schedule, schedule_after_commit
+from dispatch.broker import run_each, schedule, schedule_after_commit
 from dispatch.config import get_settings
 from dispatch.db import get_engine
 from dispatch.deadlines import service
 
 LADDER_JOB = "workers.jobs.ladder_step"
-log = logging.getLogger(__name__)
 
 
 def job_id(case_id: int, step: str, at: datetime) -> str:
@@ -61,18 +59,12 @@ def schedule_next(session: Session, case_id: int, current: str | None = None) ->
 
 
 def run_ladder_steps(case_ids: list[int], step: str | None = None) -> list[str]:
-    """A shared job: each case's step on its own (one case's failure does not hold up the others')."""
-    fired: list[str] = []
-    failed: Exception | None = None
-    for case_id in case_ids:
-        try:
-            fired += run_ladder_step(case_id, step)
-        except Exception as exc:  # noqa: BLE001 - raised once the others ran; the sweeper retries this one
-            log.exception("ladder step %s of case %s failed", step, case_id)
-            failed = failed or exc
-    if failed is not None:
-        raise failed
-    return fired
+    """A shared job: each case's step on its own."""
+    return [
+        name
+        for fired in run_each(lambda c: run_ladder_step(c, step), case_ids, f"ladder {step} of case")
+        for name in fired
+    ]
 
 
 def run_ladder_step(case_id: int, step: str | None = None) -> list[str]:

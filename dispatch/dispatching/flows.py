@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from dispatch.broker import get_broker, schedule_after_commit
+from dispatch.broker import get_broker, run_each, schedule_after_commit
 from dispatch.cases.models import Case
 from dispatch.db import get_engine, utcnow
 from dispatch.dispatching import service
 from dispatch.dispatching.models import Offer
-
-log = logging.getLogger(__name__)
 
 
 def schedule_offer_timeouts(session: Session, offer_ids: list[int], at: datetime) -> None:
@@ -28,17 +25,8 @@ def schedule_offer_timeouts(session: Session, offer_ids: list[int], at: datetime
 
 
 def run_offer_timeouts(offer_ids: list[int]) -> bool:
-    """Each offer on its own (one's failure does not hold up the others'); whether any changed."""
-    changed, failed = False, None
-    for offer_id in offer_ids:
-        try:
-            changed |= run_offer_timeout(offer_id)
-        except Exception as exc:  # noqa: BLE001 - raised once the others ran; the sweeper retries this one
-            log.exception("offer timeout %s failed", offer_id)
-            failed = failed or exc
-    if failed is not None:
-        raise failed
-    return changed
+    """A shared job: each offer on its own; whether any changed."""
+    return any(run_each(run_offer_timeout, offer_ids, "offer timeout"))
 
 
 def run_offer_timeout(offer_id: int) -> bool:
