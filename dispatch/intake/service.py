@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import os
 import threading
@@ -38,10 +39,11 @@ class _Pending:
     """One intake waiting for its group's commit; ``waiter`` is how its caller is told (an Event for a
     thread, a Future for a coroutine)."""
 
-    __slots__ = ("new", "on_created", "waiter", "draft", "result", "error")
+    __slots__ = ("new", "on_created", "waiter", "context", "draft", "result", "error")
 
     def __init__(self, new: NewCase, on_created: OnCreated | None, waiter: threading.Event | asyncio.Future) -> None:
         self.new, self.on_created, self.waiter = new, on_created, waiter
+        self.context = contextvars.copy_context()  # the caller's request id, for the logs and jobs of its group
         self.draft: cases.Draft | None = None
         self.result: tuple[Case, str | None, bool] | None = None
         self.error: BaseException | None = None
@@ -84,7 +86,9 @@ class _Group:
                     self.cond.wait()
                 batch, self.waiting = self.waiting[:MAX_BATCH], self.waiting[MAX_BATCH:]
             try:
-                _write_group(batch)
+                # in the first caller's context, as if it wrote the group: its request id goes into the log
+                # lines and the jobs (shared by the group) of this transaction
+                batch[0].context.run(_write_group, batch)
             except BaseException as exc:  # noqa: BLE001 - a bug: its callers get the error, the writer goes on
                 log.exception("intake group failed")
                 for item in batch:
