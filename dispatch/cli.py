@@ -279,11 +279,13 @@ def worker(
     """
     from rq import Worker
 
-    import dispatch.models  # noqa: F401 - every table: a job's flush must resolve every foreign key
     from dispatch.broker import get_broker
     from dispatch.config import get_settings
     from dispatch.maintenance import Maintenance
     from dispatch.observability.jobs import ContextJob
+    from workers.jobs import preload
+
+    preload()  # every table (a job's flush resolves every foreign key), and no import racing a fork
 
     settings = get_settings()
     broker = get_broker()

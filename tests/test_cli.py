@@ -273,3 +273,20 @@ def test_the_migrations_match_the_models(env):
     with get_engine().connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
     assert diff == []
+
+
+def test_a_worker_imports_what_its_maintenance_loop_uses_before_it_forks(env):
+    """The worker's maintenance thread must never be importing when a work horse forks (the child would
+    inherit the held import lock and hang): after ``preload``, a full maintenance pass imports nothing new."""
+    code = (
+        "import sys\n"
+        "from dispatch.maintenance import Maintenance\n"
+        "from workers.jobs import preload\n"
+        "preload()\n"
+        "before = set(sys.modules)\n"
+        "Maintenance().tick(sweep=True, reconcile=True)\n"
+        "print(sorted(m for m in set(sys.modules) - before if m.startswith(('dispatch', 'workers'))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"

@@ -51,3 +51,31 @@ def callback_unrated(case_id: int) -> bool:
     from dispatch.callbacks.flows import run_unrated_check
 
     return run_unrated_check(case_id)
+
+
+# every module a job or the maintenance loop imports (see ``preload``)
+MODULES = (
+    "dispatch.models",
+    "dispatch.analysis.flows",
+    "dispatch.callbacks.flows",
+    "dispatch.consultations.flows",
+    "dispatch.deadlines.flows",
+    "dispatch.dispatching.flows",
+    "dispatch.events.relay",
+    "dispatch.intake.flows",
+    "dispatch.members.service",
+    "dispatch.notifications.flows",
+    "dispatch.reports.flows",
+)
+
+
+def preload() -> None:
+    """Import what the jobs and the maintenance loop use, in the worker before it forks any work horse.
+
+    A fork while another thread of the worker (its maintenance loop) is importing a module leaves that
+    module's import lock held in the child: the job then waits on it until RQ kills it (seen: an offer
+    timeout stuck importing ``dispatch.errors`` for 180 s, its case left offered)."""
+    import importlib
+
+    for name in MODULES:
+        importlib.import_module(name)
