@@ -110,10 +110,10 @@ def insert_rows(session: Session, model: type, rows: list[dict], *, returning: b
     if not rows:
         return []
     table = model.__table__
-    if session.get_bind().dialect.name == "postgresql" and len(rows) > 1:
+    if is_postgres(session) and len(rows) > 1:
         ids: list[int] = []
         if returning:
-            ids = _next_ids(session, table.name, len(rows))
+            ids = _next_ids(session, table, len(rows))
             rows = [{**row, "id": i} for row, i in zip(rows, ids, strict=True)]
         _copy(session, table, rows)
         return ids
@@ -151,16 +151,21 @@ def _copy(session: Session, table, rows: list[dict]) -> None:
             copy.write_row([v if f is None else f(v) for v, f in zip(values, convert, strict=True)])
 
 
-_sequences: dict[str, str] = {}
-
-
-def _next_ids(session: Session, table: str, n: int) -> list[int]:
-    if table not in _sequences:
-        quoted = '"' + table.replace('"', '""') + '"'
-        found = session.execute(text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": quoted}).scalar_one()
-        _sequences[table] = found
+def nextvals(session: Session, sequence: str, n: int) -> list[int]:
+    """``n`` values of a PostgreSQL sequence, in order, in one statement."""
     stmt = text("SELECT nextval(CAST(:s AS regclass)) FROM generate_series(1, :n)")
-    return list(session.execute(stmt, {"s": _sequences[table], "n": n}).scalars())
+    return list(session.execute(stmt, {"s": sequence, "n": n}).scalars())
+
+
+_sequences: dict[str, str] = {}  # table name -> the sequence behind its id
+
+
+def _next_ids(session: Session, table, n: int) -> list[int]:
+    if table.name not in _sequences:
+        name = session.get_bind().dialect.identifier_preparer.format_table(table)
+        found = session.execute(text("SELECT pg_get_serial_sequence(:t, 'id')"), {"t": name}).scalar_one()
+        _sequences[table.name] = found
+    return nextvals(session, _sequences[table.name], n)
 
 
 def ping(engine: Engine) -> None:

@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 
 from dispatch.cases import states, taxonomy
 from dispatch.cases.models import REQUEST_KINDS, Attachment, Case, CaseEvent
-from dispatch.db import after_rollback, insert_rows, utcnow
+from dispatch.db import after_rollback, insert_rows, nextvals, utcnow
 from dispatch.errors import AppError, NotFound, not_found
 from dispatch.regions import reference
 from dispatch.regions.service import validate_location
@@ -188,9 +188,7 @@ def _take_numbers(session: Session, day: str, n: int) -> list[int]:
                 if key not in _known_sequences:
                     _ensure_day_sequence(bind, name, day)
                     _known_sequences.add(key)
-        if n == 1:
-            return [session.execute(text(f"SELECT nextval('{name}')")).scalar_one()]
-        return list(session.execute(text(f"SELECT nextval('{name}') FROM generate_series(1, :n)"), {"n": n}).scalars())
+        return nextvals(session, name, n)
     last = session.execute(
         text(
             "INSERT INTO tracking_counter (day, last) VALUES (:day, :n) "

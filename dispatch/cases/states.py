@@ -81,6 +81,8 @@ def record_many(session: Session, moves: list[Move], *, returning: bool = False)
     """Check and apply each move in order, then write their audit events and live events with one statement
     each; returns the audit rows (with their ids when ``returning``). The cases must have ids; their own
     changes are written by the session's flush."""
+    if not moves:
+        return []
     events, bodies = [], []
     for m in moves:
         case, action = m.case, m.action
@@ -115,8 +117,6 @@ def record_many(session: Session, moves: list[Move], *, returning: bool = False)
                 extra={"action": action, "note": m.note} if m.note else {"action": action},
             )
         )
-    if not moves:
-        return []
     ids = insert_rows(session, CaseEvent, events, returning=returning)
     emit_many(session, bodies)
     for row, event_id in zip(events, ids, strict=False):

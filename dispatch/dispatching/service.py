@@ -133,13 +133,6 @@ def offer_many(session: Session, batch: list[Case], *, actor: str = "system", de
     offers: list[int | None] = [None] * len(batch)  # the offers' ids
     moves: list[states.Move] = []
     claims: list[tuple[int, Claim]] = []
-    new_cases = session.info.get("new_cases", set())
-    seen = [c.id for c in batch if c.status in DISPATCHABLE and c.lat is not None and c.id not in new_cases]
-    excluded: dict[int, list[int]] = {}
-    if seen:  # members offered a case before are not asked again
-        rows = session.exec(select(Offer.case_id, Offer.member_id).where(col(Offer.case_id).in_(seen))).all()
-        for case_id, member_id in rows:
-            excluded.setdefault(case_id, []).append(member_id)
     candidates: list[tuple[int, Case]] = []
     for i, case in enumerate(batch):
         if case.status not in DISPATCHABLE:
@@ -148,6 +141,13 @@ def offer_many(session: Session, batch: list[Case], *, actor: str = "system", de
             moves += _escalation(case, actor, "no_location", "无位置信息 / no location")
         else:
             candidates.append((i, case))
+    new_cases = session.info.get("new_cases", set())
+    seen = [case.id for _, case in candidates if case.id not in new_cases]  # created here: nobody offered it yet
+    excluded: dict[int, list[int]] = {}
+    if seen:  # members offered a case before are not asked again
+        rows = session.exec(select(Offer.case_id, Offer.member_id).where(col(Offer.case_id).in_(seen))).all()
+        for case_id, member_id in rows:
+            excluded.setdefault(case_id, []).append(member_id)
     found = _claim_many(session, [case for _, case in candidates], excluded, defer)
     for (i, case), claim in zip(candidates, found, strict=False):  # past the end of ``found``: deferred
         new_cases.discard(case.id)

@@ -1,4 +1,4 @@
-"""The channel adapters: each turns its input into ``cases.service.create`` and commits before answering."""
+"""The channel adapters: each turns its input into a ``NewCase`` for ``submit``, which commits before answering."""
 
 from __future__ import annotations
 

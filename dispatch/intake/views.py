@@ -136,7 +136,6 @@ async def hotline(request: Request, p: Principal = Depends(require("operator", s
 @router.post("/cases", status_code=201, response_model=IntakeOut)
 async def phone_entry(request: Request, p: Principal = Depends(require("operator"))) -> JSONResponse:
     """An operator enters a phone call by hand."""
-
     data = await read_json(request)
     try:
         body = CaseIn.model_validate(data)
@@ -201,7 +200,7 @@ async def receive_qr(
     limit = get_settings().max_photo_bytes
     files = [(u.filename or "photo", await u.read(limit + 1)) for u in uploads]
     new = await run_in_threadpool(service.qr_case, point, content, category, lat, lon, coord_system, name, phone, files)
-    new.request_kind = request_kind or None  # 诉求类型 (optional; validated by cases.service.create)
+    new.request_kind = request_kind or None  # 诉求类型 (optional; validated by cases.service.prepare)
     case, secret, _ = await service.submit_async(new)
     return case, secret
 
