@@ -2,7 +2,7 @@
 
 One ``shangliang serve --workers 1`` process on PostgreSQL + Redis (scratch database ``sl_bench_fanout``,
 Redis BENCH_REDIS_URL, default db 13, flushed). S board sockets are opened by P client processes (a minimal
-asyncio websocket reader each, so that the clients cost little). This process then emits E events per second
+websocket reader on uvloop each, so that the clients cost little). This process then emits E events per second
 through the real path: ``events.service.emit`` in a committed transaction (the outbox row), the relay (XADD
 to the stream), the API process's stream reader, its per-socket queues and the sockets.
 
@@ -12,7 +12,7 @@ event's sequence number) for the latency sample, so all sockets contribute. Also
 / expected, sockets closed by the server (4008: too slow), and the API process's RSS.
 
     .venv/bin/python bench/bench_fanout.py [--quick] [--sockets 1000] [--rate 100] [--duration 60]
-        [--client-procs 2]
+        [--client-procs 2] [--interval-ms N]
 """
 
 from __future__ import annotations
@@ -48,7 +48,11 @@ MARK = b'"bench_seq":'
 
 
 def client_proc(host: str, port: int, path: str, first: int, count: int, ready, go_home, out) -> None:
-    """One client process: ``count`` sockets; reports (frames, latencies, close codes) when told to stop."""
+    """One client process on uvloop: ``count`` sockets; reports (frames, latencies, close codes) when told to stop.
+
+    uvloop because the clients share the two cores with the server they measure: with asyncio's own loop each
+    client process took about half a core here, with uvloop under a third.
+    """
 
     async def run() -> None:
         lat: list[float] = []
@@ -81,7 +85,9 @@ def client_proc(host: str, port: int, path: str, first: int, count: int, ready, 
             c.close()
         out.put((frames, lat, codes))
 
-    asyncio.run(run())
+    import uvloop  # the server's loop too
+
+    uvloop.run(run())
 
 
 def emitter(rate: float, seconds: float) -> int:
@@ -113,16 +119,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate", type=float, default=100.0)
     ap.add_argument("--duration", type=float, default=60.0)
     ap.add_argument("--client-procs", type=int, default=2)
+    ap.add_argument(
+        "--interval-ms", type=int, default=None, help="SHANGLIANG_FANOUT_INTERVAL_MS for the API (default: the app's)"
+    )
     args = ap.parse_args(argv)
     if args.quick:
         args.sockets, args.duration = 50, 5.0
-    result = run(args.sockets, args.rate, args.duration, args.client_procs)
+    result = run(args.sockets, args.rate, args.duration, args.client_procs, args.interval_ms)
     r = result
     report(
         f"Fan-out: {args.sockets:,} sockets, {args.rate:g} events/s",
         "python bench/bench_fanout.py" + (" --quick" if args.quick else ""),
         {
-            "API": "`shangliang serve --workers 1` (one process), PostgreSQL + Redis",
+            "API": "`shangliang serve --workers 1` (one process), PostgreSQL + Redis, fan-out interval "
+            + ("the default" if args.interval_ms is None else f"{args.interval_ms} ms"),
             "clients": f"{args.sockets:,} board sockets over {args.client_procs} client processes",
             "events": f"{r['emitted']:,} `member.position` events, {args.rate:g}/s for {args.duration:g} s, "
             "each committed through the outbox and relayed",
@@ -148,12 +158,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run(sockets: int, rate: float, duration: float, client_procs: int) -> dict:
+def run(sockets: int, rate: float, duration: float, client_procs: int, interval_ms: int | None = None) -> dict:
     """The measurement, reusable by bench_memory.py."""
     r_url = redis_url()
     db_url = scratch_database(DB_NAME)
     flush_redis(r_url)
-    env = app_env(db_url, r_url)
+    env = app_env(db_url, r_url, **({} if interval_ms is None else {"fanout_interval_ms": interval_ms}))
     creds = prepare(env, members=20)
     use_env(env)
     api, url = serve(env, 1)

@@ -135,7 +135,13 @@ def create_app(*, start_background: bool = True, embedded_worker: bool | None = 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         broker = get_broker()
-        hub = app.state.hub = Hub(broker, settings.stream_key, settings.socket_queue_size, settings.socket_buffer_bytes)
+        hub = app.state.hub = Hub(
+            broker,
+            settings.stream_key,
+            settings.socket_queue_size,
+            settings.socket_buffer_bytes,
+            settings.fanout_interval_ms / 1000,
+        )
         background: list = []
         if start_background:
             hub.start(asyncio.get_running_loop())

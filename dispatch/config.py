@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     stream_maxlen: int = 100_000
     socket_queue_size: int = 1000
     socket_buffer_bytes: int = 256 * 1024  # unsent bytes after which a board that stopped reading is cut
+    # shortest time between two passes over a process's sockets: events within it share one write per socket
+    fanout_interval_ms: int = 20
 
     max_body_bytes: int = 8 * 1024 * 1024
     # PostgreSQL connections per process (pool + overflow); all processes together must stay under the server's

@@ -221,3 +221,53 @@ def test_a_retried_relay_pass_adds_nothing_twice_and_its_memory_of_rows_stays_bo
     relay.xadd_once(r, key, 1000, [(row, "{}") for row in range(4, 204)])
     assert r.zcard(f"{key}:relayed") == 50
     assert r.xlen(key) == 203
+
+
+def test_events_within_the_fanout_interval_reach_a_socket_in_one_pass(env):
+    """A quiet hub hands the next event on by itself; events that follow within the interval go out together."""
+    import asyncio
+    import json
+    import threading
+
+    from procs import wait_for
+
+    from dispatch.broker import get_broker
+    from dispatch.events.hub import Hub
+
+    broker, key = get_broker(), "test:fanout-interval"
+    hub = Hub(broker, key, interval=5.0)
+    passes: list[list[int]] = []
+    arrived = threading.Event()
+
+    class Socket:  # what the hub sees of a live board
+        def offer_batch(self, events):
+            passes.append([e["n"] for e in events])
+            arrived.set()
+
+    def add(n: int) -> str:  # one XADD each, as separately relayed commits would be
+        return broker.r.xadd(key, {"data": json.dumps({"n": n})})
+
+    loop = asyncio.new_event_loop()  # the server's loop, in a thread of its own
+    serving = threading.Thread(target=loop.run_forever, daemon=True)
+    serving.start()
+    hub.connections.add(Socket())
+    hub.start(loop)
+    try:
+        wait_for(lambda: hub.last_seen, "the stream reader")
+        first = add(1)
+        assert arrived.wait(30)
+        arrived.clear()
+        add(2)
+        assert not arrived.wait(1)  # a reader without the interval would hand 2 on alone, at once
+        assert hub.last_seen == first  # within the interval the reader has not even read it
+        add(3)
+        add(4)
+        assert arrived.wait(30)
+        assert passes == [[1], [2, 3, 4]]
+    finally:
+        hub.request_stop()
+        hub.join()
+        loop.call_soon_threadsafe(loop.stop)
+        serving.join(10)
+        loop.close()
+        broker.r.delete(key)

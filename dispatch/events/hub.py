@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -77,6 +78,7 @@ class Connection:
         self.writer = writer  # direct frame writes once live (after any replay)
         self.buffer_bytes = buffer_bytes
         self.direct = False
+        self.replayed_upto: tuple[int, int] | None = None  # live batches may still hold what the replay sent
 
     def offer(self, event: dict[str, Any]) -> None:
         if self.overflowed.is_set() or not self.accepts(event):
@@ -94,6 +96,10 @@ class Connection:
             return
         if self.overflowed.is_set():
             return
+        if self.replayed_upto is not None:
+            events = [e for e in events if id_key(e["id"]) > self.replayed_upto]
+            if events:  # the stream is in order: every later batch is past the replay too
+                self.replayed_upto = None
         frames = [frame(e) for e in events if self.accepts(e)]
         if frames:
             self.write(b"".join(frames))
@@ -112,7 +118,8 @@ class Connection:
 
     def go_direct(self, replayed_upto: tuple[int, int] | None) -> None:
         """Send what was queued during the replay, then write live batches directly (no await in between, so
-        no event can slip past in the meantime)."""
+        no event can slip past in the meantime). The stream reader may not have read yet what the replay sent
+        (it reads at most once per fan-out interval): live batches skip it until they are past the replay."""
         pending = []
         while not self.queue.empty():
             event = self.queue.get_nowait()
@@ -120,11 +127,19 @@ class Connection:
                 pending.append(frame(event))
         if pending:
             self.write(b"".join(pending))
+        self.replayed_upto = replayed_upto
         self.direct = True
 
 
 class Hub:
-    def __init__(self, broker: Broker, stream_key: str, queue_size: int = 1000, buffer_bytes: int = 256 * 1024) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        stream_key: str,
+        queue_size: int = 1000,
+        buffer_bytes: int = 256 * 1024,
+        interval: float = 0.0,
+    ) -> None:
         self.broker = broker
         self.stream_key = stream_key
         self.queue_size = queue_size
@@ -136,6 +151,9 @@ class Hub:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.last_seen: str | None = None
+        # at most one read (so one pass over the sockets, one write to each) per interval: under a burst, events
+        # that arrive within it share a write; after a quiet spell the next event goes out at once
+        self.interval = interval
 
     # -- reader -------------------------------------------------------------------------------------
 
@@ -161,7 +179,10 @@ class Hub:
         client = self.broker.new_client()
         last: str | None = None
         backoff = 0.2
+        next_read = 0.0
         while not self._stop.is_set():
+            if (pause := next_read - time.monotonic()) > 0 and self._stop.wait(pause):
+                break
             try:
                 if last is None:
                     newest = client.xrevrange(self.stream_key, count=1)
@@ -178,6 +199,7 @@ class Hub:
                 if not entries:
                     continue
                 last = self.last_seen = entries[-1][0]
+                next_read = time.monotonic() + self.interval
                 if not self.connections:
                     continue  # no socket in this process: nothing to decode
                 events = [decode_entry(eid, fields) for eid, fields in entries]
