@@ -275,9 +275,11 @@ def worker(
     """Run an RQ worker with the scheduler (production; the embedded default runs one in `serve`).
 
     Give the analysis queue a worker of its own (compose does), at a lower CPU priority, so a long detection
-    never delays the short jobs nor takes a core from intake on a small machine.
+    never delays the short jobs nor takes a core from intake on a small machine. Such a worker runs its jobs
+    in its own process instead of forking one per job: jieba's dictionary (a second to load) and the tokens
+    of the cases already seen are kept from one detection to the next.
     """
-    from rq import Worker
+    from rq import SimpleWorker, Worker
 
     from dispatch.broker import get_broker
     from dispatch.config import get_settings
@@ -305,7 +307,8 @@ def worker(
     maintenance = Maintenance()
     maintenance.start()
     try:
-        Worker(chosen, connection=broker.raw, job_class=ContextJob).work(with_scheduler=True, burst=burst)
+        worker_class = SimpleWorker if names == ["analysis"] else Worker
+        worker_class(chosen, connection=broker.raw, job_class=ContextJob).work(with_scheduler=True, burst=burst)
     finally:
         maintenance.request_stop()
         maintenance.join()

@@ -89,6 +89,24 @@ def test_hotspot_of_similar_cases_in_one_village(api):
         assert res.json()["hotspots"] == []
 
 
+def test_a_full_window_holds_the_newest_cases(api, monkeypatch):
+    """Past ``MAX_CASES`` open cases, detection looks at the newest: new hotspots keep being found."""
+    from dispatch.analysis import service
+
+    monkeypatch.setattr(service, "MAX_CASES", len(DRAIN))
+    op = user_token(api, "operator")
+    key = {"X-API-Key": api_key("hotline")}
+    a, b = two_far_villages(api, op)
+    for i, text in enumerate(OTHER_HERE + DRAIN_FAR):
+        post_case(api, key, f"O{i}", text, *offset(b["lat"], b["lon"], 0, 900 * i))
+    drain_ids = [
+        post_case(api, key, f"D{i}", text, *offset(a["lat"], a["lon"], 40 * i, 0)) for i, text in enumerate(DRAIN)
+    ]
+    body = api.get("/api/analysis/hotspots", headers=auth(op)).json()
+    assert body["cases_considered"] == len(DRAIN)
+    assert [s["case_ids"] for s in body["hotspots"]] == [sorted(drain_ids)]
+
+
 def test_roles(api):
     sup, op = user_token(api, "supervisor"), user_token(api, "operator")
     member = user_token(api, "member", member_id=create_member(api, op, level="district")["id"])
@@ -152,6 +170,26 @@ def test_rule_needs_place_time_and_text():
     assert all([k] in ids for k in (4, 6, 7))
     assert len(hotspots.cluster(items, radius_m=3000)[0]) == 4  # a wider radius takes in 4
     assert len(hotspots.cluster(items, window_days=60)[0]) == 5  # a longer window takes in 5 and 8
+
+
+@pytest.mark.parametrize("lat0", [33.35, 69.6])  # Yandu, and far north where a degree of longitude is short
+def test_the_grid_finds_every_near_pair_without_comparing_all(lat0):
+    """``near_pairs`` (what clustering computes a cosine for) holds every pair the place rule accepts."""
+    import random
+
+    rng = random.Random(7)
+    items = []
+    for k in range(400):  # 3 km across, cells of 500 m: many pairs fall across cell edges
+        located = rng.random() < 0.8
+        lat, lon = offset(lat0, 120.15, rng.uniform(0, 3000), rng.uniform(0, 3000)) if located else (None, None)
+        village = rng.choice(["V1", "V2", "V3", None, None])
+        items.append(hotspots.Item(k, "", at(0), village, None, lat, lon))
+    pairs = list(hotspots.near_pairs(items, 500))
+    assert len(pairs) == len(set(pairs)) and all(i < j for i, j in pairs)
+    n = len(items)
+    near = {(i, j) for i in range(n) for j in range(i + 1, n) if hotspots.near(items[i], items[j], 500)}
+    assert near <= set(pairs)
+    assert len(pairs) < n * (n - 1) / 4  # and far from all pairs
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "messages").exists(), reason="../shared/data is absent")

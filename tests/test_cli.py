@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import SERVICES
+from procs import BIN
 from sqlmodel import Session, func, select
 from typer.testing import CliRunner
 
@@ -290,3 +291,25 @@ def test_a_worker_imports_what_its_maintenance_loop_uses_before_it_forks(env):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+@pytest.mark.skipif(
+    not SERVICES,
+    reason="`shangliang worker` runs on PostgreSQL + Redis only (the embedded default runs its worker inside `serve`)",
+)
+@pytest.mark.parametrize(("queues", "forks"), [("analysis", False), ("default", True)])
+def test_an_analysis_worker_runs_its_jobs_in_its_own_process(env, queues, forks):
+    """A worker of the analysis queue alone keeps jieba and its token cache from one detection to the next by
+    running jobs itself; a worker of the short jobs forks a work horse for each, as RQ does."""
+    from dispatch.broker import get_broker
+
+    broker = get_broker()
+    queue = broker.analysis_queue if queues == "analysis" else broker.queue
+    jobs = [queue.enqueue("os.getpid") for _ in range(2)]
+    worker = subprocess.Popen([str(BIN / "shangliang"), "worker", "--burst", "--queues", queues])
+    assert worker.wait(timeout=120) == 0
+    pids = {job.latest_result().return_value for job in jobs}
+    if forks:
+        assert len(pids) == 2 and worker.pid not in pids
+    else:
+        assert pids == {worker.pid}

@@ -267,6 +267,29 @@ def test_a_long_detection_holds_the_next_one_back_so_it_keeps_to_a_fifth_of_a_co
     assert flows.get_broker().r.ttl(flows.PENDING_KEY) > wait  # the marker outlives the wait
 
 
+def test_a_detection_asked_for_during_a_run_waits_out_that_runs_hold_back(api, server, monkeypatch):
+    """A case committed during a 3 s detection schedules the next one for a second later, before the run knows
+    how long it takes; when that job comes due it must not detect, but move itself to the hold-back's end."""
+    clock = iter([100.0, 103.0])  # the run takes 3 s
+    monkeypatch.setattr(flows, "_clock", lambda: next(clock))
+    scheduled: list = []
+    monkeypatch.setattr(flows, "schedule", lambda at, job, *a, job_id, analysis: scheduled.append(at) or True)
+    runs: list = []
+
+    def detect() -> dict:
+        runs.append(flows.schedule_detection())  # a case committed mid-run asks for the next detection
+        return {}
+
+    monkeypatch.setattr(flows, "detect", detect)
+    flows.run_detection()
+    assert runs == [True] and len(scheduled) == 1  # the next job is due about a second later
+    result = flows.run_detection()  # ...and runs: it only reschedules itself
+    assert runs == [True] and "held_back_s" in result
+    wait = (scheduled[-1] - flows.utcnow()).total_seconds()
+    assert 11 <= wait <= 12.5, wait  # 3 s × (1 / 0.2 - 1), less the moment since the run ended
+    assert flows.get_broker().r.ttl(flows.PENDING_KEY) > wait  # asks meanwhile add nothing
+
+
 @pytest.mark.settings(reconcile_interval_s=3600)  # the test runs the safety net itself
 def test_a_lost_detection_job_is_made_up_by_the_safety_net_on_the_analysis_queue(api, server, monkeypatch):
     """The intake's detection job is lost (its marker stays until it expires); the maintenance loop's safety net

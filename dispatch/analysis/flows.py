@@ -4,9 +4,9 @@ Every committed case asks for a detection (``request_detection``). The first ask
 schedules the job ``DEBOUNCE_S`` later; asks while the marker is set add nothing, so a burst of 100 cases runs
 one or two detections. The job clears the marker before it reads the cases, so a case committed during a run
 schedules the next one. Under continuous intake a run that took d seconds holds the next one back for 4 d
-(``DUTY``), so detection over thousands of cases never takes more than a fifth of a core. The maintenance
-loop asks for a detection now and then in case a job was lost (Redis down, worker killed); detection is
-idempotent, so extra runs flag nothing twice.
+(``DUTY``), including a job asked for during that run, so detection over thousands of cases never keeps more
+than a fifth of a core busy. The maintenance loop asks for a detection now and then in case a job was lost
+(Redis down, worker killed); detection is idempotent, so extra runs flag nothing twice.
 """
 
 from __future__ import annotations
@@ -82,9 +82,16 @@ def detect() -> dict:
 
 def run_detection() -> dict:
     """The RQ job. A run that took d seconds holds the next one back for d × (1/DUTY - 1) seconds, so that a
-    long detection (thousands of open cases) under continuous intake does not take a core from dispatch."""
+    long detection (thousands of open cases) under continuous intake does not take a core from dispatch. A job
+    asked for during a run was scheduled before that run knew its length: it comes due early, and reschedules
+    itself to the end of the hold-back instead of running."""
     with contextlib.suppress(RedisError):
-        get_broker().r.delete(PENDING_KEY)
+        r = get_broker().r
+        r.delete(PENDING_KEY)
+        held = float(r.get(NOT_BEFORE_KEY) or 0) - time.time()
+        if held > 0:
+            schedule_detection(held)
+            return {"held_back_s": round(held, 3)}
     started = _clock()
     result = detect()
     took = _clock() - started

@@ -12,12 +12,13 @@ hotspots. Each is offered as a consultation topic candidate with a suggested tit
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from dispatch.analysis import text as tx
-from dispatch.geo import haversine_m
+from dispatch.geo import EARTH_RADIUS_M, haversine_m
 
 DEFAULT_RADIUS_M = 1000.0
 DEFAULT_WINDOW_DAYS = 14.0
@@ -69,6 +70,36 @@ def near(a: Item, b: Item, radius_m: float) -> bool:
     return haversine_m(a.lat, a.lon, b.lat, b.lon) <= radius_m
 
 
+def near_pairs(items: Sequence[Item], radius_m: float) -> Iterator[tuple[int, int]]:
+    """Every pair ``(i, j)``, ``i < j``, that can pass ``near``: the same village, or both located in the same
+    or neighbouring cells of a grid whose cells are at least ``radius_m`` wide. A superset of the near pairs,
+    found without comparing all pairs (a district's cases spread over hundreds of villages)."""
+    villages: dict[str, list[int]] = {}
+    cells: dict[tuple[int, int], list[int]] = {}
+    located = [it.lat for it in items if it.lat is not None and it.lon is not None]
+    # haversine >= R·|Δφ|, and >= R·cos(φmax)·|Δλ| up to a factor 1 - Δλ²/24 that the 1 % margin covers
+    lat_step = math.degrees(radius_m / EARTH_RADIUS_M)
+    lon_step = 1.01 * lat_step / max(math.cos(math.radians(max(map(abs, located), default=0.0))), 1e-6)
+    cell_of: list[tuple[int, int] | None] = []
+    for i, it in enumerate(items):
+        if it.village_code:
+            villages.setdefault(it.village_code, []).append(i)
+        cell = None
+        if it.lat is not None and it.lon is not None:
+            cell = (math.floor(it.lat / lat_step), math.floor(it.lon / lon_step))
+            cells.setdefault(cell, []).append(i)
+        cell_of.append(cell)
+    for i, it in enumerate(items):
+        seen = {j for j in villages.get(it.village_code, ()) if j > i} if it.village_code else set()
+        if (cell := cell_of[i]) is not None:
+            y, x = cell
+            for dy in (-1, 0, 1):
+                for dx in (-1, 0, 1):
+                    seen.update(j for j in cells.get((y + dy, x + dx), ()) if j > i)
+        for j in sorted(seen):
+            yield i, j
+
+
 def cluster(
     items: Sequence[Item],
     *,
@@ -95,6 +126,8 @@ def cluster(
         checks.append(lambda a, b: abs((a.at - b.at).total_seconds()) <= limit)
     if radius_m is not None:
         checks.append(lambda a, b: near(a, b, radius_m))
+    if pairs is None and radius_m is not None:  # only pairs that can be near are worth a cosine
+        pairs = ((i, j, tx.cosine(vectors[i], vectors[j])) for i, j in near_pairs(items, radius_m))
     uf = UnionFind(len(items))
     for i, j, score in tx.similar_pairs(vectors, threshold) if pairs is None else pairs:
         if score >= threshold and all(check(items[i], items[j]) for check in checks):

@@ -60,7 +60,20 @@ def _idf() -> dict[str, float] | None:
         return None
 
 
-def _item(c: Case) -> hotspots.Item:
+_ITEM_COLUMNS = (
+    Case.id,
+    Case.title,
+    Case.content,
+    Case.received_at,
+    Case.village_code,
+    Case.town_code,
+    Case.lat,
+    Case.lon,
+)
+
+
+def _item(c: Any) -> hotspots.Item:
+    """A case, or a row of ``_ITEM_COLUMNS``, as clustering sees it."""
     return hotspots.Item(
         id=c.id,
         text=f"{c.title or ''} {c.content}",
@@ -73,12 +86,13 @@ def _item(c: Case) -> hotspots.Item:
 
 
 def open_cases(session: Session, days: int, town_code: str | None = None) -> list[hotspots.Item]:
-    """Open cases received in the last ``days`` (oldest first, at most ``MAX_CASES``)."""
+    """Open cases received in the last ``days``: the newest ``MAX_CASES`` of them, oldest first."""
     since = utcnow() - timedelta(days=days)
-    query = select(Case).where(col(Case.status).in_(OPEN_STATUSES), Case.received_at >= since)
+    query = select(*_ITEM_COLUMNS).where(col(Case.status).in_(OPEN_STATUSES), Case.received_at >= since)
     if town_code:
         query = query.where(Case.town_code == town_code)
-    return [_item(c) for c in session.exec(query.order_by(Case.received_at, Case.id).limit(MAX_CASES))]
+    newest = session.exec(query.order_by(col(Case.received_at).desc(), col(Case.id).desc()).limit(MAX_CASES))
+    return [_item(c) for c in reversed(newest.all())]
 
 
 def summary(items: Sequence[hotspots.Item]) -> dict[str, Any]:
