@@ -14,7 +14,7 @@ case's dispatch event (``case.offered`` or ``case.escalated``) arrives:
 - ratio = intake throughput / bare throughput.
 
     .venv/bin/python bench/bench_intake.py [--quick] [--duration 30] [--concurrency 128] [--rounds 2]
-        [--api-workers 2] [--rq-workers 1] [--trace] [--profile DIR]
+        [--api-workers 2] [--rq-workers 1] [--no-analysis] [--trace] [--profile DIR]
 
 It uses a scratch database ``sl_bench_intake`` on the server of SHANGLIANG_DATABASE_URL (dropped and created)
 and Redis BENCH_REDIS_URL (default redis://127.0.0.1:6379/13, flushed). ``--profile DIR`` records every API
@@ -213,7 +213,8 @@ async def main_async(args) -> int:
         procs.append(api)
         # as compose runs them: short jobs on their own workers, hotspot detection on one at a lower priority
         workers = [rq_worker(env, f"worker-{i}", "default") for i in range(args.rq_workers)]
-        workers.append(rq_worker(env, "worker-analysis", "analysis", nice=10))
+        if not args.no_analysis:
+            workers.append(rq_worker(env, "worker-analysis", "analysis", nice=10))
         procs += workers
         op = token(url, creds)
 
@@ -270,8 +271,8 @@ async def main_async(args) -> int:
                 )
             )
             if r == 0 and args.profile:
-                workers = [p for p in descendants(api.pid) if p != api.pid] or [api.pid]
-                spies = profile(workers, args.duration, Path(args.profile))
+                api_pids = [p for p in descendants(api.pid) if p != api.pid] or [api.pid]
+                spies = profile(api_pids, args.duration, Path(args.profile))
             runs["intake"].append(
                 await phase(
                     "intake",
@@ -336,7 +337,12 @@ async def main_async(args) -> int:
             "phases": f"{args.rounds} rounds × (bare {args.duration:.0f} s, intake {args.duration:.0f} s), alternating",
             "load": f"closed loop, {args.concurrency} keep-alive connections, one Python asyncio client process",
             "API": f"`shangliang serve --workers {args.api_workers}` + {args.rq_workers} × `shangliang worker "
-            "--queues default` + `shangliang worker --queues analysis --nice 10` (as compose runs them)",
+            "--queues default`"
+            + (
+                " and no analysis worker (`--no-analysis`)"
+                if args.no_analysis
+                else " + `shangliang worker --queues analysis --nice 10` (as compose runs them)"
+            ),
             "content": "the 4,326 real messages of `shared/data/messages` in turn (title and text)",
             "data": f"demo: {args.members} members (capacity raised so every case is offered), 269 villages",
             "load client CPU": f"{usage.ru_utime + usage.ru_stime:.1f} s over the whole run",
@@ -369,6 +375,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--api-workers", type=int, default=2)
     ap.add_argument("--rq-workers", type=int, default=1)
     ap.add_argument("--members", type=int, default=300)
+    ap.add_argument(
+        "--no-analysis", action="store_true", help="no hotspot-detection worker (to see what detection costs)"
+    )
     ap.add_argument("--trace", action="store_true", help="print completions per second of each phase (stderr)")
     ap.add_argument("--profile", default=None, help="directory for py-spy profiles of the API workers")
     return ap
