@@ -53,7 +53,8 @@ def test_notice_outcome_and_coverage_reach_members_residents_and_supervisors(api
     _ok(api.post(f"{T}/{tid}/participants", json={"kind": "member", "member_id": m["id"]}, headers=auth(op)), 201)
     _ok(api.post(f"{T}/{tid}/participants/confirm", json={}, headers=auth(op)))
 
-    # the member's phone is open when the meeting is scheduled: the notice arrives live
+    # the member's phone is open when the meeting is scheduled: the notice arrives live (the page lists meetings
+    # once its socket is open, so the empty list below means the socket is live)
     phone = pages(mobile=True)
     login(phone, "wu", PASSWORD, "/m")
     expect(phone.locator("#meetings")).to_contain_text("暂无")

@@ -41,12 +41,13 @@
   }
   document.addEventListener("sl:lang", render);
   document.addEventListener("DOMContentLoaded", () => {
-    load().catch(() => {});
+    // the list loads once the socket is open (and again after each reconnection): a meeting scheduled while the
+    // page was loading is then either in the list or arrives as a live notice
     SL.live("/ws/member?feed=meetings", (ev) => {
       if (ev.type !== "meeting.notice" || !ev.meeting) return;
       last = ev.meeting;
       if (navigator.vibrate) navigator.vibrate(200);
       load().catch(() => render());
-    });
+    }, (ok) => { if (ok) load().catch(() => {}); });
   });
 })();
