@@ -276,8 +276,8 @@ def worker(
 
     Give the analysis queue a worker of its own (compose does), at a lower CPU priority, so a long detection
     never delays the short jobs nor takes a core from intake on a small machine. Such a worker runs its jobs
-    in its own process instead of forking one per job: jieba's dictionary (a second to load) and the tokens
-    of the cases already seen are kept from one detection to the next.
+    in its own process instead of forking one per job: the tokens of the cases already seen are kept from one
+    detection to the next.
     """
     from rq import SimpleWorker, Worker
 

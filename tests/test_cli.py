@@ -299,7 +299,7 @@ def test_a_worker_imports_what_its_maintenance_loop_uses_before_it_forks(env):
 )
 @pytest.mark.parametrize(("queues", "forks"), [("analysis", False), ("default", True)])
 def test_an_analysis_worker_runs_its_jobs_in_its_own_process(env, queues, forks):
-    """A worker of the analysis queue alone keeps jieba and its token cache from one detection to the next by
+    """A worker of the analysis queue alone keeps its token cache from one detection to the next by
     running jobs itself; a worker of the short jobs forks a work horse for each, as RQ does."""
     from dispatch.broker import get_broker
 

@@ -1,4 +1,4 @@
-"""Text helpers for 研判: jieba tokens with a small stop-word list, TF-IDF vectors and cosine, all in pure Python.
+"""Text helpers for 研判: jieba tokens (see ``segment``), a small stop-word list, TF-IDF vectors and cosine.
 
 A vector is a ``dict[str, float]`` of L2-normalised TF-IDF weights (sublinear term frequency, smoothed idf), so
 the cosine of two vectors is their dot product. ``similar_pairs`` finds every pair above a threshold through an
@@ -7,16 +7,14 @@ inverted index instead of comparing all pairs.
 
 from __future__ import annotations
 
-import logging
 import math
 import re
+import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 
-import jieba
-
-jieba.setLogLevel(logging.WARNING)
+from dispatch.analysis.segment import segmenter
 
 # Function words and the boilerplate of complaint letters: frequent everywhere, they say nothing about a topic.
 _STOP = """
@@ -34,11 +32,11 @@ _KEEP = re.compile(r"[\u4e00-\u9fff]|[A-Za-z]")
 def tokenize(text: str) -> list[str]:
     """jieba precise-mode words of two or more characters, without stop words, numbers or anonymised places."""
     out = []
-    for word in jieba.lcut(text or "", HMM=True):
+    for word in segmenter().lcut(text or "", HMM=True):
         word = word.strip().lower()
         if len(word) < 2 or word in STOP_WORDS or not _KEEP.search(word) or _ANON_PLACE.match(word.upper()):
             continue
-        out.append(word)
+        out.append(sys.intern(word))  # one object per distinct word across the cached cases, not per occurrence
     return out
 
 
