@@ -5,7 +5,7 @@ process with the demo data; and Redis memory over a million events with the stre
 - RQ worker: ``shangliang worker`` running N offer-timeout jobs (cases offered with a 1 s timeout; every
   member declines by silence until the cases escalate); the peak RSS (VmHWM) of the worker and of its
   scheduler and work horses, sampled every 0.2 s.
-- analysis worker: ``shangliang worker --queues analysis`` (jobs in its own process, jieba kept loaded) while
+- analysis worker: ``shangliang worker --queues analysis`` (jobs in its own process, token cache kept) while
   C cases with distinct texts (the real messages in turn) arrive through the hotline, until the last detection
   has run over the newest 5,000 of them; the same peak RSS.
 - embedded: ``shangliang db upgrade``, ``shangliang demo`` and ``shangliang serve`` without DATABASE_URL or
