@@ -78,7 +78,17 @@ class Connection:
         self.writer = writer  # direct frame writes once live (after any replay)
         self.buffer_bytes = buffer_bytes
         self.direct = False
-        self.replayed_upto: tuple[int, int] | None = None  # live batches may still hold what the replay sent
+        # the last event a reconnect's replay sent: the queue and live batches may hold it again
+        self.replayed_upto: tuple[int, int] | None = None
+
+    def past_replay(self, event: dict[str, Any]) -> bool:
+        """False for an event the replay already sent. The stream is in order: once one is past, all are."""
+        if self.replayed_upto is None:
+            return True
+        if id_key(event["id"]) <= self.replayed_upto:
+            return False
+        self.replayed_upto = None
+        return True
 
     def offer(self, event: dict[str, Any]) -> None:
         if self.overflowed.is_set() or not self.accepts(event):
@@ -96,11 +106,7 @@ class Connection:
             return
         if self.overflowed.is_set():
             return
-        if self.replayed_upto is not None:
-            events = [e for e in events if id_key(e["id"]) > self.replayed_upto]
-            if events:  # the stream is in order: every later batch is past the replay too
-                self.replayed_upto = None
-        frames = [frame(e) for e in events if self.accepts(e)]
+        frames = [frame(e) for e in events if self.past_replay(e) and self.accepts(e)]
         if frames:
             self.write(b"".join(frames))
 
@@ -116,18 +122,17 @@ class Connection:
         while not self.queue.empty():
             self.queue.get_nowait()
 
-    def go_direct(self, replayed_upto: tuple[int, int] | None) -> None:
+    def go_direct(self) -> None:
         """Send what was queued during the replay, then write live batches directly (no await in between, so
         no event can slip past in the meantime). The stream reader may not have read yet what the replay sent
         (it reads at most once per fan-out interval): live batches skip it until they are past the replay."""
         pending = []
         while not self.queue.empty():
             event = self.queue.get_nowait()
-            if replayed_upto is None or id_key(event["id"]) > replayed_upto:
+            if self.past_replay(event):
                 pending.append(frame(event))
         if pending:
             self.write(b"".join(pending))
-        self.replayed_upto = replayed_upto
         self.direct = True
 
 
@@ -239,21 +244,20 @@ class Hub:
         clients = WEBSOCKET_CLIENTS.labels(socket_kind(ws.scope["path"]))
         clients.inc()
         try:
-            replayed_upto: tuple[int, int] | None = None
             if last_event_id:
                 events, gap = await run_in_threadpool(self._replay, last_event_id, accepts)
                 if gap:
                     await ws.send_json({"id": last_event_id, "type": "replay.gap", "at": None})
                 for event in events:
                     await ws.send_text(wire(event))
-                replayed_upto = id_key(events[-1]["id"]) if events else id_key(last_event_id)
+                conn.replayed_upto = id_key(events[-1]["id"]) if events else id_key(last_event_id)
             else:
                 await ws.send_json({"id": self.last_seen, "type": "hello", "at": None})
             tasks = set()
             if writer is not None:
-                conn.go_direct(replayed_upto)
+                conn.go_direct()
             else:
-                tasks.add(asyncio.create_task(self._send(ws, conn, replayed_upto)))
+                tasks.add(asyncio.create_task(self._send(ws, conn)))
             receiver = asyncio.create_task(self._receive(ws))
             overflow = asyncio.create_task(conn.overflowed.wait())
             done, pending = await asyncio.wait(tasks | {receiver, overflow}, return_when=asyncio.FIRST_COMPLETED)
@@ -276,10 +280,10 @@ class Hub:
             clients.dec()
 
     @staticmethod
-    async def _send(ws: WebSocket, conn: Connection, replayed_upto: tuple[int, int] | None) -> None:
+    async def _send(ws: WebSocket, conn: Connection) -> None:
         while True:
             event = await conn.queue.get()
-            if replayed_upto is not None and id_key(event["id"]) <= replayed_upto:
+            if not conn.past_replay(event):
                 continue
             await ws.send_text(wire(event))
 
