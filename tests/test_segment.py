@@ -64,12 +64,13 @@ def test_the_dictionary_is_cached_and_a_damaged_cache_is_rebuilt(tmp_path):
 
     again = segment.Dictionary.load(words, cache_dir=tmp_path)
     assert list(again.logp) == list(first.logp) and again.unknown == first.unknown
+    assert again.max_len == first.max_len == 2
 
     logp = next(tmp_path.glob("*.logp"))
     logp.write_bytes(logp.read_bytes()[:-8])  # truncated
     rebuilt = segment.Dictionary.load(words, cache_dir=tmp_path)
     assert list(rebuilt.logp) == list(first.logp)
-    assert len(logp.read_bytes()) == 8 * (len(first.logp) + 1)
+    assert len(logp.read_bytes()) == 8 * (len(first.logp) + 2)
 
     words.write_text("商量 50\n有事 30\n好 40\n事好 7\n", encoding="utf-8")  # a changed dictionary: a new cache
     assert "事好" in segment.Dictionary.load(words, cache_dir=tmp_path).trie

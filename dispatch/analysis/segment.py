@@ -37,17 +37,17 @@ finally:
         sys.modules["pkg_resources"] = _pkg_resources
 
 DICT_PATH = Path(jieba.__file__).with_name("dict.txt")
-FORMAT = 1  # bump when the cached files' layout changes
+FORMAT = 2  # bump when the cached files' layout changes
 
 
 class Dictionary:
     """The words of a jieba dictionary with a positive frequency, and ``log(freq) - log(total)`` of each."""
 
-    def __init__(self, trie: marisa_trie.Trie, logp: array, unknown: float) -> None:
+    def __init__(self, trie: marisa_trie.Trie, logp: array, unknown: float, max_len: int) -> None:
         self.trie = trie
         self.logp = logp  # indexed by the trie's key id
         self.unknown = unknown  # a single character that is no word counts as frequency 1
-        self.max_len = max(map(len, trie.iterkeys()), default=1)
+        self.max_len = max_len  # the longest word: how far a trie walk from one position can reach
 
     def get(self, word: str, default: int | None = None) -> int | None:
         """Whether ``word`` is a word (jieba asks ``FREQ.get(word)`` for that): 1, else ``default``."""
@@ -74,7 +74,7 @@ class Dictionary:
         for word, count in freq.items():
             if count > 0:
                 logp[trie.key_id(word)] = math.log(count) - logtotal
-        return cls(trie, logp, math.log(1) - logtotal)
+        return cls(trie, logp, math.log(1) - logtotal, max(map(len, trie.iterkeys()), default=1))
 
     @classmethod
     def load(cls, path: Path = DICT_PATH, cache_dir: Path | None = None) -> Dictionary:
@@ -87,10 +87,10 @@ class Dictionary:
             try:
                 trie = marisa_trie.Trie()
                 trie.mmap(str(trie_file))
-                logp = array("d", logp_file.read_bytes())
-                if len(logp) == len(trie) + 1:
-                    unknown = logp.pop()
-                    return cls(trie, logp, unknown)
+                logp = array("d", logp_file.read_bytes())  # then the unknown's log-probability and max_len
+                if len(logp) == len(trie) + 2:
+                    max_len, unknown = int(logp.pop()), logp.pop()
+                    return cls(trie, logp, unknown, max_len)
             except (OSError, RuntimeError, ValueError):  # unreadable or truncated: build it again
                 pass
         built = cls.build(path)
@@ -98,7 +98,8 @@ class Dictionary:
         tmp = f".{os.getpid()}.{threading.get_ident()}.tmp"
         try:
             built.trie.save(str(trie_file) + tmp)
-            Path(str(logp_file) + tmp).write_bytes((built.logp + array("d", [built.unknown])).tobytes())
+            tail = array("d", [built.unknown, built.max_len])
+            Path(str(logp_file) + tmp).write_bytes((built.logp + tail).tobytes())
             os.replace(str(trie_file) + tmp, trie_file)
             os.replace(str(logp_file) + tmp, logp_file)
         except OSError:  # a read-only temp directory: keep the built dictionary in memory
