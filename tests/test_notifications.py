@@ -185,8 +185,9 @@ def test_a_resolution_while_redis_is_down_still_replies_once_redis_is_back(outag
     cut()
     try:
         resolve(api, member, case["id"])  # the member is not held up by the outage
+        # the reply was committed with the resolution although its job could not be enqueued; the sweeper (0.5 s
+        # grace here, no Redis needed) may send it before this read, so its status is not asserted
         (row,) = notifications(api, op, case["id"])
-        assert row["status"] == "pending"  # the job could not be enqueued; the row is safe in the database
     finally:
         restore()
     row = wait_for(lambda: [n for n in notifications(api, op, case["id"]) if n["status"] == "sent"], what="sweep")[0]
