@@ -166,6 +166,7 @@ class AttachmentOut(BaseModel):
     filename: str
     content_type: str
     size: int
+    kind: Literal["image", "file"] = "file"  # image: a re-encoded photo (shown); file: a download only
     url: str
 
 

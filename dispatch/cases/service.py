@@ -18,7 +18,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, col, select
 
-from dispatch.cases import states, taxonomy
+from dispatch.cases import files, states, taxonomy
 from dispatch.cases.models import REQUEST_KINDS, Attachment, Case, CaseEvent
 from dispatch.db import after_rollback, insert_rows, nextvals, utcnow
 from dispatch.errors import AppError, NotFound, not_found
@@ -326,19 +326,20 @@ def insert(session: Session, drafts: list[Draft]) -> list[Case]:
 # ---- reading -----------------------------------------------------------------------------------------
 
 
-def _store(session: Session, files: list[tuple[Case, list[NewAttachment]]]) -> list[Attachment]:
-    """The cases' attachments, with one statement."""
+def _store(session: Session, found: list[tuple[Case, list[NewAttachment]]]) -> list[Attachment]:
+    """The cases' attachments, with one statement; each with a safe name and a type its bytes confirm (an
+    image type only for a re-encoded image, see ``files``), whatever the caller handed over."""
     rows = [
         {
             "case_id": case.id,
-            "filename": a.filename[:255],
-            "content_type": a.content_type[:128],
+            "filename": files.safe_filename(a.filename),
+            "content_type": files.stored_type(a.content_type, a.filename, a.data),
             "size": len(a.data),
             "sha256": hashlib.sha256(a.data).hexdigest(),
             "data": a.data,
             "created_at": utcnow(),
         }
-        for case, attachments in files
+        for case, attachments in found
         for a in attachments
     ]
     ids = insert_rows(session, Attachment, rows, returning=True)
@@ -455,6 +456,19 @@ def deadlines(case: Case) -> dict[str, datetime | None]:
     }
 
 
+def attachment_view(a: Attachment) -> dict[str, Any]:
+    """An attachment as pages list it: ``kind`` "image" (a re-encoded photo: a thumbnail) or "file" (a
+    download only)."""
+    return {
+        "id": a.id,
+        "filename": files.safe_filename(a.filename),  # rows from before names were cleaned
+        "content_type": a.content_type,
+        "size": a.size,
+        "kind": files.kind(a.content_type, a.data),
+        "url": f"/api/cases/{a.case_id}/attachments/{a.id}",
+    }
+
+
 def view(case: Case, *, reveal_reporter: bool, attachments: list[Attachment] | None = None) -> dict[str, Any]:
     """The case as staff see it; the reporter's phone is masked unless ``reveal_reporter``."""
     out = {
@@ -496,16 +510,7 @@ def view(case: Case, *, reveal_reporter: bool, attachments: list[Attachment] | N
         out["reporter_phone"] = mask_phone(case.reporter_phone)
         if case.confidential:
             out["reporter_name"] = "***" if case.reporter_name else None
-    out["attachments"] = [
-        {
-            "id": a.id,
-            "filename": a.filename,
-            "content_type": a.content_type,
-            "size": a.size,
-            "url": f"/api/cases/{case.id}/attachments/{a.id}",
-        }
-        for a in (attachments or [])
-    ]
+    out["attachments"] = [attachment_view(a) for a in (attachments or [])]
     return out
 
 

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Response, UploadFile
 from sqlmodel import Session
 
 from dispatch.auth.deps import STAFF, get_session, principal, require
 from dispatch.auth.service import Principal
-from dispatch.cases import service
+from dispatch.cases import files, service
 from dispatch.cases.models import (
     AssignIn,
     Attachment,
@@ -83,6 +84,20 @@ def case_events(
     return service.events(session, case_id)
 
 
+# An attachment is the sender's bytes on our origin: whatever a browser makes of them, nothing may run. A
+# sandboxed answer gets an opaque origin (no cookies, no same-origin API) and no scripts; with nosniff the bytes
+# are only ever what the (safe) type says.
+IMAGE_CSP = "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"
+FILE_CSP = "sandbox; default-src 'none'"
+
+
+def _disposition(kind: str, filename: str) -> str:
+    """RFC 6266: an ASCII fallback, then the UTF-8 name, both free of quotes, separators and line breaks."""
+    name = files.safe_filename(filename)
+    ascii_name = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "._- ") else "_" for ch in name)
+    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
 @router.get("/api/cases/{case_id}/attachments/{attachment_id}")
 def case_attachment(
     case_id: int,
@@ -90,15 +105,23 @@ def case_attachment(
     session: Session = Depends(get_session),
     p: Principal = Depends(require(*STAFF, "member")),
 ) -> Response:
+    """A re-encoded photo inline (image/jpeg or image/png, checked again on its bytes); anything else, also
+    rows stored before files were checked, as a download with a safe type."""
     _visible(service.get(session, case_id), p)
     att = session.get(Attachment, attachment_id)
     if att is None or att.case_id != case_id:
         raise not_found("附件", "Attachment", code="attachment_not_found")
-    return Response(
-        att.data,
-        media_type=att.content_type,
-        headers={"Content-Disposition": "inline", "X-Content-Type-Options": "nosniff"},
-    )
+    if files.is_image(att.content_type, att.data):
+        media_type, kind, csp = att.content_type.lower(), "inline", IMAGE_CSP
+    else:
+        media_type, kind, csp = files.file_type(att.content_type, att.filename, att.data), "attachment", FILE_CSP
+    headers = {
+        "Content-Disposition": _disposition(kind, att.filename),
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": csp,
+        "Cache-Control": "private, no-cache",
+    }
+    return Response(att.data, media_type=media_type, headers=headers)
 
 
 def _member(p: Principal) -> int:
@@ -227,16 +250,7 @@ async def add_photos(
     files = [await run_in_threadpool(photo, u.filename or "photo", await u.read(limit + 1)) for u in photos]
     added = service.add_attachments(session, case, files, actor=p.actor)
     session.commit()
-    return [
-        {
-            "id": a.id,
-            "filename": a.filename,
-            "content_type": a.content_type,
-            "size": a.size,
-            "url": f"/api/cases/{case.id}/attachments/{a.id}",
-        }
-        for a in added
-    ]
+    return [service.attachment_view(a) for a in added]
 
 
 @router.post("/api/cases/{case_id}/category", response_model=CaseOut)

@@ -25,6 +25,8 @@ from email.utils import getaddresses, parsedate_to_datetime
 from html.parser import HTMLParser
 from typing import Any
 
+from dispatch.cases.files import safe_filename
+
 __all__ = [
     "MAX_ATTACHMENTS",
     "RECIPIENT_HEADERS",
@@ -306,16 +308,11 @@ def _charset(part: Message) -> str | None:
     return _param(part, "Content-Type", "charset")
 
 
-_BAD_FILENAME_CHARS = re.compile(r"[\x00-\x1f\x7f]")
-
-
 def _filename(part: Message) -> str | None:
     name = _param(part, "Content-Disposition", "filename") or _param(part, "Content-Type", "name")
     if not name:
         return None
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = _BAD_FILENAME_CHARS.sub("", name).strip().lstrip(".")
-    return name[:200] or None
+    return safe_filename(name, default="") or None  # the store's rule: no path, no control characters, bounded
 
 
 # --------------------------------------------------------------------------- HTML

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from dispatch.cases import files, states
 from dispatch.cases import service as cases
-from dispatch.cases import states
 from dispatch.cases.models import Case
 from dispatch.cases.service import NewAttachment, NewCase
 from dispatch.cases.states import OPEN_STATUSES
@@ -22,6 +22,7 @@ from dispatch.config import get_settings
 from dispatch.db import get_engine, utcnow
 from dispatch.dispatching.service import offer_many
 from dispatch.errors import AppError
+from dispatch.intake.mailparse import Attachment as MailAttachment
 from dispatch.intake.mailparse import ParsedMail
 from dispatch.intake.models import HotlineOrder, Mailbox
 from dispatch.observability import metrics
@@ -261,8 +262,19 @@ def mail_case(mail: ParsedMail, actor: str) -> NewCase:
         received_at=mail.date,
         mailbox_id=mailbox.id if mailbox else None,
         town_code=town if not village else None,
-        attachments=[NewAttachment(a.filename, a.content_type, a.data) for a in mail.attachments],
+        attachments=[mail_attachment(a) for a in mail.attachments],
     )
+
+
+def mail_attachment(a: MailAttachment) -> NewAttachment:
+    """A mailed file: an image (by its decoded bytes, whatever its name or declared type) re-encoded as a QR
+    photo is; anything else, or an image Pillow refuses (undecodable, too large, too many pixels), kept as
+    sent but as a file: a download only, with a type its bytes confirm. Kept rather than dropped: it is the
+    resident's evidence, and a download cannot run in our origin; one bad file does not refuse the mail."""
+    try:
+        return photo(a.filename, a.data)
+    except AppError:
+        return NewAttachment(a.filename, files.file_type(a.content_type, a.filename, a.data), a.data)
 
 
 MAX_PHOTOS = 3
@@ -307,9 +319,11 @@ def _gps(exif) -> tuple[float, float] | None:
 
 
 def read_photo(filename: str, data: bytes) -> tuple[NewAttachment, tuple[float, float] | None]:
-    """A resident's photo, decoded and re-encoded: bounded in bytes and pixels, an image by its content,
-    turned upright by its EXIF orientation, and stored without EXIF or other metadata (the GPS position it
-    carried is returned first, WGS-84 decimal degrees)."""
+    """A resident's photo, decoded and re-encoded: bounded in bytes and pixels, an image by its content
+    (only the JPEG, PNG, GIF and WebP decoders are tried), turned upright by its EXIF orientation, and stored
+    as JPEG or PNG without EXIF or other metadata (the GPS position it carried is returned first, WGS-84
+    decimal degrees). The one image rule: QR photos, handling photos and mailed images all come through here;
+    what it refuses raises ``AppError`` (413/415) and is never stored as an image."""
     from io import BytesIO
 
     from PIL import Image, ImageOps, UnidentifiedImageError
@@ -322,7 +336,7 @@ def read_photo(filename: str, data: bytes) -> tuple[NewAttachment, tuple[float, 
         )
     max_pixels = get_settings().max_image_pixels
     try:
-        with Image.open(BytesIO(data)) as img:  # lazy: reads the header only
+        with Image.open(BytesIO(data), formats=sorted(PHOTO_FORMATS)) as img:  # lazy: reads the header only
             if img.format not in PHOTO_FORMATS:
                 raise _unsupported(filename)
             width, height = img.size
@@ -350,7 +364,12 @@ def read_photo(filename: str, data: bytes) -> tuple[NewAttachment, tuple[float, 
             filename=filename,
             max_pixels=max_pixels,
         ) from exc
+    except AppError:
+        raise
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
+        raise _unsupported(filename) from exc
+    except Exception as exc:  # noqa: BLE001 - hostile bytes can trip any decoder path: not a photo, never a 500
+        log.info("photo %r refused by the decoder: %r", filename, exc)
         raise _unsupported(filename) from exc
     stem = filename.rsplit(".", 1)[0] if "." in filename else filename
     return NewAttachment((stem or "photo")[: 255 - len(ext)] + ext, kind, out.getvalue()), gps

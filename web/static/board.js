@@ -27,6 +27,7 @@
       "hot.unknown_place": "多地", "alert.hotspot": "发现研判热点",
       "d.kind": "诉求类型", "d.kind_set": "设置", "d.kind_ok": "诉求类型已设为：{name}，时限已重算", "kind.none": "未知",
       "kind.咨询": "咨询", "kind.求助": "求助", "kind.建议": "建议", "kind.投诉": "投诉", "kind.举报": "举报", "kind.complex": "复杂诉求",
+      "d.files": "附件", "d.download": "下载 {name}",
     },
     en: {
       "board.title": "Live board", "board.sound": "Sound alerts", "kpi.title": "Today", "kpi.total": "Intake today",
@@ -55,6 +56,7 @@
       "d.kind": "Request type", "d.kind_set": "Set", "d.kind_ok": "Request type set to {name}; deadline recomputed", "kind.none": "Unknown",
       "kind.咨询": "Enquiry", "kind.求助": "Request for help", "kind.建议": "Suggestion", "kind.投诉": "Complaint", "kind.举报": "Report",
       "kind.complex": "Complex request",
+      "d.files": "Files", "d.download": "Download {name}",
     },
   });
 
@@ -595,6 +597,7 @@
     }
   }
   function fmtDist(m) { return m < 1000 ? Math.round(m) + " m" : (m / 1000).toFixed(1) + " km"; }
+  function fmtSize(n) { return n < 1024 ? n + " B" : n < 1048576 ? Math.ceil(n / 1024) + " KB" : (n / 1048576).toFixed(1) + " MB"; }
   function renderDrawer() {
     if (drawer.hidden || !drawerState) return;
     const { c, events, cands, msg } = drawerState;
@@ -624,11 +627,19 @@
       row("d.reporter", SL.esc([c.reporter_name, c.reporter_phone].filter(Boolean).join(" ") || "—")) +
       row("d.location", loc || "—") +
       `</dl><h3>${SL.esc(SL.t("d.content"))}</h3><p class="content">${SL.esc(c.content)}</p>`;
-    const photos = c.attachments || [];
+    // only re-encoded photos (kind "image") are shown; any other file is a download link, never opened here
+    const photos = (c.attachments || []).filter((a) => a.kind === "image");
+    const others = (c.attachments || []).filter((a) => a.kind !== "image");
     if (photos.length) {
       html += `<h3>${SL.esc(SL.t("d.photos"))}</h3><div class="photos">` + photos.map((a, i) =>
         `<a href="${SL.esc(a.url)}" target="_blank" rel="noopener"><img src="${SL.esc(a.url)}" alt="${SL.esc(tf("d.photo_alt", { n: i + 1 }))}" loading="lazy"></a>`
       ).join("") + `</div>`;
+    }
+    if (others.length) {
+      html += `<h3>${SL.esc(SL.t("d.files"))}</h3><ul class="files">` + others.map((a) =>
+        `<li><a href="${SL.esc(a.url)}" download="${SL.esc(a.filename)}" aria-label="${SL.esc(tf("d.download", { name: a.filename }))}">` +
+        `${SL.esc(a.filename)}</a> <span class="muted">${SL.esc(fmtSize(a.size))}</span></li>`
+      ).join("") + `</ul>`;
     }
     const sugg = drawerState.suggested && (drawerState.suggested.suggestions || drawerState.suggested);
     if (CAN_ASSIGN && Array.isArray(sugg) && sugg.length) {

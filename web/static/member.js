@@ -15,7 +15,7 @@
       "m.progress.send": "提交进展", "m.resolve": "办结", "m.result": "办理结果（必填）", "m.resolve.send": "确认办结",
       "m.toomany": "最多只能上传 3 张照片。", "m.done.accept": "已签收。", "m.done.decline": "已拒绝该派单。",
       "m.done.progress": "进展已记录。", "m.done.resolve": "已办结，等待群众评价。", "m.reporter": "反映人",
-      "m.live.on": "● 实时", "m.live.off": "● 连接中断，正在重连…", "m.neterr": "网络不通，请稍后重试。", "m.photos.att": "张照片",
+      "m.live.on": "● 实时", "m.live.off": "● 连接中断，正在重连…", "m.neterr": "网络不通，请稍后重试。", "m.att.photos": "照片", "m.att.photo": "照片", "m.att.files": "附件",
     },
     en: {
       "m.title": "My cases", "m.offers.short": "Offers", "m.offers": "Offers to accept", "m.active": "Cases in hand", "m.loading": "Loading…",
@@ -28,7 +28,7 @@
       "m.progress.send": "Send progress", "m.resolve": "Resolve", "m.result": "Result (required)", "m.resolve.send": "Mark resolved",
       "m.toomany": "At most 3 photos.", "m.done.accept": "Accepted.", "m.done.decline": "Offer declined.",
       "m.done.progress": "Progress recorded.", "m.done.resolve": "Resolved; waiting for the resident's rating.", "m.reporter": "Reporter",
-      "m.live.on": "● Live", "m.live.off": "● Connection lost, reconnecting…", "m.neterr": "No connection, please try again.", "m.photos.att": "photo(s)",
+      "m.live.on": "● Live", "m.live.off": "● Connection lost, reconnecting…", "m.neterr": "No connection, please try again.", "m.att.photos": "Photos", "m.att.photo": "Photo", "m.att.files": "Files",
     },
   });
 
@@ -89,6 +89,7 @@
       el.classList.toggle("late", ms < 0);
     });
   }
+  function fmtSize(n) { return n < 1024 ? n + " B" : n < 1048576 ? Math.ceil(n / 1024) + " KB" : (n / 1048576).toFixed(1) + " MB"; }
   function key(c) { return [c.status, c.updated_at, c.offered_to, c.assignee_id].join("|"); }
 
   function cardHtml(c, offer) {
@@ -110,7 +111,13 @@
     const who = c.reporter_name || c.reporter_phone
       ? `<p class="small"><span data-i18n="m.reporter">反映人</span>: ${e(c.reporter_name || "")} ${c.reporter_phone && !c.reporter_phone.includes("*")
         ? `<a href="tel:${e(c.reporter_phone)}">${e(c.reporter_phone)}</a>` : e(c.reporter_phone || "")}</p>` : "";
-    const atts = (c.attachments || []).length ? `<p class="muted small">📷 ${c.attachments.length} <span data-i18n="m.photos.att"></span></p>` : "";
+    // only re-encoded photos (kind "image") are shown; any other file is a download link, never opened here
+    const photos = (c.attachments || []).filter((a) => a.kind === "image");
+    const others = (c.attachments || []).filter((a) => a.kind !== "image");
+    const atts = (photos.length ? `<div class="photos" role="group" data-i18n-attr="aria-label:m.att.photos">` + photos.map((a) =>
+      `<a href="${e(a.url)}" target="_blank" rel="noopener"><img src="${e(a.url)}" alt="" data-i18n-attr="alt:m.att.photo" loading="lazy"></a>`).join("") + `</div>` : "") +
+      (others.length ? `<p class="small files-label" data-i18n="m.att.files">附件</p><ul class="files">` + others.map((a) =>
+        `<li><a href="${e(a.url)}" download="${e(a.filename)}">${e(a.filename)}</a> <span class="muted small">${e(fmtSize(a.size))}</span></li>`).join("") + `</ul>` : "");
     const nav = c.lat != null && c.lon != null
       ? `<div class="actions"><a class="button" target="_blank" rel="noopener" href="https://uri.amap.com/marker?position=${c.lon},${c.lat}&name=${encodeURIComponent(c.address || c.category || c.tracking_no)}&coordinate=wgs84&callnative=1" data-i18n="m.nav">导航（高德）</a>
         <a class="button" href="geo:${c.lat},${c.lon}?q=${c.lat},${c.lon}" data-i18n="m.geo">其他地图</a></div>` : "";

@@ -1,0 +1,221 @@
+"""Every mailed or uploaded file is hostile: images are decoded and re-encoded, everything else is a download.
+
+The attack of issue 14: a mail with ``IMG_2041.html`` (sent as application/octet-stream) and ``thumb.js``
+became attachments served inline from our origin as text/html and text/javascript, so opening the "photo"
+ran the script with the admin's session. What an attacker or an operator notices: the headers and bytes
+``GET /api/cases/{id}/attachments/{aid}`` answers, and the ``kind`` the case view gives each attachment.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import zlib
+from urllib.parse import quote, unquote
+
+import pytest
+from helpers import api_key, auth, user_token
+from PIL import ExifTags, Image
+
+from dispatch.cases.models import Attachment
+
+ACTIVE = ("html", "svg", "javascript", "ecmascript", "xml", "xhtml", "text/css", "multipart")
+INLINE_TYPES = ("image/jpeg", "image/png")
+SAFE_TYPES = ("image/jpeg", "image/png", "application/pdf", "application/octet-stream")
+
+# what thumb.js would do with an admin's session: an admin account of the attacker's
+ATTACK_JS = (
+    b"alert(document.domain);fetch('/api/users',{method:'POST',credentials:'same-origin',"
+    b"headers:{'Content-Type':'application/json','X-Requested-With':'shangliang'},"
+    b"body:JSON.stringify({username:'pwned',password:'pwned-pass-1',role:'admin'})});"
+)
+# the page points at the script by relative URL (its id is a guess: every neighbour is tried)
+SCRIPT_TAGS = "".join(f'<script src="{n}"></script>' for n in range(1, 16)).encode()
+ATTACK_HTML = b"<!doctype html><html><body><h1>IMG_2041</h1>" + SCRIPT_TAGS + b"<script>alert(1)</script></body></html>"
+ATTACK_SVG = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="64" height="64">'
+    b'<rect width="64" height="64" fill="red"/><script>alert(2)</script>'
+    + b"".join(f'<script xlink:href="{n}"/>'.encode() for n in range(1, 16))
+    + b"</svg>"
+)
+PDF = (
+    b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\n"
+    b"trailer<</Root 1 0 R>>\n%%EOF\n"
+)
+
+
+def exif_jpeg() -> bytes:
+    """A real phone photo: EXIF with the camera's name and a GPS position."""
+    img = Image.new("RGB", (48, 32), (30, 120, 200))
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make] = "TestCam"
+    exif[ExifTags.Base.Model] = "Secret Phone 9"
+    exif[ExifTags.IFD.GPSInfo] = {1: "N", 2: (33.0, 21.0, 0.0), 3: "E", 4: (120.0, 9.0, 36.0)}
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", exif=exif, quality=95)
+    return buf.getvalue()
+
+
+def png_bomb(width: int = 30_000, height: int = 30_000) -> bytes:
+    """A valid PNG header claiming more pixels than we decode, with a tiny body."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+    ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])
+    rows = zlib.compress(b"\0" * (1 + width) * 16, 9)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+
+
+def part(filename: str, ctype: str, data: bytes, *, rfc2231: bool = False) -> str:
+    name = f"filename*=UTF-8''{quote(filename, safe='')}" if rfc2231 else f'filename="{filename}"'
+    return (
+        f"Content-Type: {ctype}\r\nContent-Disposition: attachment; {name}\r\n"
+        "Content-Transfer-Encoding: base64\r\n\r\n" + base64.encodebytes(data).decode().replace("\n", "\r\n")
+    )
+
+
+def hostile_mail(message_id: str, files: list[tuple[str, str, bytes]] | None = None, rfc2231: bool = False) -> bytes:
+    """The reviewer's mail: a "photo" that is HTML, its script, an SVG with script, a PDF, a real photo."""
+    files = files or [
+        ("IMG_2041.html", "application/octet-stream", ATTACK_HTML),
+        ("thumb.js", "application/octet-stream", ATTACK_JS),
+        ("map.svg", "image/svg+xml", ATTACK_SVG),
+        ("notes.xhtml", "application/xhtml+xml", ATTACK_HTML),
+        ("data.xml", "text/xml", b"<?xml version='1.0'?><x:script xmlns:x='http://www.w3.org/1999/xhtml'/>"),
+        ("report.pdf", "application/pdf", PDF),
+        ("IMG_2042.jpg", "image/jpeg", exif_jpeg()),
+    ]
+    parts = ["Content-Type: text/plain; charset=utf-8\r\n\r\n小区门口的路灯坏了，照片见附件。\r\n"]
+    parts += [part(name, ctype, data, rfc2231=rfc2231) for name, ctype, data in files]
+    body = "".join(f"--b1\r\n{p}\r\n" for p in parts) + "--b1--\r\n"
+    return (
+        "From: attacker@example.cn\r\nTo: xinxiang@yandu.gov.cn\r\nSubject: =?UTF-8?B?"
+        + base64.b64encode("路灯照片".encode()).decode()
+        + f"?=\r\nMessage-ID: {message_id}\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="b1"\r\n\r\n' + body
+    ).encode()
+
+
+def post_mail(api, raw: bytes) -> dict:
+    res = api.post("/api/intake/mail", content=raw, headers={"X-API-Key": api_key(), "Content-Type": "message/rfc822"})
+    assert res.status_code == 201, res.text
+    return res.json()
+
+
+def attachments_of(api, token: str, case_id: int) -> dict[str, dict]:
+    res = api.get(f"/api/cases/{case_id}", headers=auth(token))
+    assert res.status_code == 200, res.text
+    return {a["filename"]: a for a in res.json()["attachments"]}
+
+
+def assert_safe(res, *, inline: bool) -> None:
+    """The answer cannot run anything in our origin; inline only for a re-encoded JPEG/PNG."""
+    assert res.status_code == 200, res.text
+    ctype = res.headers["content-type"].split(";")[0].strip().lower()
+    assert not any(word in ctype for word in ACTIVE), ctype
+    assert ctype in SAFE_TYPES, ctype
+    assert res.headers["x-content-type-options"] == "nosniff"
+    csp = res.headers["content-security-policy"]
+    directives = {d.strip().split(" ")[0]: d.strip() for d in csp.split(";") if d.strip()}
+    assert directives.get("sandbox") == "sandbox", csp  # an opaque origin, no scripts, whatever the browser does
+    assert directives.get("default-src") == "default-src 'none'", csp
+    assert "script-src" not in directives, csp
+    disposition = res.headers["content-disposition"]
+    if inline:
+        assert ctype in INLINE_TYPES and disposition.startswith("inline"), (ctype, disposition)
+        with Image.open(io.BytesIO(res.content)) as img:
+            img.load()
+            assert img.format == {"image/jpeg": "JPEG", "image/png": "PNG"}[ctype]
+    else:
+        assert disposition.startswith("attachment;") and "filename*=UTF-8''" in disposition, disposition
+
+
+def served_name(res) -> str:
+    return unquote(res.headers["content-disposition"].split("filename*=UTF-8''", 1)[1].split(";")[0])
+
+
+def test_a_hostile_mail_gives_downloads_and_a_re_encoded_photo(api, db):
+    op = user_token(api, "admin", "adm")
+    case = post_mail(api, hostile_mail("<attack-1@example.cn>"))
+    found = attachments_of(api, op, case["id"])
+    assert set(found) == {
+        "IMG_2041.html", "thumb.js", "map.svg", "notes.xhtml", "data.xml", "report.pdf", "IMG_2042.jpg"
+    }, found
+    for name, meta in found.items():
+        res = api.get(meta["url"], headers=auth(op))
+        assert_safe(res, inline=name == "IMG_2042.jpg")
+        if name != "IMG_2042.jpg":
+            assert served_name(res) == name
+        assert not any(word in meta["content_type"] for word in ACTIVE), meta
+    kinds = {name: a.get("kind") for name, a in found.items()}
+    assert kinds == {name: "image" if name == "IMG_2042.jpg" else "file" for name in found}, kinds
+
+    photo = api.get(found["IMG_2042.jpg"]["url"], headers=auth(op))
+    assert photo.headers["content-type"] == "image/jpeg"
+    assert b"Secret Phone" not in photo.content and b"Exif" not in photo.content
+    with Image.open(io.BytesIO(photo.content)) as img:
+        assert img.size == (48, 32) and not img.getexif() and "exif" not in img.info
+
+    pdf = api.get(found["report.pdf"]["url"], headers=auth(op))
+    assert pdf.headers["content-type"] == "application/pdf" and pdf.content == PDF  # kept as sent, a download
+    html = api.get(found["IMG_2041.html"]["url"], headers=auth(op))
+    assert html.headers["content-type"] == "application/octet-stream" and html.content == ATTACK_HTML
+    js = api.get(found["thumb.js"]["url"], headers=auth(op))
+    assert js.headers["content-type"] == "application/octet-stream" and js.content == ATTACK_JS
+    rows = {r.filename: r for r in db.exec(Attachment.__table__.select()).all()}
+    db.rollback()
+    assert rows["IMG_2041.html"].content_type == "application/octet-stream"
+    assert rows["map.svg"].content_type == "application/octet-stream"
+
+
+def test_undecodable_and_oversized_images_in_a_mail_are_kept_as_downloads(api):
+    op = user_token(api, "operator", "op")
+    garbage = b"\xff\xd8\xff\xe0" + b"<script>alert(1)</script>" * 40
+    files = [
+        ("bomb.png", "image/png", png_bomb()),
+        ("broken.jpg", "image/jpeg", garbage),
+        ("../../etc/\u202egpj.exe", "application/octet-stream", b"MZ\x90\x00"),  # a path, right-to-left override
+        ("图" * 200 + ".pdf", "application/octet-stream", PDF),  # too long a name
+        ("fake.pdf", "application/pdf", b"<html><script>alert(3)</script></html>"),  # not a PDF
+    ]
+    case = post_mail(api, hostile_mail("<attack-2@example.cn>", files, rfc2231=True))  # one bad file fails nothing
+    found = attachments_of(api, op, case["id"])
+    assert len(found) == 5, found
+    for meta in found.values():
+        assert_safe(api.get(meta["url"], headers=auth(op)), inline=False)
+    assert all(a.get("kind") == "file" for a in found.values()), found
+    assert api.get(found["bomb.png"]["url"], headers=auth(op)).headers["content-type"] == "application/octet-stream"
+    broken = api.get(found["broken.jpg"]["url"], headers=auth(op))
+    assert broken.headers["content-type"] == "application/octet-stream" and broken.content == garbage
+    fake = api.get(found["fake.pdf"]["url"], headers=auth(op))
+    assert fake.headers["content-type"] == "application/octet-stream"  # a PDF only by its bytes
+    names = set(found)
+    assert "gpj.exe" in names, names  # no path, no right-to-left override
+    [long] = [n for n in names if n.startswith("图")]
+    assert long.endswith(".pdf") and len(long) <= 120
+    assert api.get(found[long]["url"], headers=auth(op)).headers["content-type"] == "application/pdf"
+
+
+@pytest.mark.parametrize(
+    ("ctype", "data"),
+    [
+        ("text/html", b"<html><script>alert(document.cookie)</script></html>"),
+        ("image/svg+xml", ATTACK_SVG),
+        ("image/jpeg", b"<html><script>alert(1)</script></html>"),  # claims to be a photo
+        ("application/javascript", ATTACK_JS),
+    ],
+    ids=["html", "svg", "html-as-jpeg", "js"],
+)
+def test_a_row_stored_before_the_fix_is_served_as_a_download(api, db, ctype, data):
+    op = user_token(api, "operator", "op")
+    made = api.post("/api/cases", json={"content": "来电", "lat": 33.3, "lon": 120.1}, headers=auth(op)).json()
+    name = 'a"b;\r\nc.html'
+    db.add(Attachment(case_id=made["id"], filename=name, content_type=ctype, size=len(data), sha256="0", data=data))
+    db.commit()
+    [meta] = attachments_of(api, op, made["id"]).values()
+    res = api.get(meta["url"], headers=auth(op))
+    assert_safe(res, inline=False)
+    assert res.headers["content-type"] == "application/octet-stream" and res.content == data
+    assert "\r" not in res.headers["content-disposition"] and "\n" not in res.headers["content-disposition"]
+    assert meta.get("kind") == "file"
