@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 
 from dispatch.auth.service import Principal
 from dispatch.cases.models import Case, CaseEvent
-from dispatch.cases.service import SHANGHAI
+from dispatch.cases.service import SHANGHAI, mask_phone, sees_phones
 from dispatch.config import get_settings
 from dispatch.consultations import states
 from dispatch.consultations.models import (
@@ -272,6 +272,14 @@ def create_expert(session: Session, body: ExpertIn) -> Expert:
     session.add(expert)
     session.flush()
     return expert
+
+
+def expert_view(expert: Expert, p: Principal) -> dict[str, Any]:
+    """An expert of the think tank; the phone in full only for the roles that call people (``PHONE_ROLES``)."""
+    out = expert.model_dump()
+    if not sees_phones(p.role):
+        out["phone"] = mask_phone(expert.phone)
+    return out
 
 
 def get_expert(session: Session, expert_id: int) -> Expert:
