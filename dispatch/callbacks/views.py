@@ -12,7 +12,7 @@ from dispatch.callbacks.models import CallbackOut, CompleteIn
 from dispatch.cases import service as cases
 
 router = APIRouter(tags=["callbacks"])
-REVEAL_ROLES = ("admin", "operator")  # they make the call: the resident's name and phone in full
+REVEAL_ROLES = cases.PHONE_ROLES  # they make the call: the resident's name and phone in full
 
 
 def _out(task, case, p: Principal) -> dict:

@@ -64,6 +64,15 @@ class NewCase:
     request_kind: str | None = None  # 诉求类型, a REQUEST_KINDS key
 
 
+# the one rule for personal phone numbers (residents, members, experts): in full only for the roles that call
+# people (operators: callbacks, chasing members, inviting experts) and admins; masked for everyone else
+PHONE_ROLES = ("admin", "operator")
+
+
+def sees_phones(role: str) -> bool:
+    return role in PHONE_ROLES
+
+
 def mask_phone(phone: str | None) -> str | None:
     """138****1234: keep the first three and last four digits."""
     if not phone:

@@ -28,7 +28,7 @@ from dispatch.errors import Forbidden, not_found
 from dispatch.ratelimit import rate_limit
 
 router = APIRouter(tags=["cases"])
-REVEAL_ROLES = ("admin", "operator")
+REVEAL_ROLES = service.PHONE_ROLES
 
 
 def _visible(case, p: Principal) -> None:

@@ -229,6 +229,8 @@ class ScreeningIn(BaseModel):
         Literal["political", "group_interest", "forward_looking", "democratic", "feasible"], PrincipleCheck
     ]
     note: str | None = PField(default=None, max_length=5000)
+    # what residents of the linked cases read on their tracking page (default: the title as accepted)
+    public_title: str | None = PField(default=None, min_length=1, max_length=200)
 
 
 class ForwardTopicIn(BaseModel):

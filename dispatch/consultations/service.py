@@ -13,8 +13,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from dispatch.auth.service import Principal
-from dispatch.cases.models import Case
-from dispatch.cases.service import SHANGHAI
+from dispatch.cases.models import Case, CaseEvent
+from dispatch.cases.service import SHANGHAI, mask_phone, sees_phones
 from dispatch.config import get_settings
 from dispatch.consultations import states
 from dispatch.consultations.models import (
@@ -47,6 +47,7 @@ from dispatch.consultations.models import (
 )
 from dispatch.db import after_commit, utcnow
 from dispatch.departments.models import Department
+from dispatch.dispatching.models import Offer
 from dispatch.errors import AppError, Conflict, Forbidden, not_found
 from dispatch.events.service import emit
 from dispatch.members.models import Member
@@ -85,6 +86,46 @@ def check_visible(session: Session, topic: Topic, p: Principal) -> None:
         raise not_found("议题", "Topic", code="topic_not_found", id=topic.id)
 
 
+_DB_INT_MAX = 2**31 - 1
+
+
+def _members_cases(session: Session, member_id: int | None, cases: list[Case]) -> set[int]:
+    """Which of ``cases`` are the member's own: offered to them at some time (an ``Offer`` row, whatever became
+    of it: the nearest-member rule judged the case theirs to handle) or assigned to them (now, or earlier by an
+    operator: the trail's ``assigned`` events name the member)."""
+    if member_id is None or not cases:
+        return set()
+    mine = {c.id for c in cases if member_id in (c.offered_to, c.assignee_id)}
+    rest = [c.id for c in cases if c.id not in mine]
+    if rest:
+        offered = select(Offer.case_id).where(Offer.member_id == member_id, col(Offer.case_id).in_(rest))
+        mine.update(session.exec(offered).all())
+    rest = [i for i in rest if i not in mine]
+    if rest:
+        assigned = select(CaseEvent.case_id, CaseEvent.data).where(
+            col(CaseEvent.case_id).in_(rest), CaseEvent.action == "assigned"
+        )
+        mine.update(cid for cid, data in session.exec(assigned).all() if (data or {}).get("member_id") == member_id)
+    return mine
+
+
+def linkable_cases(session: Session, ids: list[int], p: Principal) -> list[Case]:
+    """The cases ``p`` may link to a topic, in the order given (duplicates dropped): staff (operators, admins)
+    any case, a member only their own (offered to them at some time, or assigned to them).
+
+    The one rule for every path that links cases to a topic (a member's proposal, an operator's topic, a
+    hotspot made a topic). An id that is not linkable answers exactly like an unknown one (404
+    ``case_not_found`` with that id), before anything is written, so case ids cannot be probed."""
+    ids = list(dict.fromkeys(ids))
+    valid = [i for i in ids if 0 < i <= _DB_INT_MAX]  # beyond the column's range: unknown, not a 422
+    found = {c.id: c for c in session.exec(select(Case).where(col(Case.id).in_(valid))).all()} if valid else {}
+    allowed = set(found) if p.role != "member" else _members_cases(session, p.member_id, list(found.values()))
+    for case_id in ids:
+        if case_id not in allowed:
+            raise not_found("案件", "Case", code="case_not_found", id=case_id)
+    return [found[i] for i in ids]
+
+
 def create_topic(session: Session, body: TopicIn, p: Principal) -> Topic:
     source, proposer_id = body.source, body.proposer_id
     if p.role == "member":
@@ -95,12 +136,7 @@ def create_topic(session: Session, body: TopicIn, p: Principal) -> Topic:
         )
     if proposer_id is not None and session.get(Member, proposer_id) is None:
         raise not_found("委员", "Member", code="member_not_found", id=proposer_id)
-    cases = []
-    for case_id in dict.fromkeys(body.case_ids):
-        case = session.get(Case, case_id)
-        if case is None:
-            raise not_found("案件", "Case", code="case_not_found", id=case_id)
-        cases.append(case)
+    cases = linkable_cases(session, body.case_ids, p)
     town, village, point_id = body.town_code, body.village_code, body.point_id
     if point_id is not None:
         point = session.get(Point, point_id)
@@ -184,7 +220,10 @@ def screen(session: Session, topic: Topic, body: ScreeningIn, actor: str) -> Top
             "A topic is accepted only when all five principles are met; failed: " + ", ".join(failed),
             failed=failed,
         )
-    topic.screening = {"principles": checklist, "decision": body.decision, "note": body.note, "by": actor}
+    screening = {"principles": checklist, "decision": body.decision, "note": body.note, "by": actor}
+    if body.decision == "accept":  # the staff-approved text residents may read (consultation_for_case)
+        screening["public_title"] = (body.public_title or "").strip() or topic.title
+    topic.screening = screening
     states.transition(
         session, topic, to_status, actor=actor, note=body.note, data={"principles": checklist, "failed": failed}
     )
@@ -207,6 +246,8 @@ def forward(session: Session, topic: Topic, department_id: int, note: str | None
         dispatching.forward(session, case_id, department_id, actor, note or f"议题 {topic.id} 转交 / topic {topic.id}")
         forwarded.append(case_id)
     topic.department_id = department_id
+    # staff decided on the topic as it stands: that title is what the forwarded cases' residents may read
+    topic.screening = {**topic.screening, "public_title": topic.screening.get("public_title") or topic.title}
     states.transition(
         session,
         topic,
@@ -231,6 +272,14 @@ def create_expert(session: Session, body: ExpertIn) -> Expert:
     session.add(expert)
     session.flush()
     return expert
+
+
+def expert_view(expert: Expert, p: Principal) -> dict[str, Any]:
+    """An expert of the think tank; the phone in full only for the roles that call people (``PHONE_ROLES``)."""
+    out = expert.model_dump()
+    if not sees_phones(p.role):
+        out["phone"] = mask_phone(expert.phone)
+    return out
 
 
 def get_expert(session: Session, expert_id: int) -> Expert:
@@ -900,12 +949,23 @@ def topic_summary(topic: Topic) -> dict[str, Any]:
     return {**states.snapshot(topic), "created_at": topic.created_at, "updated_at": topic.updated_at}
 
 
+# topics staff have decided on: accepted on screening (and on from there), or forwarded to a department. A topic
+# still ``proposed`` (a member's or an operator's words, unreviewed) or ``rejected`` never reaches residents.
+RESIDENT_STATUSES = (*states.STAGES[states.STAGES.index("screened") :], "forwarded")
+
+
+def public_title(topic: Topic) -> str:
+    """The title staff approved for residents (recorded on acceptance or forwarding)."""
+    return (topic.screening or {}).get("public_title") or topic.title
+
+
 def consultation_for_case(session: Session, case_id: int) -> dict[str, Any] | None:
-    """What the residents of a linked case see on their tracking page: the topic and its outcomes."""
+    """What the residents of a linked case see on their tracking page: the latest topic staff decided on
+    (``RESIDENT_STATUSES``), its staff-approved title and its outcomes (recorded by operators)."""
     stmt = (
         select(Topic)
         .join(TopicCase, TopicCase.topic_id == Topic.id)  # type: ignore[arg-type]
-        .where(TopicCase.case_id == case_id, Topic.status != "rejected")
+        .where(TopicCase.case_id == case_id, col(Topic.status).in_(RESIDENT_STATUSES))
         .order_by(col(Topic.id).desc())
     )
     topic = session.exec(stmt).first()
@@ -926,4 +986,4 @@ def consultation_for_case(session: Session, case_id: int) -> dict[str, Any] | No
                 else {"note": last.note, "percent": last.percent, "milestone": last.milestone, "at": last.at},
             }
         )
-    return {"title": topic.title, "status": topic.status, "outcomes": found}
+    return {"title": public_title(topic), "status": topic.status, "outcomes": found}

@@ -311,19 +311,22 @@ def close(
 def create_expert(body: ExpertIn, session: Session = Depends(get_session), p: Principal = Depends(RUN)):
     expert = service.create_expert(session, body)
     session.commit()
-    return expert.model_dump()
+    return service.expert_view(expert, p)
 
 
-@router.get("/api/consultations/experts", dependencies=[Depends(READ)])
+@router.get("/api/consultations/experts")
 def list_experts(
-    field: str | None = None, active: bool | None = None, session: Session = Depends(get_session)
+    field: str | None = None,
+    active: bool | None = None,
+    session: Session = Depends(get_session),
+    p: Principal = Depends(READ),
 ) -> list[dict]:
-    return [e.model_dump() for e in service.list_experts(session, field, active)]
+    return [service.expert_view(e, p) for e in service.list_experts(session, field, active)]
 
 
-@router.get("/api/consultations/experts/{expert_id}", dependencies=[Depends(READ)])
-def get_expert(expert_id: int, session: Session = Depends(get_session)) -> dict:
-    return service.get_expert(session, expert_id).model_dump()
+@router.get("/api/consultations/experts/{expert_id}")
+def get_expert(expert_id: int, session: Session = Depends(get_session), p: Principal = Depends(READ)) -> dict:
+    return service.expert_view(service.get_expert(session, expert_id), p)
 
 
 @router.patch("/api/consultations/experts/{expert_id}")
@@ -332,7 +335,7 @@ def patch_expert(
 ) -> dict:
     expert = service.patch_expert(session, service.get_expert(session, expert_id), body)
     session.commit()
-    return expert.model_dump()
+    return service.expert_view(expert, p)
 
 
 # ---- coverage -----------------------------------------------------------------------------------------------------

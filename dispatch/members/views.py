@@ -7,12 +7,13 @@ from sqlmodel import Session
 
 from dispatch.auth.deps import get_session, principal, require
 from dispatch.auth.service import Principal
+from dispatch.cases import service as cases
 from dispatch.errors import Forbidden
 from dispatch.members import service
 from dispatch.members.models import MemberIn, MemberOut, MemberPatch, PositionIn
 
 router = APIRouter(prefix="/api/members", tags=["members"])
-PHONE_ROLES = ("admin", "operator")
+PHONE_ROLES = cases.PHONE_ROLES
 
 
 def _out(session: Session, member, p: Principal) -> dict:

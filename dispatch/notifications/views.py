@@ -7,6 +7,7 @@ from sqlmodel import Session
 
 from dispatch.auth.deps import get_session, require
 from dispatch.auth.service import Principal
+from dispatch.cases.service import sees_phones
 from dispatch.notifications import service
 from dispatch.notifications.models import NotificationOut
 
@@ -23,4 +24,4 @@ def list_notifications(
 ) -> list[dict]:
     """Newest first. Recipients in full for operators, masked for supervisors."""
     rows = service.search(session, case_id=case_id, status=status, limit=min(max(limit, 1), 1000))
-    return [service.view(r, reveal=p.role in ("admin", "operator")) for r in rows]
+    return [service.view(r, reveal=sees_phones(p.role)) for r in rows]

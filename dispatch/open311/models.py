@@ -7,12 +7,13 @@ from datetime import datetime
 from pydantic import BaseModel
 from pydantic import Field as PField
 
-KEY_SCOPES = ("hotline", "mail", "open311")
+UPDATES_ANY_SCOPE = "open311_updates_any"  # servicerequestupdates on any public request, not only the key's own
+KEY_SCOPES = ("hotline", "mail", "open311", UPDATES_ANY_SCOPE)
 
 
 class ApiKeyIn(BaseModel):
     name: str = PField(min_length=1, max_length=128)
-    scopes: list[str] = PField(default_factory=lambda: ["open311"], description="subset of hotline, mail, open311")
+    scopes: list[str] = PField(default_factory=lambda: ["open311"], description="subset of " + ", ".join(KEY_SCOPES))
 
 
 class ApiKeyOut(BaseModel):

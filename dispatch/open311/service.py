@@ -26,6 +26,7 @@ from dispatch.config import get_settings
 from dispatch.db import utcnow
 from dispatch.departments.models import Department
 from dispatch.open311 import catalog
+from dispatch.open311.models import UPDATES_ANY_SCOPE
 from dispatch.open311.render import SHANGHAI
 from dispatch.open311.render import w3 as _w3
 from dispatch.regions import reference
@@ -602,10 +603,24 @@ def updates(session: Session, params: Params) -> list[dict]:
     return out
 
 
+def submitted_by(session: Session, case_id: int) -> str | None:
+    """Who delivered the case: the actor of its ``created`` trail entry (``apikey:N`` for a machine feed)."""
+    stmt = select(CaseEvent.actor).where(CaseEvent.case_id == case_id, CaseEvent.action == "created")
+    return session.exec(stmt.order_by(col(CaseEvent.id)).limit(1)).first()
+
+
+def may_update(session: Session, case: Case, key: Principal) -> bool:
+    """A key comments on the requests it submitted itself; on any other (public) one only with the scope
+    ``UPDATES_ANY_SCOPE`` (an integrator trusted with every case, e.g. the district's own FixMyStreet)."""
+    if case.confidential:
+        return False
+    return UPDATES_ANY_SCOPE in key.scopes or submitted_by(session, case.id) == key.actor
+
+
 def post_update(session: Session, params: Params, key: Principal) -> dict:
     """A comment from the Open311 client into the case's trail, as a note: it never moves the status (only
     the case's own handlers do); the status it asked for is kept with it. Idempotent by the client's
-    update_id per key."""
+    update_id per key. A request the key may not update (``may_update``) answers exactly like an unknown one."""
     raw_id = params.get("service_request_id")
     if raw_id is None:
         raise bad("缺少 service_request_id", "service_request_id missing")
@@ -614,7 +629,7 @@ def post_update(session: Session, params: Params, key: Principal) -> dict:
         if raw_id.isdigit() and len(raw_id) < 12
         else None
     )
-    if case is None or case.confidential:
+    if case is None or not may_update(session, case, key):
         raise Open311Error(404, f"未找到服务请求：{raw_id}", f"Service request not found: {raw_id}")
     description = params.get("description")
     if description is None:

@@ -206,8 +206,8 @@ def issue_key(body: ApiKeyIn, session: Session = Depends(get_session), _p: Princ
     if not scopes or not set(scopes) <= set(KEY_SCOPES):
         raise AppError(
             "invalid_scopes",
-            "权限范围须为 hotline、mail、open311 中的一项或几项",
-            "scopes must be some of hotline, mail, open311",
+            "权限范围须为 " + "、".join(KEY_SCOPES) + " 中的一项或几项",
+            "scopes must be some of " + ", ".join(KEY_SCOPES),
             status=422,
             allowed=list(KEY_SCOPES),
         )

@@ -1,6 +1,7 @@
 """The inspection report (督查报告) for a period and town: one data set, rendered as an A4 PDF (Chinese text in
-the embedded CJK font of qr.posters) and as an XLSX workbook (openpyxl). Both carry the same figures as the
-/inspect page (``service.towns``) and /api/reports/kpis."""
+the embedded CJK font of qr.posters) and as an XLSX workbook (openpyxl; every value through ``dispatch.spreadsheets``,
+so names are text, never formulas). Both carry the same figures as the /inspect page (``service.towns``) and
+/api/reports/kpis."""
 
 from __future__ import annotations
 
@@ -256,13 +257,15 @@ def xlsx(data: dict[str, Any]) -> bytes:
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
+    from dispatch import spreadsheets  # late, like openpyxl: not loaded until a workbook is written
+
     wb = Workbook()
     page, k = data["page"], data["kpis"]
     names = {r["town_code"]: _town_label(r) for r in page["towns"]}
 
     ws = wb.active
     ws.title = "各镇街KPI"
-    ws.append([f"督查报告 {data['from']} 至 {data['to']}", data["town_name"] or "全部镇街"])
+    spreadsheets.append(ws, [f"督查报告 {data['from']} 至 {data['to']}", data["town_name"] or "全部镇街"])
     head = [
         "镇街代码",
         "镇街",
@@ -279,7 +282,7 @@ def xlsx(data: dict[str, Any]) -> bytes:
     for label in RATE_LABELS.values():
         head += [f"{label}分子", f"{label}分母", label]
     head += ["平均办理时长(时)", "P90办理时长(时)"]
-    ws.append(head)
+    spreadsheets.append(ws, head)
     by_town = {r["key"]: r for r in k["rows"]}
     for r in [*page["towns"], {"town_code": "合计", "town_name": "合计", **page["total"]}]:
         kr = k["total"] if r["town_code"] == "合计" else by_town.get(r["town_code"])
@@ -299,13 +302,14 @@ def xlsx(data: dict[str, Any]) -> bytes:
         for name in RATE_LABELS:
             line += [kr[name]["num"], kr[name]["den"], kr[name]["rate"]] if kr else [0, 0, None]
         line += [kr["handling_time"]["mean_h"], kr["handling_time"]["p90_h"]] if kr else [None, None]
-        ws.append(line)
+        spreadsheets.append(ws, line)
     ws.cell(row=ws.max_row, column=2).font = Font(bold=True)
 
     ws = wb.create_sheet("超期工单")
-    ws.append(["工单编号", "状态", "镇街", "分类", "承办委员", "办理时限", "超期（小时）", "案件ID"])
+    spreadsheets.append(ws, ["工单编号", "状态", "镇街", "分类", "承办委员", "办理时限", "超期（小时）", "案件ID"])
     for c in page["overdue"]:
-        ws.append(
+        spreadsheets.append(
+            ws,
             [
                 c["tracking_no"],
                 c["status"],
@@ -315,14 +319,15 @@ def xlsx(data: dict[str, Any]) -> bytes:
                 c["due_at"],
                 c["hours_over"],
                 c["id"],
-            ]
+            ],
         )
 
     for title, key in (("委员排名", "members"), ("部门排名", "departments")):
         ws = wb.create_sheet(title)
-        ws.append(["名次", "ID", "名称", "承办量", "办结量", "按期办结率", "满意率", "平均办理时长(时)"])
+        spreadsheets.append(ws, ["名次", "ID", "名称", "承办量", "办结量", "按期办结率", "满意率", "平均办理时长(时)"])
         for i, r in enumerate(data[key], 1):
-            ws.append(
+            spreadsheets.append(
+                ws,
                 [
                     i,
                     r["key"],
@@ -332,18 +337,22 @@ def xlsx(data: dict[str, Any]) -> bytes:
                     r["on_time_closure"]["rate"],
                     r["satisfaction"]["rate"],
                     r["handling_time"]["mean_h"],
-                ]
+                ],
             )
 
     ws = wb.create_sheet("协商覆盖")
-    ws.append(["镇街代码", "镇街", "点位", "示范点", "已开展协商", "示范点目标", "达标"])
+    spreadsheets.append(ws, ["镇街代码", "镇街", "点位", "示范点", "已开展协商", "示范点目标", "达标"])
     for r in data["coverage"]:
-        ws.append([r["town_code"], r["name"], r["points"], r["demonstration_points"], r["held"], r["target"], r["met"]])
+        spreadsheets.append(
+            ws, [r["town_code"], r["name"], r["points"], r["demonstration_points"], r["held"], r["target"], r["met"]]
+        )
     c = data["consultations"]
-    ws.append([])
-    ws.append(["本期协商会议", c["meetings_held"]])
-    ws.append(["委员参与率", c["participation"]["rate"], c["participation"]["num"], c["participation"]["den"]])
-    ws.append(["议题成果率", c["success"]["rate"], c["success"]["num"], c["success"]["den"]])
+    spreadsheets.append(ws, [])
+    spreadsheets.append(ws, ["本期协商会议", c["meetings_held"]])
+    spreadsheets.append(
+        ws, ["委员参与率", c["participation"]["rate"], c["participation"]["num"], c["participation"]["den"]]
+    )
+    spreadsheets.append(ws, ["议题成果率", c["success"]["rate"], c["success"]["num"], c["success"]["den"]])
 
     buf = io.BytesIO()
     wb.save(buf)
