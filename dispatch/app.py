@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dispatch import errors
 from dispatch.broker import get_broker
-from dispatch.config import get_settings
+from dispatch.config import get_settings, require_secret_key
 from dispatch.db import get_engine, ping
 from dispatch.errors import error_body
 from dispatch.events.hub import Hub
@@ -131,6 +131,7 @@ def security_headers() -> dict[str, str]:
 
 def create_app(*, start_background: bool = True, embedded_worker: bool | None = None) -> FastAPI:
     settings = get_settings()
+    require_secret_key(settings)  # InsecureSecretKey: no app that signs tokens with a forgeable key
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -141,6 +142,7 @@ def create_app(*, start_background: bool = True, embedded_worker: bool | None = 
             settings.socket_queue_size,
             settings.socket_buffer_bytes,
             settings.fanout_interval_ms / 1000,
+            settings.session_check_interval_s,
         )
         background: list = []
         if start_background:
