@@ -32,6 +32,7 @@ SERVICES = bool(os.environ.get("SHANGLIANG_DATABASE_URL") or os.environ.get("SHA
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 KEEP_TABLES = {"region", "alembic_version"}
 SECRET_KEY = secrets.token_urlsafe(32)  # one per run: the processes a test starts inherit it
+os.environ["SHANGLIANG_SECRET_KEY"] = SECRET_KEY  # apps built at import (test_schema_fuzz) need one too
 
 
 def _reset_process_state() -> None:
