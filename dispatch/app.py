@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dispatch import errors
+from dispatch.auth.service import check_sessions
 from dispatch.broker import get_broker
 from dispatch.config import get_settings, require_secret_key
 from dispatch.db import get_engine, ping
@@ -143,6 +144,7 @@ def create_app(*, start_background: bool = True, embedded_worker: bool | None = 
             settings.socket_buffer_bytes,
             settings.fanout_interval_ms / 1000,
             settings.session_check_interval_s,
+            check_sessions,
         )
         background: list = []
         if start_background:

@@ -24,7 +24,7 @@ from sqlmodel import Session, select
 from dispatch.auth.models import ROLES, ApiKey, AuthSession, User
 from dispatch.auth.passwords import check_password
 from dispatch.config import get_settings, secret_keys
-from dispatch.db import after_commit, utcnow
+from dispatch.db import after_commit, get_engine, utcnow
 from dispatch.errors import AppError, Conflict
 
 _hasher = PasswordHasher()
@@ -228,6 +228,12 @@ def live_sessions(session: Session, digests: Iterable[str]) -> set[str]:
             ).all()
         )
     return alive
+
+
+def check_sessions(digests: set[str]) -> set[str]:
+    """``live_sessions`` in a session of its own: what the websocket hub asks every few seconds."""
+    with Session(get_engine()) as session:
+        return live_sessions(session, digests)
 
 
 def revoke_session(session: Session, digest: str, reason: str = "sign_out") -> None:

@@ -25,12 +25,9 @@ from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
 from redis.exceptions import RedisError
-from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from dispatch.auth.service import live_sessions
 from dispatch.broker import Broker
-from dispatch.db import get_engine
 from dispatch.events.wsserver import EXTENSION, FrameWriter, text_frame
 from dispatch.observability.metrics import WEBSOCKET_CLIENTS, socket_kind
 
@@ -41,13 +38,13 @@ CLOSE_SLOW = 4008
 CLOSE_SESSION_ENDED = 4401  # the page signs in again instead of reconnecting
 
 Filter = Callable[[dict[str, Any]], bool]
+# which of these sign-in sessions still hold (blocking: run in a worker thread); given by the app factory, so
+# this infrastructure layer does not know about accounts
 SessionCheck = Callable[[set[str]], set[str]]
 
 
-def check_sessions_in_db(digests: set[str]) -> set[str]:
-    """The sessions among ``digests`` that still hold (blocking: run in a worker thread)."""
-    with Session(get_engine()) as session:
-        return live_sessions(session, digests)
+def _all_alive(digests: set[str]) -> set[str]:
+    return digests
 
 
 def id_key(event_id: str) -> tuple[int, int]:
@@ -169,7 +166,7 @@ class Hub:
         buffer_bytes: int = 256 * 1024,
         interval: float = 0.0,
         session_check_s: float = 2.0,
-        check_sessions: SessionCheck = check_sessions_in_db,
+        check_sessions: SessionCheck = _all_alive,
     ) -> None:
         self.broker = broker
         self.stream_key = stream_key
