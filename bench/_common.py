@@ -13,6 +13,7 @@ import json
 import math
 import os
 import platform
+import secrets
 import signal
 import socket
 import subprocess
@@ -86,6 +87,9 @@ def flush_redis(url: str) -> None:
     client.close()
 
 
+BENCH_SECRET_KEY = secrets.token_urlsafe(32)  # one per run, shared by every process the benchmark starts
+
+
 def app_env(db_url: str | None, r_url: str | None, **settings: object) -> dict[str, str]:
     """The environment of the app's processes: the given backends plus SHANGLIANG_* settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHANGLIANG_")}
@@ -93,7 +97,7 @@ def app_env(db_url: str | None, r_url: str | None, **settings: object) -> dict[s
         env["SHANGLIANG_DATABASE_URL"] = db_url
     if r_url:
         env["SHANGLIANG_REDIS_URL"] = r_url
-    env.setdefault("SHANGLIANG_SECRET_KEY", "bench-secret")
+    env.setdefault("SHANGLIANG_SECRET_KEY", BENCH_SECRET_KEY)
     for key, value in settings.items():
         env[f"SHANGLIANG_{key.upper()}"] = str(value)
     return env

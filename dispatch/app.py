@@ -14,8 +14,9 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dispatch import errors
+from dispatch.auth.service import check_sessions
 from dispatch.broker import get_broker
-from dispatch.config import get_settings
+from dispatch.config import get_settings, require_secret_key
 from dispatch.db import get_engine, ping
 from dispatch.errors import error_body
 from dispatch.events.hub import Hub
@@ -131,6 +132,7 @@ def security_headers() -> dict[str, str]:
 
 def create_app(*, start_background: bool = True, embedded_worker: bool | None = None) -> FastAPI:
     settings = get_settings()
+    require_secret_key(settings)  # InsecureSecretKey: no app that signs tokens with a forgeable key
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -141,6 +143,8 @@ def create_app(*, start_background: bool = True, embedded_worker: bool | None = 
             settings.socket_queue_size,
             settings.socket_buffer_bytes,
             settings.fanout_interval_ms / 1000,
+            settings.session_check_interval_s,
+            check_sessions,
         )
         background: list = []
         if start_background:

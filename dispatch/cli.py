@@ -27,6 +27,16 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
+def _require_secret_key() -> None:
+    """Refuse to start a process that signs or reads tokens without a usable SHANGLIANG_SECRET_KEY."""
+    from dispatch.config import InsecureSecretKey, require_secret_key
+
+    try:
+        require_secret_key()
+    except InsecureSecretKey as exc:
+        _fail(str(exc))
+
+
 def _engine():
     import dispatch.models  # noqa: F401 - every table, so foreign keys resolve whichever command runs
     from dispatch.db import get_engine
@@ -236,6 +246,7 @@ def restore(path: str = typer.Argument(..., help="an archive written by `shangli
 @app.command()
 def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     """Serve the API and pages (embedded default: also runs the RQ worker in-process)."""
+    _require_secret_key()
     import uvicorn
 
     from dispatch.config import get_settings
@@ -279,6 +290,7 @@ def worker(
     in its own process instead of forking one per job: the tokens of the cases already seen are kept from one
     detection to the next.
     """
+    _require_secret_key()
     from rq import SimpleWorker, Worker
 
     from dispatch.broker import get_broker

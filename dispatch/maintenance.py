@@ -1,4 +1,5 @@
-"""The background loop of every process: relay the outbox, re-sync members, sweep stuck dispatches."""
+"""The background loop of every process: relay the outbox, re-sync members, sweep stuck dispatches, and drop
+expired sign-in sessions."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ class Maintenance:
 
     def tick(self, *, sweep: bool, reconcile: bool = False) -> None:
         from dispatch.analysis.flows import sweep_hotspots
+        from dispatch.auth.service import purge_sessions
         from dispatch.callbacks.flows import sweep_callbacks
         from dispatch.consultations.flows import sweep_follow_ups
         from dispatch.deadlines.flows import sweep_ladder
@@ -55,6 +57,9 @@ class Maintenance:
             with Session(get_engine()) as session:
                 reconcile_loads(session)
             ensure_weekly_report()  # idempotent; survives a Redis restart that lost the scheduled job
+            with Session(get_engine()) as session:  # expired sign-in sessions (each login drops its user's too)
+                purge_sessions(session)
+                session.commit()
             sweep_hotspots()  # idempotent; catches a detection job that was lost
 
     def _run(self) -> None:

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 import threading
@@ -30,6 +31,8 @@ from dispatch.events.wsserver import FanoutProtocol
 SERVICES = bool(os.environ.get("SHANGLIANG_DATABASE_URL") or os.environ.get("SHANGLIANG_REDIS_URL"))
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 KEEP_TABLES = {"region", "alembic_version"}
+SECRET_KEY = secrets.token_urlsafe(32)  # one per run: the processes a test starts inherit it
+os.environ["SHANGLIANG_SECRET_KEY"] = SECRET_KEY  # apps built at import (test_schema_fuzz) need one too
 
 
 def _reset_process_state() -> None:
@@ -71,7 +74,7 @@ def env(migrated, tmp_path, monkeypatch, request) -> Iterator[None]:
     marker = request.node.get_closest_marker("settings")
     for key, value in (marker.kwargs if marker else {}).items():
         monkeypatch.setenv(f"SHANGLIANG_{key.upper()}", str(value))
-    monkeypatch.setenv("SHANGLIANG_SECRET_KEY", "test-secret")
+    monkeypatch.setenv("SHANGLIANG_SECRET_KEY", SECRET_KEY)
     var = tmp_path / "var"
     var.mkdir()
     monkeypatch.setenv("SHANGLIANG_VAR_DIR", str(var))

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
+import time
 from typing import Any
 
 import httpx
 from sqlmodel import Session
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 from dispatch.auth.service import create_api_key, create_user
@@ -46,6 +51,42 @@ def create_member(api: httpx.Client, token: str, **fields: Any) -> dict:
 def board(server, token: str, **params: str) -> ClientConnection:
     query = "&".join(f"{k}={v}" for k, v in {"token": token, **params}.items())
     return connect(f"{server.ws_url}/ws/board?{query}", open_timeout=10)
+
+
+def member_socket(server, token: str, **params: str) -> ClientConnection:
+    query = "&".join(f"{k}={v}" for k, v in {"token": token, **params}.items())
+    return connect(f"{server.ws_url}/ws/member?{query}", open_timeout=10)
+
+
+def close_code(ws: ClientConnection, timeout: float = 10) -> int | None:
+    """Read (and drop) what the server sends until it closes the socket; the close code it gave. Fails if the
+    socket is still open after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"the socket was still open after {timeout:.0f} s")
+        try:
+            ws.recv(timeout=left)
+        except TimeoutError:
+            continue
+        except ConnectionClosed as exc:
+            return exc.rcvd.code if exc.rcvd is not None else None
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def token_claims(token: str) -> dict:
+    body = token.partition(".")[0]
+    return json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+
+
+def forge(claims: dict, key: str) -> str:
+    """A token as an attacker holding ``key`` would make it: base64url(JSON) . base64url(HMAC-SHA256)."""
+    body = b64(json.dumps(claims).encode())
+    return f"{body}.{b64(hmac.new(key.encode(), body.encode(), hashlib.sha256).digest())}"
 
 
 def recv(ws: ClientConnection, timeout: float = 10) -> dict:

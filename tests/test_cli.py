@@ -248,7 +248,7 @@ def test_commands_work_in_a_fresh_process(env):
     """Each command imports only what it needs: run the real console script, not the in-process app."""
     exe = Path(sys.executable).with_name("shangliang")
     out = subprocess.run(
-        [str(exe), "users", "create", "--username", "fresh", "--password", "fresh-password", "--role", "operator"],
+        [str(exe), "users", "create", "--username", "fresh", "--password", "tidal-basin-lamp", "--role", "operator"],
         capture_output=True,
         text=True,
         timeout=60,

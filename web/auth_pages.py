@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlmodel import Session
 
 from dispatch.auth.deps import SESSION_COOKIE, get_session
-from dispatch.auth.service import issue_token
+from dispatch.auth.service import issue_token, revoke_token
 from dispatch.auth.views import check_login
 from dispatch.config import get_settings
 from dispatch.errors import AppError
@@ -49,7 +49,8 @@ def login(
         if exc.status == 429:
             response.headers["Retry-After"] = str(exc.details.get("retry_after_s", 60))
         return response
-    token, _ = issue_token(user)
+    token, _ = issue_token(session, user)
+    session.commit()
     response = RedirectResponse(_safe_next(next) or HOME.get(user.role, "/"), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
@@ -64,7 +65,10 @@ def login(
 
 
 @router.post("/logout")
-def logout() -> RedirectResponse:
+def logout(request: Request, session: Session = Depends(get_session)) -> RedirectResponse:
+    """Sign out: the session ends on the server (the token is dead everywhere), then the cookie goes."""
+    revoke_token(session, request.cookies.get(SESSION_COOKIE))
+    session.commit()
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

@@ -1,23 +1,30 @@
-"""Accounts, passwords (argon2), signed bearer tokens and API keys."""
+"""Accounts, passwords (argon2), signed bearer tokens backed by sessions, and API keys."""
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import json
 import secrets
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, update
 from sqlmodel import Session, select
 
-from dispatch.auth.models import ROLES, ApiKey, User
-from dispatch.config import get_settings
-from dispatch.db import after_commit, utcnow
+from dispatch.auth.models import ROLES, ApiKey, AuthSession, User
+from dispatch.auth.passwords import check_password
+from dispatch.config import get_settings, secret_keys
+from dispatch.db import after_commit, get_engine, utcnow
 from dispatch.errors import AppError, Conflict
 
 _hasher = PasswordHasher()
@@ -33,6 +40,8 @@ class Principal:
     member_id: int | None = None
     name: str = ""
     scopes: frozenset[str] = frozenset()
+    session: str | None = None  # a user's sign-in session (its digest), for sign-out and open sockets
+    expires_at: float | None = None  # when that session ends (epoch seconds)
 
     @property
     def actor(self) -> str:
@@ -55,10 +64,9 @@ def create_user(session: Session, username: str, password: str, role: str, membe
         raise AppError("invalid_role", f"无效角色：{role}", f"Invalid role: {role}", status=422)
     if role == "member" and member_id is None:
         raise AppError("member_id_required", "委员账号须关联委员", "A member account needs --member-id", status=422)
-    if len(password) < 8:
-        raise AppError("weak_password", "密码至少 8 位", "The password needs at least 8 characters", status=422)
     if session.exec(select(User).where(User.username == username)).first():
         raise Conflict("username_taken", "用户名已存在", "That username is taken")
+    check_password(password, username)
     user = User(username=username, password_hash=hash_password(password), role=role, member_id=member_id)
     session.add(user)
     session.flush()
@@ -97,36 +105,174 @@ def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def _sign(body: str) -> str:
-    key = get_settings().secret_key.encode()
+# -- tokens and sessions --------------------------------------------------------------------------------
+#
+# A token is ``base64url(claims).base64url(HMAC-SHA256(key, that))``, claims {"v", "kid", "uid", "sid", "iat",
+# "exp"}. ``kid`` names the key that signed it: SHANGLIANG_SECRET_KEY signs, SHANGLIANG_PREVIOUS_SECRET_KEYS
+# only verify. ``sid`` is a random session id whose SHA-256 is the primary key of its ``auth_session`` row: a
+# token is good while its signature, its lifetime (exp ≤ iat + SHANGLIANG_TOKEN_TTL_S) and its row (not
+# revoked, not expired, user active) all are, checked in the one database read each request already made.
+
+TOKEN_VERSION = 2
+CLOCK_SKEW_S = 60  # leeway for another host's clock, on iat and on the lifetime cap
+MAX_TOKEN_CHARS = 1024
+
+
+def key_id(key: str) -> str:
+    """A public name for a key that says nothing about it (the first bytes of an HMAC under the key)."""
+    return _b64(hmac.new(key.encode(), b"shangliang token key id", hashlib.sha256).digest()[:6])
+
+
+@lru_cache(maxsize=8)
+def _keyring(keys: tuple[str, ...]) -> tuple[str, dict[str, bytes]]:
+    return key_id(keys[0]), {key_id(k): k.encode() for k in reversed(keys)}  # the signing key wins a kid clash
+
+
+def _signature(key: bytes, body: str) -> str:
     return _b64(hmac.new(key, body.encode(), hashlib.sha256).digest())
 
 
-def issue_token(user: User) -> tuple[str, int]:
-    exp = int(time.time()) + get_settings().token_ttl_s
-    body = _b64(json.dumps({"uid": user.id, "role": user.role, "mid": user.member_id, "exp": exp}).encode())
-    return f"{body}.{_sign(body)}", exp
+def session_digest(sid: str) -> str:
+    return hashlib.sha256(sid.encode()).hexdigest()
+
+
+def sign_claims(claims: dict[str, Any], key: str | None = None) -> str:
+    """A token for ``claims`` under ``key`` (default: the signing key, whose ``kid`` is added)."""
+    if key is None:
+        kid, ring = _keyring(secret_keys())
+        claims = {**claims, "kid": kid}
+        key_bytes = ring[kid]
+    else:
+        key_bytes = key.encode()
+    body = _b64(json.dumps(claims, separators=(",", ":")).encode())
+    return f"{body}.{_signature(key_bytes, body)}"
+
+
+def issue_token(session: Session, user: User) -> tuple[str, int]:
+    """A new session for ``user`` and its token (the caller commits); also drops the user's expired sessions."""
+    now = int(time.time())
+    exp = now + get_settings().token_ttl_s
+    sid = secrets.token_urlsafe(24)
+    session.exec(delete(AuthSession).where(AuthSession.user_id == user.id, AuthSession.expires_at < utcnow()))
+    session.add(AuthSession(id=session_digest(sid), user_id=user.id, expires_at=datetime.fromtimestamp(exp, UTC)))
+    session.flush()
+    claims = {"v": TOKEN_VERSION, "uid": user.id, "sid": sid, "iat": now, "exp": exp}
+    return sign_claims(claims), exp
+
+
+def _int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def read_token(token: str) -> dict | None:
+    """The claims of a token signed by a current or previous key and within its lifetime, else None."""
     body, _, sig = token.partition(".")
-    if not body or not sig or not hmac.compare_digest(sig, _sign(body)):
+    if not body or not sig or len(token) > MAX_TOKEN_CHARS:
         return None
     try:
         claims = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
-    except ValueError:
+    except (ValueError, binascii.Error):
         return None
-    return claims if claims.get("exp", 0) > time.time() else None
+    if not isinstance(claims, dict) or claims.get("v") != TOKEN_VERSION:
+        return None
+    _, ring = _keyring(secret_keys())
+    key = ring.get(claims.get("kid")) if isinstance(claims.get("kid"), str) else None
+    if key is None or not hmac.compare_digest(sig, _signature(key, body)):
+        return None
+    iat, exp, now = claims.get("iat"), claims.get("exp"), time.time()
+    if not (_int(iat) and _int(exp) and _int(claims.get("uid")) and isinstance(claims.get("sid"), str)):
+        return None
+    if iat > now + CLOCK_SKEW_S or exp - iat > get_settings().token_ttl_s + CLOCK_SKEW_S or exp <= now:
+        return None  # issued in the future, or for longer than this server ever issues, or expired
+    return claims
 
 
 def principal_from_token(session: Session, token: str | None) -> Principal | None:
     claims = read_token(token) if token else None
     if not claims:
         return None
-    user = session.get(User, claims["uid"])
-    if user is None or not user.active:
+    digest = session_digest(claims["sid"])
+    row = session.exec(
+        select(User.id, User.role, User.member_id, User.username, AuthSession.expires_at)
+        .join(AuthSession, AuthSession.user_id == User.id)
+        .where(
+            AuthSession.id == digest,
+            User.id == claims["uid"],
+            AuthSession.revoked_at.is_(None),
+            AuthSession.expires_at > utcnow(),
+            User.active.is_(True),
+        )
+    ).first()
+    if row is None:
         return None
-    return Principal("user", user.id, user.role, user.member_id, user.username)
+    uid, role, member_id, username, expires_at = row
+    ends = min(float(claims["exp"]), expires_at.timestamp())
+    return Principal("user", uid, role, member_id, username, session=digest, expires_at=ends)
+
+
+def live_sessions(session: Session, digests: Iterable[str]) -> set[str]:
+    """Which of these sessions still hold: not revoked, not expired, their user active (one query per 500)."""
+    wanted = list(dict.fromkeys(digests))
+    alive: set[str] = set()
+    for i in range(0, len(wanted), 500):
+        alive.update(
+            session.exec(
+                select(AuthSession.id)
+                .join(User, AuthSession.user_id == User.id)
+                .where(
+                    AuthSession.id.in_(wanted[i : i + 500]),
+                    AuthSession.revoked_at.is_(None),
+                    AuthSession.expires_at > utcnow(),
+                    User.active.is_(True),
+                )
+            ).all()
+        )
+    return alive
+
+
+def check_sessions(digests: set[str]) -> set[str]:
+    """``live_sessions`` in a session of its own: what the websocket hub asks every few seconds."""
+    with Session(get_engine()) as session:
+        return live_sessions(session, digests)
+
+
+def revoke_session(session: Session, digest: str, reason: str = "sign_out") -> None:
+    session.exec(
+        update(AuthSession)
+        .where(AuthSession.id == digest, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow(), revoked_reason=reason)
+    )
+
+
+def revoke_token(session: Session, token: str | None) -> None:
+    """Sign-out of the session a (still valid) token names; anything else is ignored."""
+    claims = read_token(token) if token else None
+    if claims:
+        revoke_session(session, session_digest(claims["sid"]))
+
+
+def revoke_user_sessions(session: Session, user_id: int, reason: str) -> int:
+    """End every session of a user (password change, deactivation, role change); the number ended."""
+    result = session.exec(
+        update(AuthSession)
+        .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None), AuthSession.expires_at > utcnow())
+        .values(revoked_at=utcnow(), revoked_reason=reason)
+    )
+    return result.rowcount or 0
+
+
+def purge_sessions(session: Session) -> int:
+    """Delete expired sessions (revoked ones too, once expired: until then they explain a refusal)."""
+    result = session.exec(delete(AuthSession).where(AuthSession.expires_at < utcnow()))
+    return result.rowcount or 0
+
+
+def set_password(session: Session, user: User, password: str) -> None:
+    """A new password for ``user`` (checked by the password rule); every session of the user ends."""
+    check_password(password, user.username)
+    user.password_hash = hash_password(password)
+    session.add(user)
+    revoke_user_sessions(session, user.id, "password_changed")
 
 
 def create_api_key(session: Session, name: str, scopes: str = "hotline,mail,open311") -> tuple[ApiKey, str]:

@@ -1,6 +1,8 @@
 """Accounts administration (admin only): list, create, change role/duty/password/member link.
 
 Password hashes never leave the server. An admin may not lock themself out: no self-deactivation or demotion.
+A new password, a deactivation, a role or member-link change ends every session of the account (its tokens,
+pages and open sockets), so whoever held one signs in again under the new terms.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from sqlmodel import Session, select
 
 from dispatch.auth.deps import get_session, require
 from dispatch.auth.models import ROLES, Role, User
-from dispatch.auth.service import Principal, create_user, hash_password
+from dispatch.auth.service import Principal, create_user, revoke_user_sessions, set_password
 from dispatch.errors import AppError, Forbidden, not_found
 from dispatch.members.models import Member
 
@@ -24,7 +26,7 @@ admin_only = require()  # nobody but admin passes an empty role list
 
 class UserIn(BaseModel):
     username: str = PField(min_length=1, max_length=64, pattern=r"^[\w.@-]+$")
-    password: str = PField(min_length=1, max_length=256)
+    password: str = PField(max_length=1024)  # the password rule words the limits
     role: str
     member_id: int | None = None
 
@@ -32,7 +34,7 @@ class UserIn(BaseModel):
 class UserPatch(BaseModel):
     role: Role | None = None
     active: bool | None = None
-    password: str | None = PField(default=None, min_length=1, max_length=256)
+    password: str | None = PField(default=None, max_length=1024)
     member_id: int | None = None
 
 
@@ -89,6 +91,7 @@ def change_user(
             raise Forbidden("cannot_demote_self", "不能降低自己的角色", "You cannot demote your own account")
     if data.get("role") is not None and data["role"] not in ROLES:  # Literal already checks; kept for clarity
         raise AppError("invalid_role", "无效角色", "Invalid role", status=422)
+    before = (user.role, user.member_id, user.active)
     if "member_id" in data:
         _check_member(session, data["member_id"])
         user.member_id = data["member_id"]
@@ -99,9 +102,11 @@ def change_user(
     if data.get("active") is not None:
         user.active = data["active"]
     if data.get("password") is not None:
-        if len(data["password"]) < 8:
-            raise AppError("weak_password", "密码至少 8 位", "The password needs at least 8 characters", status=422)
-        user.password_hash = hash_password(data["password"])
+        set_password(session, user, data["password"])  # the password rule; ends every session
+    if before[2] and not user.active:
+        revoke_user_sessions(session, user.id, "deactivated")
+    elif before[:2] != (user.role, user.member_id):
+        revoke_user_sessions(session, user.id, "role_changed")
     session.add(user)
     session.commit()
     return _view(user)

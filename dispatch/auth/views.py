@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from sqlmodel import Session
 
 from dispatch.auth import service
@@ -36,8 +36,19 @@ def check_login(session: Session, username: str, password: str, ip: str):
 @router.post("/token", response_model=TokenOut)
 def token(body: TokenIn, request: Request, session: Session = Depends(get_session)) -> TokenOut:
     user = check_login(session, body.username, body.password, client_ip(request))
-    token, exp = service.issue_token(user)
+    token, exp = service.issue_token(session, user)
+    session.commit()
     return TokenOut(access_token=token, role=user.role, expires_at=datetime.fromtimestamp(exp, UTC))
+
+
+@router.post("/logout", status_code=204)
+def logout(p: Principal = Depends(principal), session: Session = Depends(get_session)) -> Response:
+    """End the caller's session: its token stops working everywhere (API, pages, sockets) at once."""
+    if p.session is None:  # an API key: nothing to sign out of
+        raise AppError("not_a_session", "API 密钥无需退出，请吊销它", "An API key has no session; revoke it")
+    service.revoke_session(session, p.session)
+    session.commit()
+    return Response(status_code=204)
 
 
 @router.get("/me")

@@ -5,6 +5,10 @@ The reader thread blocks on XREAD and hands batches to the event loop. Under ``s
 process, in one write; a socket whose unsent bytes pass ``buffer_bytes`` is closed (code 4008) instead of
 growing the process's memory. Elsewhere a socket has a bounded queue and a sender task; a full queue closes
 it the same way. Either way its client reconnects with ``last_event_id`` and misses nothing.
+
+A socket opened with a sign-in session lives only as long as it: a timer closes it (code 4401) when the
+session expires, and every ``session_check_s`` one query per process checks the sessions of all its sockets
+against the database (revoked by sign-out, a password or role change, deactivation: in any process).
 """
 
 from __future__ import annotations
@@ -31,8 +35,16 @@ log = logging.getLogger(__name__)
 
 EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 CLOSE_SLOW = 4008
+CLOSE_SESSION_ENDED = 4401  # the page signs in again instead of reconnecting
 
 Filter = Callable[[dict[str, Any]], bool]
+# which of these sign-in sessions still hold (blocking: run in a worker thread); given by the app factory, so
+# this infrastructure layer does not know about accounts
+SessionCheck = Callable[[set[str]], set[str]]
+
+
+def _all_alive(digests: set[str]) -> set[str]:
+    return digests
 
 
 def id_key(event_id: str) -> tuple[int, int]:
@@ -71,8 +83,17 @@ def frame(event: dict[str, Any]) -> bytes:
 
 
 class Connection:
-    def __init__(self, accepts: Filter, maxsize: int, writer: FrameWriter | None, buffer_bytes: int) -> None:
+    def __init__(
+        self,
+        accepts: Filter,
+        maxsize: int,
+        writer: FrameWriter | None,
+        buffer_bytes: int,
+        session: str | None = None,
+    ) -> None:
         self.accepts = accepts
+        self.session = session  # the sign-in session the socket was opened with
+        self.ended = asyncio.Event()  # that session was revoked or expired
         self.queue: asyncio.Queue = asyncio.Queue(maxsize)
         self.overflowed = asyncio.Event()
         self.writer = writer  # direct frame writes once live (after any replay)
@@ -144,6 +165,8 @@ class Hub:
         queue_size: int = 1000,
         buffer_bytes: int = 256 * 1024,
         interval: float = 0.0,
+        session_check_s: float = 2.0,
+        check_sessions: SessionCheck = _all_alive,
     ) -> None:
         self.broker = broker
         self.stream_key = stream_key
@@ -159,6 +182,9 @@ class Hub:
         # at most one read (so one pass over the sockets, one write to each) per interval: under a burst, events
         # that arrive within it share a write; after a quiet spell the next event goes out at once
         self.interval = interval
+        self.session_check_s = session_check_s
+        self.check_sessions = check_sessions
+        self._watcher: asyncio.Task | None = None
 
     # -- reader -------------------------------------------------------------------------------------
 
@@ -175,6 +201,8 @@ class Hub:
 
         self._stop.set()
         stop_background()
+        if self._watcher is not None:
+            self._watcher.cancel()
 
     def join(self) -> None:
         if self._thread:
@@ -216,6 +244,28 @@ class Hub:
         for conn in list(self.connections):
             conn.offer_batch(events)
 
+    # -- sessions -----------------------------------------------------------------------------------
+
+    def _watch(self) -> None:
+        if self._watcher is None or self._watcher.done():
+            self._watcher = asyncio.get_running_loop().create_task(self._watch_sessions())
+
+    async def _watch_sessions(self) -> None:
+        """End the sockets whose session no longer holds: one query per pass for all of this process's."""
+        while True:
+            await asyncio.sleep(self.session_check_s)
+            checked = {c.session for c in self.connections if c.session is not None}
+            if not checked:
+                continue
+            try:
+                alive = await run_in_threadpool(self.check_sessions, checked)
+            except Exception as exc:  # noqa: BLE001 - the database is down: keep the sockets, check again
+                log.warning("session check failed (%r); sockets kept until the next check", exc)
+                continue
+            for conn in list(self.connections):
+                if conn.session in checked and conn.session not in alive:
+                    conn.ended.set()
+
     # -- one socket ---------------------------------------------------------------------------------
 
     def _replay(self, after: str, accepts: Filter) -> tuple[list[dict[str, Any]], bool]:
@@ -236,13 +286,27 @@ class Hub:
             start = "(" + entries[-1][0]
         return out, gap
 
-    async def serve(self, ws: WebSocket, accepts: Filter, last_event_id: str | None) -> None:
-        """Replay what the client missed, then stream live events until it goes away."""
+    async def serve(
+        self,
+        ws: WebSocket,
+        accepts: Filter,
+        last_event_id: str | None,
+        *,
+        session: str | None = None,
+        expires_at: float | None = None,
+    ) -> None:
+        """Replay what the client missed, then stream live events until it goes away or its session ends."""
         writer = ws.scope.get("extensions", {}).get(EXTENSION)
-        conn = Connection(accepts, self.queue_size, writer, self.buffer_bytes)
+        conn = Connection(accepts, self.queue_size, writer, self.buffer_bytes, session)
         self.connections.add(conn)
         clients = WEBSOCKET_CLIENTS.labels(socket_kind(ws.scope["path"]))
         clients.inc()
+        expiry = None
+        if session is not None:
+            self._watch()
+        if expires_at is not None:
+            loop = asyncio.get_running_loop()
+            expiry = loop.call_at(loop.time() + max(0.0, expires_at - time.time()), conn.ended.set)
         try:
             if last_event_id:
                 events, gap = await run_in_threadpool(self._replay, last_event_id, accepts)
@@ -260,10 +324,11 @@ class Hub:
                 tasks.add(asyncio.create_task(self._send(ws, conn)))
             receiver = asyncio.create_task(self._receive(ws))
             overflow = asyncio.create_task(conn.overflowed.wait())
-            done, pending = await asyncio.wait(tasks | {receiver, overflow}, return_when=asyncio.FIRST_COMPLETED)
+            ended = asyncio.create_task(conn.ended.wait())
+            done, pending = await asyncio.wait(tasks | {receiver, overflow, ended}, return_when=asyncio.FIRST_COMPLETED)
             for task in pending:
                 task.cancel()
-            for task in done - {overflow}:
+            for task in done - {overflow, ended}:
                 if task.exception() and not isinstance(task.exception(), WebSocketDisconnect | RuntimeError):
                     log.warning("websocket ended: %r", task.exception())
             if overflow in done:
@@ -275,7 +340,13 @@ class Hub:
                     await asyncio.wait_for(
                         ws.close(code=CLOSE_SLOW, reason="too slow; reconnect with last_event_id"), 2
                     )
+            elif ended in done:
+                conn.overflow()  # nothing more for it: drop what is queued
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(ws.close(code=CLOSE_SESSION_ENDED, reason="session ended; sign in"), 2)
         finally:
+            if expiry is not None:
+                expiry.cancel()
             self.connections.discard(conn)
             clients.dec()
 

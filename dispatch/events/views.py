@@ -1,4 +1,8 @@
-"""Live events over websockets: the operators' board and a member's own feed."""
+"""Live events over websockets: the operators' board and a member's own feed.
+
+A socket lives as long as the session that opened it: the hub closes it (4401) when the session is revoked
+or expires (``Hub.serve``).
+"""
 
 from __future__ import annotations
 
@@ -47,14 +51,15 @@ async def _authorise(ws: WebSocket, roles: tuple[str, ...], last_event_id: str |
 
 @router.websocket("/ws/board")
 async def board(ws: WebSocket, town_code: str | None = None, last_event_id: str | None = None) -> None:
-    if await _authorise(ws, BOARD_ROLES, last_event_id) is None:
+    p = await _authorise(ws, BOARD_ROLES, last_event_id)
+    if p is None:
         return
 
     def accepts(event: dict[str, Any]) -> bool:
         return town_code is None or event.get("route", {}).get("town_code") == town_code
 
     await ws.accept()
-    await ws.app.state.hub.serve(ws, accepts, last_event_id)
+    await ws.app.state.hub.serve(ws, accepts, last_event_id, session=p.session, expires_at=p.expires_at)
 
 
 @router.websocket("/ws/member")
@@ -68,4 +73,4 @@ async def member(ws: WebSocket, last_event_id: str | None = None) -> None:
         return event.get("type", "").startswith(MEMBER_TYPES) and member_id in event.get("route", {}).get("members", ())
 
     await ws.accept()
-    await ws.app.state.hub.serve(ws, accepts, last_event_id)
+    await ws.app.state.hub.serve(ws, accepts, last_event_id, session=p.session, expires_at=p.expires_at)

@@ -95,7 +95,8 @@
       const url = (location.protocol === "https:" ? "wss://" : "ws://") + location.host + path +
         (last ? (path.includes("?") ? "&" : "?") + "last_event_id=" + encodeURIComponent(last) : "");
       ws = new WebSocket(url);
-      ws.onopen = () => { delay = 500; onStatus && onStatus(true); };
+      let opened = false;
+      ws.onopen = () => { opened = true; delay = 500; onStatus && onStatus(true); };
       ws.onmessage = (m) => {
         let ev; try { ev = JSON.parse(m.data); } catch (e) { return; }
         if (ev.id) sessionStorage.setItem(key, ev.id);
@@ -104,7 +105,14 @@
       ws.onclose = (e) => {
         onStatus && onStatus(false);
         if (stopped) return;
-        if (e.code === 4403 || e.code === 1008) { location.href = "/login?next=" + encodeURIComponent(location.pathname); return; }
+        // 4401: the session ended (signed out, password or role changed, expired); 4403/1008: refused at the door
+        if (e.code === 4401 || e.code === 4403 || e.code === 1008) {
+          stopped = true;
+          location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
+          return;
+        }
+        // refused before opening (a browser shows an HTTP 403 as 1006): if the session is gone, api() signs in again
+        if (!opened) api("/api/auth/me").catch(() => {});
         setTimeout(connect, e.code === 4008 ? 0 : delay);
         delay = Math.min(delay * 2, 10000);
       };
