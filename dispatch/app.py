@@ -21,6 +21,7 @@ from dispatch.db import get_engine, ping
 from dispatch.errors import error_body
 from dispatch.events.hub import Hub
 from dispatch.maintenance import Maintenance
+from dispatch.observability.logs import install_redaction
 from dispatch.observability.middleware import RequestContext
 
 log = logging.getLogger(__name__)
@@ -136,6 +137,7 @@ def create_app(*, start_background: bool = True, embedded_worker: bool | None = 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        install_redaction()  # on the log handlers of whoever started us (shangliang serve, uvicorn, tests)
         broker = get_broker()
         hub = app.state.hub = Hub(
             broker,
@@ -178,7 +180,9 @@ def create_app(*, start_background: bool = True, embedded_worker: bool | None = 
         description="Command and dispatch for grassroots consultation (有事好商量) beside the 12345 hotline.",
         lifespan=lifespan,
     )
-    errors.install(app)
+    from web.render import error_page
+
+    errors.install(app, page=error_page)
 
     from dispatch.analysis.views import router as analysis_router
     from dispatch.auth.users import router as users_router

@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     # max_connections (100 by default: e.g. 2 API processes + 2 workers × 20 = 80)
     db_pool_size: int = 10
     db_max_overflow: int = 10
+    # bounded waits while the database is down or overloaded (then 503 database_unavailable): connecting to
+    # PostgreSQL (whole seconds, at least 2), waiting for a free pooled connection, and SQLite's wait for the
+    # file's write lock
+    db_connect_timeout_s: int = 5
+    db_pool_timeout_s: float = 10.0
+    db_busy_timeout_s: float = 30.0
     max_photo_bytes: int = 5 * 1024 * 1024
     public_base_url: str = "http://127.0.0.1:8000"
     hotline_number: str = "12345"

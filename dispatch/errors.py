@@ -5,16 +5,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from redis.exceptions import RedisError
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.websockets import WebSocketState
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +56,63 @@ class Unauthorized(AppError):
 
 class Unavailable(AppError):
     status = 503
+
+
+RETRY_AFTER_S = 5
+# SQLite's result codes for "the file cannot be used now" (Python 3.11+: sqlite_errorname); any other
+# OperationalError of SQLite (no such table, a syntax error) is a bug, answered 500
+_SQLITE_UNAVAILABLE = (
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_CANTOPEN",
+    "SQLITE_IOERR",
+    "SQLITE_FULL",
+    "SQLITE_READONLY",
+)
+# WebSocket close code 1013 "Try Again Later" (RFC 6455 registry): a dependency is down, reconnect later
+CLOSE_TRY_AGAIN_LATER = 1013
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database cannot be reached or used right now (down, restarting, cut off, out
+    of connections, locked past the busy timeout) rather than that a statement is wrong."""
+    if isinstance(exc, sa_exc.DisconnectionError | sa_exc.TimeoutError):  # TimeoutError: no pooled connection
+        return True
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    if not isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
+        return False
+    name = getattr(exc.orig, "sqlite_errorname", None)
+    if name is not None or type(exc.orig).__module__ == "sqlite3":
+        return bool(name) and name.startswith(_SQLITE_UNAVAILABLE)
+    return True  # PostgreSQL: connection refused or lost, shutting down, too many clients, timeouts
+
+
+def unavailable(exc: BaseException) -> Unavailable | None:
+    """The 503 for an exception that says a dependency is down (the database, Redis); None for any other."""
+    if isinstance(exc, RedisError):
+        return Unavailable(
+            "dependency_unavailable",
+            "实时服务暂不可用，请稍后重试",
+            "Live service unavailable, retry shortly",
+            retry_after_s=RETRY_AFTER_S,
+        )
+    if database_unavailable(exc):
+        return Unavailable(
+            "database_unavailable",
+            "数据库暂不可用，请稍后重试",
+            "Database unavailable, retry shortly",
+            retry_after_s=RETRY_AFTER_S,
+        )
+    return None
+
+
+def brief(exc: BaseException) -> str:
+    """One line about an exception for a log: its class and the first line of its message (no SQL)."""
+    text = str(exc).strip().splitlines()
+    return f"{exc.__class__.__name__}: {text[0][:300]}" if text else exc.__class__.__name__
 
 
 def not_found(what_zh: str, what_en: str, code: str = "not_found", **details: Any) -> NotFound:
@@ -122,13 +183,52 @@ _HTTP_CODES = {
 }
 
 
-def install(app: FastAPI) -> None:
+# (request, status, code, title_zh, title_en, message_zh, message_en) -> the HTML error page
+PageRenderer = Callable[[Request, int, str, str, str, str, str], Response]
+_NOT_PAGES = ("/api/", "/open311/", "/static/", "/metrics", "/healthz", "/readyz", "/docs", "/redoc", "/openapi")
+
+
+def wants_page(request: Request) -> bool:
+    """A browser navigating to one of the pages (not a script calling the API)."""
+    return not request.url.path.startswith(_NOT_PAGES) and "text/html" in request.headers.get("accept", "")
+
+
+def _app_error_response(exc: AppError) -> JSONResponse:
+    headers = {"Retry-After": str(exc.details["retry_after_s"])} if "retry_after_s" in exc.details else None
+    return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status, headers=headers)
+
+
+def install(app: FastAPI, page: PageRenderer | None = None) -> None:
+    """The error handlers of ``app``; ``page`` renders the HTML error page for browsers on the pages."""
     _document_errors(app)
 
     @app.exception_handler(AppError)
     async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
-        headers = {"Retry-After": str(exc.details["retry_after_s"])} if "retry_after_s" in exc.details else None
-        return JSONResponse(error_body(exc.code, exc.message, exc.details), status_code=exc.status, headers=headers)
+        return _app_error_response(exc)
+
+    async def _unavailable(conn: Request | WebSocket, exc: Exception) -> Response | None:
+        """A dependency down, wherever it showed (a route, a dependency in a thread, the intake writer): 503
+        in the error shape with Retry-After; the error page for a browser; 1013 for a socket."""
+        err = unavailable(exc)
+        if err is None:
+            raise exc  # a bug, not an outage: the 500 and its traceback
+        log.warning("%s: %s", err.code, brief(exc))
+        if isinstance(conn, WebSocket):
+            with contextlib.suppress(RuntimeError, OSError):  # the client may be gone already
+                if conn.client_state == WebSocketState.CONNECTING:
+                    await conn.accept()  # a close before accept would read as 403 "forbidden"
+                if conn.client_state == WebSocketState.CONNECTED:
+                    await conn.close(code=CLOSE_TRY_AGAIN_LATER, reason="service unavailable, try again later")
+            return None
+        if page is not None and wants_page(conn):
+            response = page(conn, err.status, err.code, "暂时无法服务", "Temporarily unavailable", err.zh, err.en)
+            response.headers["Retry-After"] = str(err.details["retry_after_s"])
+            response.headers["X-Error-Code"] = err.code
+            return response
+        return _app_error_response(err)
+
+    for kind in (RedisError, sa_exc.DBAPIError, sa_exc.DisconnectionError, sa_exc.TimeoutError):
+        app.add_exception_handler(kind, _unavailable)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -160,11 +260,3 @@ def install(app: FastAPI) -> None:
         log.info("value out of range: %s", exc.__class__.__name__)
         body = error_body("value_out_of_range", "请求中的数值超出范围 / A value in the request is out of range")
         return JSONResponse(body, status_code=422)
-
-    @app.exception_handler(RedisError)
-    async def _redis(_request: Request, exc: RedisError) -> JSONResponse:
-        log.warning("redis unavailable: %s", exc)
-        body = error_body(
-            "dependency_unavailable", "实时服务暂不可用，请稍后重试 / Live service unavailable, retry shortly"
-        )
-        return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})

@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from dispatch.config import get_settings
 from dispatch.db import get_engine
+from dispatch.errors import brief, database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,10 @@ class Maintenance:
                 self.tick(sweep=do_sweep, reconcile=do_reconcile)
             except RedisError as exc:
                 log.warning("maintenance: redis unavailable (%s)", exc)
-            except Exception:  # noqa: BLE001 - keep the loop alive; the next tick retries
-                log.exception("maintenance tick failed")
+            except Exception as exc:  # noqa: BLE001 - keep the loop alive; the next tick retries
+                if database_unavailable(exc):
+                    log.warning("maintenance: database unavailable (%s)", brief(exc))
+                else:
+                    log.exception("maintenance tick failed")
             if do_sweep:
                 last_sweep = now

@@ -181,3 +181,46 @@ def outage(env, monkeypatch):
             fake.connected = True
 
         yield cut, restore
+
+
+@pytest.fixture
+def db_outage(env, monkeypatch):
+    """(cut, restore): the database unusable as the app sees it, on either backend.
+
+    - PostgreSQL: a cut TCP proxy in front of the real server (connections refused, open ones reset).
+    - SQLite: another connection holding the file's write lock (BEGIN EXCLUSIVE): every transaction of the app
+      begins IMMEDIATE, so each waits out the busy timeout (1 s here) and gets "database is locked" — what a
+      stuck writer or another process does to the embedded database.
+    """
+    if SERVICES:
+        from netproxy import CuttableProxy
+
+        url = urlsplit(os.environ["SHANGLIANG_DATABASE_URL"])
+        proxy = CuttableProxy((url.hostname, url.port or 5432))
+        proxy.up()
+        userinfo = url.netloc.rpartition("@")[0]
+        netloc = f"{userinfo}@127.0.0.1:{proxy.port}" if userinfo else f"127.0.0.1:{proxy.port}"
+        monkeypatch.setenv("SHANGLIANG_DATABASE_URL", url._replace(netloc=netloc).geturl())
+        get_settings.cache_clear()
+        dispose_engines()
+        yield proxy.down, proxy.up
+        proxy.down()
+        dispose_engines()
+        return
+    import sqlite3
+
+    monkeypatch.setenv("SHANGLIANG_DB_BUSY_TIMEOUT_S", "1")
+    get_settings.cache_clear()
+    dispose_engines()
+    holder = sqlite3.connect(get_settings().var_dir / "shangliang.db", isolation_level=None, timeout=30)
+
+    def cut() -> None:
+        holder.execute("BEGIN EXCLUSIVE")
+
+    def restore() -> None:
+        if holder.in_transaction:
+            holder.execute("ROLLBACK")
+
+    yield cut, restore
+    restore()
+    holder.close()

@@ -5,22 +5,15 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import socket
 import time
 from collections.abc import Callable
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
-from conftest import SERVICES
 from helpers import api_key, auth, board, create_member, recv, user_token
-from netproxy import CuttableProxy
 from prometheus_client.parser import text_string_to_metric_families
 
 from dispatch import broker as broker_mod
-from dispatch.config import get_settings
-from dispatch.db import dispose_engines
 from dispatch.observability.jobs import ContextQueue
 from dispatch.observability.logs import JsonFormatter
 
@@ -234,31 +227,6 @@ def test_text_and_json_log_lines_carry_the_request_id():
 
 
 # --------------------------------------------------------------------------- readiness and outages
-
-
-@pytest.fixture
-def db_outage(env, monkeypatch):
-    """(cut, restore) of PostgreSQL through a proxy. SQLite is a file in the process: it cannot go away."""
-    if not SERVICES:
-        pytest.skip("the embedded SQLite database is a local file; there is no connection to cut")
-    url = urlsplit(os.environ["SHANGLIANG_DATABASE_URL"])
-    proxy = CuttableProxy((url.hostname, url.port or 5432))
-    proxy.up()
-    netloc = f"{url.username}@127.0.0.1:{proxy.port}" if url.username else f"127.0.0.1:{proxy.port}"
-    monkeypatch.setenv("SHANGLIANG_DATABASE_URL", urlunsplit(url._replace(netloc=netloc)))
-    get_settings.cache_clear()
-    dispose_engines()
-
-    def cut() -> None:
-        # closing a listening socket does not wake an accept() blocked in another thread (one more connection
-        # would get through, and the pool's pre-ping reconnects with it): shut it down first
-        if proxy._listener is not None:
-            proxy._listener.shutdown(socket.SHUT_RDWR)
-        proxy.down()
-
-    yield cut, proxy.up
-    dispose_engines()
-    proxy.down()
 
 
 @pytest.mark.settings(sweep_interval_s=0.5, relay_interval_s=0.2)

@@ -64,6 +64,22 @@ def page_user(request: Request, *roles: str) -> Principal:
     return p
 
 
+def error_page(
+    request: Request, status: int, code: str, title_zh: str, title_en: str, message_zh: str, message_en: str
+) -> HTMLResponse:
+    """The HTML error page (``dispatch.errors.install``'s page renderer: e.g. 503 while the database is down)."""
+    return render(
+        request,
+        "error.html",
+        status,
+        code=code,
+        title_zh=title_zh,
+        title_en=title_en,
+        message_zh=message_zh,
+        message_en=message_en,
+    )
+
+
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 

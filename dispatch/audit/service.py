@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +12,9 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from dispatch.audit.models import StaffAudit
+from dispatch.audit.redact import redact, redact_query
 from dispatch.db import get_engine
+from dispatch.errors import brief, database_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -30,24 +31,14 @@ AUDITED_READS = frozenset(
         "audit_log",
     }
 )
-_SECRET = re.compile(r"pass|secret|token|api_?key|authorization|credential", re.IGNORECASE)
 SUMMARY_CHARS = 1000
-
-
-def redact(value: Any) -> Any:
-    """The value with every secret-looking field replaced by ``***`` (recursively)."""
-    if isinstance(value, dict):
-        return {k: "***" if _SECRET.search(str(k)) else redact(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    return value
 
 
 def summarise(content_type: str, body: bytes, truncated: bool, query: str) -> tuple[str, str | None]:
     """(summary, sha256) of a request body: redacted JSON, or its type and size; the query string for reads."""
     parts = []
     if query:
-        parts.append("?" + re.sub(r"((?:api_?key|secret|token)=)[^&]*", r"\1***", query, flags=re.IGNORECASE))
+        parts.append("?" + redact_query(query))
     digest = None
     ctype = content_type.split(";")[0].strip().lower()
     if body:
@@ -82,7 +73,10 @@ def record(entry: dict[str, Any]) -> None:
         with Session(get_engine()) as session:
             session.add(StaffAudit(**entry))
             session.commit()
-    except Exception:  # noqa: BLE001 - the audit must not break the answer it describes
+    except Exception as exc:  # noqa: BLE001 - the audit must not break the answer it describes
+        if database_unavailable(exc):  # the answer was a 503 too: one line, not a traceback per request
+            log.warning("staff audit entry not written: %s %s (%s)", entry.get("method"), entry.get("path"), brief(exc))
+            return
         log.exception("staff audit entry not written: %s %s", entry.get("method"), entry.get("path"))
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, File, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Header, Query, Response, UploadFile
 from sqlmodel import Session
 
 from dispatch.auth.deps import STAFF, get_session, principal, require
@@ -203,8 +203,13 @@ def merge(
 @router.get(
     "/api/track/{tracking_no}", response_model=TrackOut, dependencies=[Depends(rate_limit("track", "tracking_no"))]
 )
-def track(tracking_no: str, secret: str | None = None, session: Session = Depends(get_session)) -> dict:
-    case = service.by_tracking_no(session, tracking_no, secret)
+def track(
+    tracking_no: str,
+    secret: Annotated[str | None, Query(description="the case's secret (or send it as X-Tracking-Secret)")] = None,
+    x_tracking_secret: Annotated[str | None, Header(description="the case's secret, instead of ?secret=")] = None,
+    session: Session = Depends(get_session),
+) -> dict:
+    case = service.by_tracking_no(session, tracking_no, x_tracking_secret or secret)
     return service.track_view(session, case)
 
 

@@ -29,6 +29,7 @@ from sqlmodel import Session, select
 from dispatch.broker import get_broker
 from dispatch.config import get_settings
 from dispatch.db import after_commit, get_engine, is_postgres, utcnow
+from dispatch.errors import brief, database_unavailable
 from dispatch.events.models import Outbox
 
 log = logging.getLogger(__name__)
@@ -93,8 +94,11 @@ class _Background:
                 return
             try:
                 relay_pending(wait=True)
-            except Exception:  # noqa: BLE001 - the maintenance loop retries
-                log.exception("outbox relay failed")
+            except Exception as exc:  # noqa: BLE001 - the maintenance loop retries; this thread goes on
+                if database_unavailable(exc):
+                    log.warning("outbox relay: database unavailable (%s); events wait in the outbox", brief(exc))
+                else:
+                    log.exception("outbox relay failed")
 
 
 _background = _Background()

@@ -21,7 +21,7 @@ from dispatch.cases.states import OPEN_STATUSES
 from dispatch.config import get_settings
 from dispatch.db import get_engine, utcnow
 from dispatch.dispatching.service import offer_many
-from dispatch.errors import AppError
+from dispatch.errors import AppError, database_unavailable
 from dispatch.intake.mailparse import Attachment as MailAttachment
 from dispatch.intake.mailparse import ParsedMail
 from dispatch.intake.models import HotlineOrder, Mailbox
@@ -143,12 +143,15 @@ async def submit_async(new: NewCase, on_created: OnCreated | None = None) -> tup
 
 
 def _write_group(batch: list[_Pending]) -> None:
-    """Write ``batch`` in one transaction; on a database error, each intake again on its own."""
+    """Write ``batch`` in one transaction; on a database error, each intake again on its own — unless the
+    database is unavailable: then every caller of the group gets that error (a 503) at once, instead of
+    each waiting for its own failed attempt."""
     try:
         _write_together(batch)
     except Exception as exc:
-        if len(batch) == 1:
-            batch[0].error = exc
+        if len(batch) == 1 or database_unavailable(exc):
+            for item in batch:
+                item.result, item.error = None, exc
             return
         log.info("group of %d intakes rolled back (%s); writing them one by one", len(batch), exc)
         for item in batch:

@@ -6,6 +6,7 @@ answers in the specification's error format, in the format the URL asked for.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +14,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
-from redis.exceptions import RedisError
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -21,13 +21,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from dispatch.auth.deps import get_session, require
 from dispatch.auth.service import Principal, create_api_key, revoke_api_key
 from dispatch.db import get_engine
-from dispatch.errors import AppError, not_found
+from dispatch.errors import AppError, brief, not_found, unavailable
 from dispatch.open311 import catalog, service
 from dispatch.open311.models import KEY_SCOPES, ApiKeyCreated, ApiKeyIn, ApiKeyOut
 from dispatch.open311.render import FORMATS, errors, respond
 from dispatch.open311.service import Open311Error, Params
 from dispatch.ratelimit import rate_limit
 
+log = logging.getLogger(__name__)
 PREFIX = "/open311/v2"
 _KEEP = (400, 403, 404, 413, 429, 503)  # other 4xx (409, 415, 422) are the specification's 400
 
@@ -61,8 +62,13 @@ class Open311Route(APIRoute):
             except StarletteHTTPException as exc:
                 status = exc.status_code if exc.status_code in _KEEP else 400
                 return errors(fmt, status, f"请求失败 / Request failed ({exc.status_code})", headers=exc.headers)
-            except RedisError:
-                return errors(fmt, 503, "服务暂不可用，请稍后重试 / Service unavailable, retry shortly")
+            except Exception as exc:
+                down = unavailable(exc)  # the database or Redis: 503 with Retry-After, in the spec's format
+                if down is None:
+                    raise
+                log.warning("%s: %s", down.code, brief(exc))
+                retry = {"Retry-After": str(down.details["retry_after_s"]), "X-Error-Code": down.code}
+                return errors(fmt, 503, down.message, headers=retry)
 
         return route
 

@@ -50,7 +50,7 @@
   }
 
   async function api(path, opts = {}) {
-    const headers = { "X-Requested-With": "shangliang", Accept: "application/json" };
+    const headers = Object.assign({ "X-Requested-With": "shangliang", Accept: "application/json" }, opts.headers);
     let body = opts.body;
     if (body && !(body instanceof FormData)) { headers["Content-Type"] = "application/json"; body = JSON.stringify(body); }
     const res = await fetch(path, { method: opts.method || (body ? "POST" : "GET"), headers, body, credentials: "same-origin" });

@@ -239,7 +239,10 @@
 
     async function load() {
       try {
-        data = await SL.api("/api/track/" + encodeURIComponent(no) + "?secret=" + encodeURIComponent(secret));
+        // the secret in a header, not the URL (URLs end up in access logs); encoded, as a header takes only
+        // ASCII: a real secret (URL-safe base64) is unchanged, a mistyped one is just wrong
+        data = await SL.api("/api/track/" + encodeURIComponent(no),
+          { headers: { "X-Tracking-Secret": encodeURIComponent(secret) } });
         showError($("track-error"), "");
         $("secret-form").hidden = true;
         showTicket();
