@@ -7,12 +7,14 @@ from datetime import datetime
 from pydantic import BaseModel
 from pydantic import Field as PField
 
+from dispatch.validation import Text
+
 KEY_SCOPES = ("hotline", "mail", "open311")
 
 
 class ApiKeyIn(BaseModel):
-    name: str = PField(min_length=1, max_length=128)
-    scopes: list[str] = PField(default_factory=lambda: ["open311"], description="subset of hotline, mail, open311")
+    name: Text = PField(min_length=1, max_length=128)
+    scopes: list[Text] = PField(default_factory=lambda: ["open311"], description="subset of hotline, mail, open311")
 
 
 class ApiKeyOut(BaseModel):
