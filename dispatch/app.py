@@ -16,10 +16,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from dispatch import errors
 from dispatch.auth.service import check_sessions
 from dispatch.broker import get_broker
+from dispatch.clientaddr import ClientAddress
 from dispatch.config import get_settings, require_secret_key
 from dispatch.db import get_engine, ping
 from dispatch.errors import error_body
 from dispatch.events.hub import Hub
+from dispatch.jsonbody import JsonBody
 from dispatch.maintenance import Maintenance
 from dispatch.observability.logs import install_redaction
 from dispatch.observability.middleware import RequestContext
@@ -283,8 +285,10 @@ def create_app(*, start_background: bool = True, embedded_worker: bool | None = 
     from dispatch.audit.middleware import AuditLog
 
     app.add_middleware(AuditLog)  # innermost: sees the principal and route the app found
+    app.add_middleware(JsonBody)  # every JSON body parsed once, by one set of rules (within the body limit)
     app.add_middleware(SecurityHeaders)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
-    # outermost: the request id and HTTP metrics cover every answer, 413s and security refusals included
+    # the request id and HTTP metrics cover every answer, 413s and security refusals included
     app.add_middleware(RequestContext)
+    app.add_middleware(ClientAddress)  # outermost: the one client address, before anything reads it
     return app

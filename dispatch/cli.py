@@ -249,6 +249,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     _require_secret_key()
     import uvicorn
 
+    from dispatch.clientaddr import trusted_networks
     from dispatch.config import get_settings
     from dispatch.events.wsserver import FanoutProtocol
     from dispatch.observability.logs import log_config
@@ -262,6 +263,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
         upgrade()
     mode = "embedded (SQLite + in-process Redis)" if settings.embedded_redis else "PostgreSQL + Redis"
     typer.echo(f"Shangliang on http://{host}:{port} — {mode}")
+    # uvicorn believes X-Forwarded-* from SHANGLIANG_TRUSTED_PROXIES only (not its FORWARDED_ALLOW_IPS default)
+    trusted = ",".join(str(net) for net in trusted_networks())
     uvicorn.run(
         "dispatch.asgi:app",
         host=host,
@@ -269,7 +272,8 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
         workers=workers,
         log_level=settings.log_level.lower(),
         log_config=log_config(settings.log_format, settings.log_level),  # JSON access logs too, in every worker
-        proxy_headers=True,
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted or None,
         ws=FanoutProtocol,  # uvicorn's websockets-sansio, plus direct frame writes for the hub
     )
 

@@ -104,6 +104,8 @@ class Settings(BaseSettings):
     # X-Forwarded-For is believed
     rate_limits: dict[str, dict[str, str]] = {}
     trusted_proxies: str = ""
+    # how far a client-supplied time (a work order's received_at) may be ahead of this server's clock
+    clock_skew_s: int = 300
     max_image_pixels: int = 40_000_000
 
     @property

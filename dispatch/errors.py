@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request, WebSocket
@@ -183,6 +183,43 @@ _HTTP_CODES = {
 }
 
 
+# pydantic error types that are error codes of their own (raised by dispatch.validation and request models)
+FIELD_CODES: dict[str, tuple[str, str]] = {
+    "invalid_text": ("文本含有不允许的控制字符", "Text contains a control character that is not allowed"),
+    "invalid_external_id": (
+        "external_id 须非空、可打印、不超过 128 个字符",
+        "external_id must be non-blank, printable, at most 128 characters",
+    ),
+}
+_SAME_CODE = {"string_unicode": "invalid_text"}  # pydantic's own refusal of a lone surrogate
+_LOCATIONS = ("body", "query", "path", "form")
+
+
+def invalid_fields(errors: Sequence[Mapping[str, Any]]) -> AppError:
+    """The one answer to input that failed a request model: 422 naming each field and its problem.
+
+    Code: ``missing_field`` when only fields are missing, the error type when every error has the same one of
+    ``FIELD_CODES`` (e.g. ``invalid_text``), else ``invalid_request``."""
+    fields = []
+    for err in errors:
+        loc = list(err.get("loc", ()))
+        if loc and loc[0] in _LOCATIONS:
+            loc = loc[1:]
+        fields.append(
+            {"field": ".".join(str(p) for p in loc), "problem": err.get("msg", ""), "type": err.get("type", "")}
+        )
+    types = {_SAME_CODE.get(f["type"], f["type"]) for f in fields}
+    if types == {"missing"}:
+        code, (zh, en) = "missing_field", ("请求字段有误", "Invalid or missing fields")
+    elif len(types) == 1 and next(iter(types)) in FIELD_CODES:
+        code = next(iter(types))
+        zh, en = FIELD_CODES[code]
+    else:
+        code, (zh, en) = "invalid_request", ("请求字段有误", "Invalid or missing fields")
+    names = ", ".join(f["field"] for f in fields) or "body"
+    return AppError(code, f"{zh}：{names}", f"{en}: {names}", status=422, fields=fields)
+
+
 # (request, status, code, title_zh, title_en, message_zh, message_en) -> the HTML error page
 PageRenderer = Callable[[Request, int, str, str, str, str, str], Response]
 _NOT_PAGES = ("/api/", "/open311/", "/static/", "/metrics", "/healthz", "/readyz", "/docs", "/redoc", "/openapi")
@@ -232,15 +269,8 @@ def install(app: FastAPI, page: PageRenderer | None = None) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        fields = []
-        for err in exc.errors():
-            loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "form")]
-            fields.append({"field": ".".join(loc), "problem": err.get("msg", ""), "type": err.get("type", "")})
-        missing = [f["field"] for f in fields if f["type"] == "missing"]
-        code = "missing_field" if missing and len(missing) == len(fields) else "invalid_request"
-        names = ", ".join(f["field"] for f in fields) or "body"
-        body = error_body(code, f"请求字段有误：{names} / Invalid or missing fields: {names}", {"fields": fields})
-        return JSONResponse(body, status_code=422)
+        err = invalid_fields(exc.errors())
+        return JSONResponse(error_body(err.code, err.message, err.details), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

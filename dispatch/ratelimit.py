@@ -14,25 +14,24 @@ Rules (``DEFAULT_RULES``, overridable with ``SHANGLIANG_RATE_LIMITS``, a JSON ob
 - ``open311``: Open311 POST requests; token: the API key.
 - ``login``: failed sign-ins only (``peek``/``hit`` around the password check); token: name + address.
 
-The client address is the socket peer; ``X-Forwarded-For`` is read only when the peer is one of
-``SHANGLIANG_TRUSTED_PROXIES`` (addresses or networks), walking it from the right past trusted hops.
+The client address is ``dispatch.clientaddr.client_ip``'s: the connection's peer, or what ``X-Forwarded-For``
+says behind ``SHANGLIANG_TRUSTED_PROXIES`` only.
 With Redis down nothing is limited (a warning is logged): a limiter must never turn into an outage.
 """
 
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 
 from fastapi import Request
 from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
+from dispatch.clientaddr import client_ip
 from dispatch.config import get_settings
 from dispatch.errors import AppError
 
@@ -86,39 +85,6 @@ def parse_limit(spec: str) -> Limit | None:
 def rule(name: str) -> dict[str, Limit | None]:
     specs = DEFAULT_RULES.get(name, {}) | get_settings().rate_limits.get(name, {})
     return {scope: parse_limit(spec) for scope, spec in specs.items()}
-
-
-@lru_cache(maxsize=8)
-def _networks(spec: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-    nets = []
-    for part in spec.split(","):
-        if part.strip():
-            try:
-                nets.append(ipaddress.ip_network(part.strip(), strict=False))
-            except ValueError:
-                log.warning("SHANGLIANG_TRUSTED_PROXIES: ignoring %r", part)
-    return tuple(nets)
-
-
-def _trusted(host: str, nets: tuple) -> bool:
-    try:
-        addr = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return any(addr in net for net in nets)
-
-
-def client_ip(request: Request) -> str:
-    """The caller's address: the peer, or the first untrusted hop of X-Forwarded-For behind trusted proxies."""
-    peer = request.client.host if request.client else ""
-    nets = _networks(get_settings().trusted_proxies)
-    if not nets or not _trusted(peer, nets):
-        return peer
-    hops = [h.strip() for h in ",".join(request.headers.getlist("x-forwarded-for")).split(",") if h.strip()]
-    for hop in reversed(hops):
-        if not _trusted(hop, nets):
-            return hop
-    return hops[0] if hops else peer
 
 
 def _digest(value: str) -> str:

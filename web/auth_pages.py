@@ -14,6 +14,7 @@ from dispatch.auth.views import check_login
 from dispatch.config import get_settings
 from dispatch.errors import AppError
 from dispatch.ratelimit import client_ip
+from dispatch.validation import Text
 from web.render import HOME, render
 
 router = APIRouter(include_in_schema=False)
@@ -34,9 +35,9 @@ def login_page(request: Request, next: str | None = None) -> HTMLResponse:
 @router.post("/login")
 def login(
     request: Request,
-    username: Annotated[str, Form()] = "",
+    username: Annotated[Text, Form()] = "",
     password: Annotated[str, Form()] = "",
-    next: Annotated[str, Form()] = "",
+    next: Annotated[Text, Form()] = "",
     session: Session = Depends(get_session),
 ):
     ip = client_ip(request)

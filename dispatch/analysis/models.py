@@ -11,6 +11,7 @@ from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
 from dispatch.db import UTCDateTime, utcnow
+from dispatch.validation import Text
 
 HotspotStatus = Literal["open", "dismissed", "topic", "merged"]
 
@@ -55,11 +56,11 @@ class HotspotCase(SQLModel, table=True):
 
 
 class DismissIn(BaseModel):
-    reason: str = PField(min_length=1, max_length=2000)
+    reason: Text = PField(min_length=1, max_length=2000)
 
 
 class HotspotTopicIn(BaseModel):
     """Optional edits of the suggested topic; the cases are the hotspot's."""
 
-    title: str | None = PField(default=None, min_length=1, max_length=200)
-    description: str | None = PField(default=None, max_length=20000)
+    title: Text | None = PField(default=None, min_length=1, max_length=200)
+    description: Text | None = PField(default=None, max_length=20000)

@@ -11,12 +11,13 @@ from dispatch.analysis.models import DismissIn, HotspotTopicIn
 from dispatch.auth.deps import STAFF, get_session, require
 from dispatch.auth.service import Principal
 from dispatch.errors import AppError
+from dispatch.validation import Text
 
 router = APIRouter(tags=["analysis"])
 
 
 class SuggestIn(BaseModel):
-    text: str = Field(min_length=1, max_length=20000)
+    text: Text = Field(min_length=1, max_length=20000)
 
 
 @router.get("/api/analysis/hotspots", dependencies=[Depends(require("operator", "supervisor"))])

@@ -7,6 +7,7 @@ from pydantic import BaseModel
 from sqlmodel import Field, SQLModel
 
 from dispatch.db import UTCDateTime, utcnow
+from dispatch.validation import Text
 
 Role = Literal["admin", "operator", "supervisor", "member"]
 ROLES = ("admin", "operator", "supervisor", "member")
@@ -52,7 +53,7 @@ class AuthSession(SQLModel, table=True):
 
 
 class TokenIn(BaseModel):
-    username: str
+    username: Text
     password: str
 
 

@@ -19,15 +19,16 @@ from dispatch.auth.models import ROLES, Role, User
 from dispatch.auth.service import Principal, create_user, revoke_user_sessions, set_password
 from dispatch.errors import AppError, Forbidden, not_found
 from dispatch.members.models import Member
+from dispatch.validation import Text
 
 router = APIRouter(prefix="/api/users", tags=["users"])
 admin_only = require()  # nobody but admin passes an empty role list
 
 
 class UserIn(BaseModel):
-    username: str = PField(min_length=1, max_length=64, pattern=r"^[\w.@-]+$")
+    username: Text = PField(min_length=1, max_length=64, pattern=r"^[\w.@-]+$")
     password: str = PField(max_length=1024)  # the password rule words the limits
-    role: str
+    role: Text
     member_id: int | None = None
 
 

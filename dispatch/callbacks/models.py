@@ -8,6 +8,7 @@ from pydantic import Field as PField
 from sqlalchemy import Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from dispatch import validation
 from dispatch.cases.models import Score
 from dispatch.db import UTCDateTime, utcnow
 
@@ -50,7 +51,7 @@ class CallbackTask(SQLModel, table=True):
 class CompleteIn(BaseModel):
     outcome: Outcome
     score: Score | None = None  # required when the resident was reached
-    note: str | None = PField(default=None, max_length=2000)
+    note: validation.Text | None = PField(default=None, max_length=2000)
 
 
 class CallbackOut(BaseModel):

@@ -1,14 +1,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 from pydantic import Field as PField
+from pydantic_core import PydanticCustomError
 from sqlalchemy import JSON, Column, Index, LargeBinary, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from dispatch.db import UTCDateTime, utcnow
+from dispatch.validation import Text
 
 Channel = Literal["hotline", "mail", "qr", "phone", "open311"]
 Urgency = Literal["normal", "urgent"]
@@ -136,22 +138,35 @@ class CaseIn(BaseModel):
     """Fields shared by the hotline feed and the operator's phone-call entry."""
 
     received_at: datetime | None = None
-    caller_name: str | None = PField(default=None, max_length=64)
-    caller_phone: str | None = PField(default=None, max_length=32)
-    address: str | None = PField(default=None, max_length=256)
+    caller_name: Text | None = PField(default=None, max_length=64)
+    caller_phone: Text | None = PField(default=None, max_length=32)
+    address: Text | None = PField(default=None, max_length=256)
     lat: float | None = None
     lon: float | None = None
     coord_system: CoordSystem = "wgs84"
-    content: str = PField(min_length=1, max_length=20000)
-    category: str | None = PField(default=None, max_length=128)
+    content: Text = PField(min_length=1, max_length=20000)
+    category: Text | None = PField(default=None, max_length=128)
     urgency: Urgency = "normal"
     confidential: bool = False
-    title: str | None = PField(default=None, max_length=256)
+    title: Text | None = PField(default=None, max_length=256)
     request_kind: RequestKind | None = None  # 诉求类型; absent = unknown (the general deadline rule)
 
 
+def check_external_id(value: str) -> str:
+    """The hotline's idempotency key: surrounding blanks dropped, then non-empty, printable, at most 128."""
+    value = value.strip()
+    if not value or len(value) > 128 or not value.isprintable():
+        raise PydanticCustomError(
+            "invalid_external_id", "external_id must be non-blank, printable, at most 128 characters"
+        )
+    return value
+
+
+ExternalId = Annotated[str, AfterValidator(check_external_id)]
+
+
 class HotlineIn(CaseIn):
-    external_id: str = PField(min_length=1, max_length=128)
+    external_id: ExternalId = PField(json_schema_extra={"minLength": 1, "maxLength": 128})
 
 
 class IntakeOut(BaseModel):
@@ -217,15 +232,15 @@ class CaseEventOut(BaseModel):
 
 
 class ReasonIn(BaseModel):
-    reason: str | None = PField(default=None, max_length=2000)
+    reason: Text | None = PField(default=None, max_length=2000)
 
 
 class NoteIn(BaseModel):
-    note: str = PField(min_length=1, max_length=5000)
+    note: Text = PField(min_length=1, max_length=5000)
 
 
 class CategoryIn(BaseModel):
-    category: str = PField(min_length=1, max_length=128)
+    category: Text = PField(min_length=1, max_length=128)
 
 
 class RequestKindIn(BaseModel):
@@ -238,7 +253,7 @@ class AssignIn(BaseModel):
 
 class ForwardIn(BaseModel):
     department_id: int
-    note: str | None = None
+    note: Text | None = None
 
 
 class MergeIn(BaseModel):
@@ -246,9 +261,9 @@ class MergeIn(BaseModel):
 
 
 class RatingIn(BaseModel):
-    secret: str
+    secret: Text
     score: Score
-    comment: str | None = PField(default=None, max_length=2000)
+    comment: Text | None = PField(default=None, max_length=2000)
 
 
 class TrackOut(BaseModel):

@@ -7,19 +7,22 @@ import hashlib
 import hmac
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import String, create_engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.pool import NullPool
 from sqlmodel import Session, col, select
 
+from dispatch import validation
 from dispatch.cases import files, states, taxonomy
 from dispatch.cases.models import REQUEST_KINDS, Attachment, Case, CaseEvent
+from dispatch.config import get_settings
 from dispatch.db import after_rollback, insert_rows, nextvals, utcnow
 from dispatch.errors import AppError, NotFound, not_found
 from dispatch.regions import reference
@@ -258,6 +261,8 @@ def prepare(session: Session, new: NewCase) -> Draft:
     received_at = new.received_at or now
     if received_at.tzinfo is None:  # a local time without offset (the hotline platform's habit): Beijing time
         received_at = received_at.replace(tzinfo=SHANGHAI)
+    if new.received_at is not None:
+        check_received_at(received_at)
     from dispatch.deadlines.service import compute  # late: deadlines import cases
 
     # the deadlines first, so that the case row is written once, with its due_at
@@ -289,7 +294,49 @@ def prepare(session: Session, new: NewCase) -> Draft:
         updated_at=now,
         due_at=planned["due_at"],
     )
+    check_columns(case, new.attachments)
     return Draft(case, secret, planned, location_source, new)
+
+
+# the case's text columns and their widths (None: unbounded): what PostgreSQL would refuse at INSERT time
+def _string_type(column: Any) -> String | None:
+    kind = getattr(column.type, "impl_instance", column.type)  # SQLModel's AutoString decorates a String
+    return kind if isinstance(kind, String) else None
+
+
+_TEXT_COLUMNS = {c.name: kind.length for c in Case.__table__.c if (kind := _string_type(c)) is not None}
+
+
+def check_columns(case: Case, attachments: Sequence[NewAttachment] = ()) -> None:
+    """Every text of a case as ``validation.Text`` wants it, and within its column: the same answer on both
+    backends (SQLite would store a NUL or an over-long name, PostgreSQL refuse the whole INSERT), and a case
+    that passes ``prepare`` cannot fail at INSERT time, alone or in a group commit."""
+    values = {name: getattr(case, name) for name in _TEXT_COLUMNS}
+    for i, a in enumerate(attachments):
+        values[f"attachments.{i}.filename"], values[f"attachments.{i}.content_type"] = a.filename, a.content_type
+    validation.refuse_bad_text(values)
+    for name, width in _TEXT_COLUMNS.items():
+        value = values[name]
+        if width is not None and value is not None and len(value) > width:
+            raise AppError(
+                "value_too_long",
+                f"{name} 过长（最多 {width} 个字符）",
+                f"{name} is too long (at most {width} characters)",
+                status=422,
+                fields=[{"field": name, "problem": f"at most {width} characters", "type": "string_too_long"}],
+            )
+
+
+def check_received_at(received_at: datetime) -> None:
+    """A client's time of receipt: after ``validation.EARLIEST``, not ahead of our clock by more than the skew."""
+    if not validation.plausible_time(received_at, get_settings().clock_skew_s):
+        raise AppError(
+            "invalid_received_at",
+            "受理时间不合理：须晚于 2000-01-01，且不晚于当前时间",
+            "received_at is implausible: it must be after 2000-01-01 and not in the future",
+            status=422,
+            received_at=received_at.isoformat(),
+        )
 
 
 _ROW = [c.name for c in Case.__table__.c if c.name != "id"]

@@ -12,6 +12,7 @@ from sqlalchemy import JSON, BigInteger, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from dispatch.db import UTCDateTime, utcnow
+from dispatch.validation import Text
 
 Source = Literal["cases", "proposal", "plan"]
 MeetingKind = Literal["bench", "roundtable", "onsite", "online"]
@@ -208,19 +209,19 @@ class Evaluation(SQLModel, table=True):
 
 
 class TopicIn(BaseModel):
-    title: str = PField(min_length=1, max_length=200)
-    description: str = PField(default="", max_length=20000)
+    title: Text = PField(min_length=1, max_length=200)
+    description: Text = PField(default="", max_length=20000)
     source: Source = "cases"
     case_ids: list[int] = PField(default_factory=list, max_length=200)
-    town_code: str | None = None
-    village_code: str | None = None
+    town_code: Text | None = None
+    village_code: Text | None = None
     point_id: int | None = None
     proposer_id: int | None = None
 
 
 class PrincipleCheck(BaseModel):
     ok: bool
-    note: str | None = PField(default=None, max_length=2000)
+    note: Text | None = PField(default=None, max_length=2000)
 
 
 class ScreeningIn(BaseModel):
@@ -228,37 +229,37 @@ class ScreeningIn(BaseModel):
     principles: dict[
         Literal["political", "group_interest", "forward_looking", "democratic", "feasible"], PrincipleCheck
     ]
-    note: str | None = PField(default=None, max_length=5000)
+    note: Text | None = PField(default=None, max_length=5000)
     # what residents of the linked cases read on their tracking page (default: the title as accepted)
-    public_title: str | None = PField(default=None, min_length=1, max_length=200)
+    public_title: Text | None = PField(default=None, min_length=1, max_length=200)
 
 
 class ForwardTopicIn(BaseModel):
     department_id: int
-    note: str | None = PField(default=None, max_length=5000)
+    note: Text | None = PField(default=None, max_length=5000)
 
 
 class NoteIn(BaseModel):
-    note: str | None = PField(default=None, max_length=5000)
+    note: Text | None = PField(default=None, max_length=5000)
 
 
 class ExpertIn(BaseModel):
-    name: str = PField(min_length=1, max_length=64)
-    phone: str | None = PField(default=None, max_length=32)
-    organisation: str | None = PField(default=None, max_length=128)
-    fields: list[str] = PField(default_factory=list)
+    name: Text = PField(min_length=1, max_length=64)
+    phone: Text | None = PField(default=None, max_length=32)
+    organisation: Text | None = PField(default=None, max_length=128)
+    fields: list[Text] = PField(default_factory=list)
     active: bool = True
-    conflict_towns: list[str] = PField(default_factory=list)
+    conflict_towns: list[Text] = PField(default_factory=list)
     conflict_topics: list[int] = PField(default_factory=list)
 
 
 class ExpertPatch(BaseModel):
-    name: str | None = PField(default=None, min_length=1, max_length=64)
-    phone: str | None = PField(default=None, max_length=32)
-    organisation: str | None = PField(default=None, max_length=128)
-    fields: list[str] | None = None
+    name: Text | None = PField(default=None, min_length=1, max_length=64)
+    phone: Text | None = PField(default=None, max_length=32)
+    organisation: Text | None = PField(default=None, max_length=128)
+    fields: list[Text] | None = None
     active: bool | None = None
-    conflict_towns: list[str] | None = None
+    conflict_towns: list[Text] | None = None
     conflict_topics: list[int] | None = None
 
 
@@ -266,19 +267,19 @@ class ParticipantIn(BaseModel):
     kind: Literal["member", "department", "resident"]
     member_id: int | None = None
     department_id: int | None = None
-    name: str | None = PField(default=None, max_length=64)
-    phone: str | None = PField(default=None, max_length=32)
+    name: Text | None = PField(default=None, max_length=64)
+    phone: Text | None = PField(default=None, max_length=32)
 
 
 class DrawIn(BaseModel):
-    field: str = PField(min_length=1, max_length=64)
+    field: Text = PField(min_length=1, max_length=64)
     count: int = PField(default=1, ge=1, le=50)
     seed: int | None = PField(default=None, ge=0, le=2**62)
 
 
 class RedrawIn(BaseModel):
     expert_id: int
-    reason: str = PField(min_length=1, max_length=2000)
+    reason: Text = PField(min_length=1, max_length=2000)
     seed: int | None = PField(default=None, ge=0, le=2**62)
 
 
@@ -286,40 +287,40 @@ class MeetingIn(BaseModel):
     kind: MeetingKind
     starts_at: AwareDatetime
     point_id: int | None = None
-    online_url: str | None = PField(default=None, max_length=512)
-    agenda: str = PField(default="", max_length=20000)
+    online_url: Text | None = PField(default=None, max_length=512)
+    agenda: Text = PField(default="", max_length=20000)
 
 
 class MinutesIn(BaseModel):
-    minutes: str = PField(min_length=1, max_length=100000)
+    minutes: Text = PField(min_length=1, max_length=100000)
 
 
 class OutcomeIn(BaseModel):
-    text: str = PField(min_length=1, max_length=20000)
+    text: Text = PField(min_length=1, max_length=20000)
     department_id: int
     due_date: date
 
 
 class LedgerIn(BaseModel):
-    note: str = PField(min_length=1, max_length=5000)
+    note: Text = PField(min_length=1, max_length=5000)
     percent: int = PField(ge=0, le=100)
     milestone: bool = False
 
 
 class FollowUpIn(BaseModel):
     due_at: AwareDatetime
-    note: str | None = PField(default=None, max_length=5000)
+    note: Text | None = PField(default=None, max_length=5000)
 
 
 class FollowUpResultIn(BaseModel):
-    result: str = PField(min_length=1, max_length=20000)
+    result: Text = PField(min_length=1, max_length=20000)
 
 
 class EvaluationIn(BaseModel):
     scorer_kind: ScorerKind
-    scorer_name: str = PField(min_length=1, max_length=64)
+    scorer_name: Text = PField(min_length=1, max_length=64)
     scores: dict[Literal["implementation", "participation", "satisfaction"], Annotated[int, PField(ge=1, le=5)]]
-    comment: str | None = PField(default=None, max_length=5000)
+    comment: Text | None = PField(default=None, max_length=5000)
 
 
 class DemonstrationIn(BaseModel):

@@ -11,6 +11,7 @@ from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from dispatch.db import UTCDateTime, utcnow
+from dispatch.validation import Text
 
 Unit = Literal["hours", "working_days"]
 UrgencyKey = Literal["normal", "urgent"]
@@ -99,14 +100,14 @@ class ExtensionRequest(SQLModel, table=True):
 
 
 class RuleIn(BaseModel):
-    category_prefix: str = PField(default="", max_length=128)
+    category_prefix: Text = PField(default="", max_length=128)
     urgency: UrgencyKey = "normal"
-    kind: str = PField(default="", max_length=16)
+    kind: Text = PField(default="", max_length=16)
     sign_amount: int = PField(gt=0, le=10000)
     sign_unit: Unit
     finish_amount: int = PField(gt=0, le=10000)
     finish_unit: Unit
-    note: str | None = PField(default=None, max_length=256)
+    note: Text | None = PField(default=None, max_length=256)
 
 
 class RuleOut(RuleIn):
@@ -114,7 +115,7 @@ class RuleOut(RuleIn):
 
 
 class PoliciesIn(BaseModel):
-    profile: str = PField(min_length=1, max_length=32)
+    profile: Text = PField(min_length=1, max_length=32)
     rules: list[RuleIn] = PField(min_length=1)
 
 
@@ -128,7 +129,7 @@ class PoliciesOut(BaseModel):
 class DayIn(BaseModel):
     date: date
     kind: Literal["holiday", "workday"]
-    name: str = PField(default="", max_length=64)
+    name: Text = PField(default="", max_length=64)
 
 
 class YearIn(BaseModel):
@@ -136,12 +137,12 @@ class YearIn(BaseModel):
 
 
 class ExtensionIn(BaseModel):
-    reason: str = PField(min_length=1, max_length=2000)
+    reason: Text = PField(min_length=1, max_length=2000)
     new_due_at: datetime
 
 
 class DecisionIn(BaseModel):
-    note: str | None = PField(default=None, max_length=2000)
+    note: Text | None = PField(default=None, max_length=2000)
 
 
 class ExtensionOut(BaseModel):

@@ -4,6 +4,8 @@ from pydantic import BaseModel
 from pydantic import Field as PField
 from sqlmodel import Field, SQLModel
 
+from dispatch.validation import Text
+
 
 class Department(SQLModel, table=True):
     """A government department (职能部门) that individual claims are forwarded to."""
@@ -17,9 +19,9 @@ class Department(SQLModel, table=True):
 
 
 class DepartmentIn(BaseModel):
-    name: str = PField(min_length=1, max_length=128)
-    phone: str | None = None
-    email: str | None = None
+    name: Text = PField(min_length=1, max_length=128)
+    phone: Text | None = None
+    email: Text | None = None
 
 
 class DepartmentOut(DepartmentIn):

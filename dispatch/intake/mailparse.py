@@ -26,6 +26,8 @@ from html.parser import HTMLParser
 from typing import Any
 
 from dispatch.cases.files import safe_filename
+from dispatch.config import get_settings
+from dispatch.validation import clean_text, plausible_time
 
 __all__ = [
     "MAX_ATTACHMENTS",
@@ -594,14 +596,19 @@ def parse_mail(raw: bytes, *, max_attachments: int = MAX_ATTACHMENTS) -> ParsedM
     message_id = "".join(decode_header(_first_header(msg, "Message-ID")).split()) or None
     subject = _clean_line(decode_header(_first_header(msg, "Subject")))
     text = "\n\n".join(walk.bodies)
+    # parsed, not validated: what a request's text may not hold is dropped, so a hostile mail still becomes a case
+    for attachment in walk.attachments:
+        attachment.filename = clean_text(attachment.filename)
+    text = clean_text(text)
+    date = _date(msg)
 
     mail = ParsedMail(
-        message_id=message_id,
-        subject=subject,
-        sender=sender,
-        sender_name=sender_name or None,
-        recipients=recipients,
-        date=_date(msg),
+        message_id=clean_text(message_id or "") or None,
+        subject=clean_text(subject),
+        sender=clean_text(sender or "") or None,
+        sender_name=clean_text(sender_name or "") or None,
+        recipients=[r for r in (clean_text(r) for r in recipients) if r],
+        date=date if date is None or plausible_time(date, get_settings().clock_skew_s) else None,  # else: now
         text=text,
         attachments=walk.attachments,
     )

@@ -488,6 +488,7 @@ def apply_revision(session: Session, case_id: int, new: NewCase, version: int, p
         if value != getattr(case, name):
             setattr(case, name, value)
             changed[name] = True
+    cases.check_columns(case)  # as ``prepare`` checks a new case (the caller rolls back on a refusal)
     order.version, order.platform_status, order.updated_at = version, platform_status, utcnow()
     session.add(order)
     if changed:

@@ -2,31 +2,36 @@
 
 from __future__ import annotations
 
-import json
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
+from sqlalchemy.exc import DataError
 from sqlmodel import Session
 
 from dispatch.auth.deps import get_session, require
 from dispatch.auth.service import Principal
 from dispatch.cases.models import CaseIn, HotlineIn, IntakeOut
 from dispatch.cases.service import NewCase
-from dispatch.errors import AppError, error_body
+from dispatch.errors import AppError, error_body, invalid_fields
 from dispatch.intake import service
 from dispatch.intake.mailparse import MailError, parse_mail
 from dispatch.intake.models import HotlineFeedIn
+from dispatch.jsonbody import body_json
 from dispatch.points import service as points
 from dispatch.ratelimit import rate_limit
+from dispatch.validation import Text
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api", tags=["intake"])
 
 _hotline_items = TypeAdapter(HotlineIn | list[dict[str, Any]])
 
 
 async def read_json(request: Request) -> Any:
+    """The body as JSON (415 unless sent as application/json), by ``dispatch.jsonbody``'s rules."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype != "application/json":
         raise AppError(
@@ -36,28 +41,7 @@ async def read_json(request: Request) -> Any:
             status=415,
             content_type=ctype or None,
         )
-    raw = await request.body()
-    try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise AppError(
-            "invalid_json", "请求体不是有效的 JSON", "The body is not valid JSON", status=400, problem=str(exc)
-        ) from exc
-
-
-def _validation_error(exc: ValidationError) -> AppError:
-    fields = [
-        {"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"], "type": e["type"]} for e in exc.errors()
-    ]
-    missing = all(f["type"] == "missing" for f in fields)
-    names = ", ".join(f["field"] for f in fields)
-    return AppError(
-        "missing_field" if missing else "invalid_request",
-        f"请求字段有误：{names}",
-        f"Invalid or missing fields: {names}",
-        status=422,
-        fields=fields,
-    )
+    return await body_json(request)
 
 
 def _from_case_in(body: CaseIn, channel: str, actor: str, external_id: str | None = None) -> NewCase:
@@ -82,16 +66,22 @@ def _from_case_in(body: CaseIn, channel: str, actor: str, external_id: str | Non
 
 
 def _hotline_one(item: Any, actor: str) -> tuple[int, dict]:
+    """One item of a batch, answered on its own: whatever this item's input makes fail is its own result, and
+    writes nothing (each item is its own transaction). A service that is down fails the request: the items
+    before were committed, and sending the batch again is safe (idempotent by ``external_id``)."""
     try:
         body = HotlineFeedIn.model_validate(item)
         case, created = service.submit_hotline(
             _from_case_in(body, "hotline", actor, body.external_id), body.version, body.platform_status
         )
     except ValidationError as exc:
-        err = _validation_error(exc)
+        err = invalid_fields(exc.errors())
         return err.status, error_body(err.code, err.message, err.details)
     except AppError as exc:
         return exc.status, error_body(exc.code, exc.message, exc.details)
+    except (DataError, OverflowError) as exc:  # checked by cases.service.prepare: should be unreachable
+        log.warning("hotline item refused by the database: %s", exc.__class__.__name__)
+        return 422, error_body("value_out_of_range", "请求中的数值超出范围 / A value in the request is out of range")
     return (201 if created else 200), IntakeOut(
         id=case.id, tracking_no=case.tracking_no, status=case.status
     ).model_dump()
@@ -123,7 +113,7 @@ async def hotline(request: Request, p: Principal = Depends(require("operator", s
     try:
         body = HotlineFeedIn.model_validate(data)
     except ValidationError as exc:
-        raise _validation_error(exc) from exc
+        raise invalid_fields(exc.errors()) from exc
     new = _from_case_in(body, "hotline", p.actor, body.external_id)
     if service.plain_first(body.version, body.platform_status):
         case, _, created = await service.submit_async(new)
@@ -140,7 +130,7 @@ async def phone_entry(request: Request, p: Principal = Depends(require("operator
     try:
         body = CaseIn.model_validate(data)
     except ValidationError as exc:
-        raise _validation_error(exc) from exc
+        raise invalid_fields(exc.errors()) from exc
     case, secret, _ = await service.submit_async(_from_case_in(body, "phone", p.actor))
     out = IntakeOut(id=case.id, tracking_no=case.tracking_no, status=case.status, secret=secret)
     return JSONResponse(out.model_dump(), status_code=201)
@@ -210,15 +200,15 @@ async def receive_qr(
 )
 async def qr(
     token: str,
-    content: Annotated[str, Form(min_length=1, max_length=5000)],
-    category: Annotated[str, Form(min_length=1, max_length=128)],
+    content: Annotated[Text, Form(min_length=1, max_length=5000)],
+    category: Annotated[Text, Form(min_length=1, max_length=128)],
     lat: Annotated[float | None, Form()] = None,
     lon: Annotated[float | None, Form()] = None,
-    coord_system: Annotated[str, Form()] = "wgs84",
-    name: Annotated[str | None, Form(max_length=64)] = None,
-    phone: Annotated[str | None, Form(max_length=32)] = None,
+    coord_system: Annotated[Text, Form()] = "wgs84",
+    name: Annotated[Text | None, Form(max_length=64)] = None,
+    phone: Annotated[Text | None, Form(max_length=32)] = None,
     photos: Annotated[list[UploadFile] | None, File()] = None,
-    request_kind: Annotated[str | None, Form(max_length=16)] = None,
+    request_kind: Annotated[Text | None, Form(max_length=16)] = None,
     session: Session = Depends(get_session),
 ) -> JSONResponse:
     """A resident's submission from a point's QR page (no account; the secret lets them follow the case)."""

@@ -22,6 +22,7 @@ from dispatch.errors import AppError
 from dispatch.members import service
 from dispatch.members.models import MemberIn
 from dispatch.regions.models import Region
+from dispatch.validation import forbidden_in_line
 
 MAX_ROWS = 5000  # members per import
 # what reading a file may cost, whatever it declares (docs: a 297 KB XLSX of 1,000,000 rows)
@@ -327,17 +328,14 @@ def _number(value: str) -> float | None:
         return None
 
 
-# control characters (NUL, C0, DEL, C1) and bidirectional overrides/isolates (names that read backwards) are
-# refused in every cell; a line break only separates categories.
-# TODO(merge): the shared text type of the new validation module, when it lands, is the one rule for this.
-CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-MULTILINE = ("categories",)
+MULTILINE = ("categories",)  # a line break separates categories; every other cell is one line
 
 
 def _check_characters(values: dict[str, str], row: int, result: Result) -> None:
+    """Control characters and bidirectional overrides are refused in every cell (``validation.forbidden_in_line``)."""
     for key, value in values.items():
         text = value.replace("\r", "").replace("\n", "") if key in MULTILINE else value
-        if CONTROL.search(text):
+        if forbidden_in_line(text) is not None:
             zh = FIELD_ZH.get(key, key)
             result.error(row, key, "invalid_characters", f"{zh}含有控制字符", f"{key} contains control characters")
 

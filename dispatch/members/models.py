@@ -9,6 +9,7 @@ from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
 from dispatch.db import UTCDateTime, utcnow
+from dispatch.validation import Text
 
 Level = Literal["district", "town", "village"]
 CoordSystem = Literal["wgs84", "gcj02", "bd09"]
@@ -39,15 +40,15 @@ class Member(SQLModel, table=True):
 
 
 class MemberIn(BaseModel):
-    name: str = PField(min_length=1, max_length=64)
-    phone: str | None = PField(default=None, max_length=32)
-    email: str | None = PField(default=None, max_length=128)
+    name: Text = PField(min_length=1, max_length=64)
+    phone: Text | None = PField(default=None, max_length=32)
+    email: Text | None = PField(default=None, max_length=128)
     level: Level
-    sector: str | None = PField(default=None, max_length=64)
-    town_code: str | None = None
-    village_code: str | None = None
+    sector: Text | None = PField(default=None, max_length=64)
+    town_code: Text | None = None
+    village_code: Text | None = None
     point_id: int | None = None
-    categories: list[str] = PField(default_factory=list)
+    categories: list[Text] = PField(default_factory=list)
     capacity: int = PField(default=3, ge=0, le=1000)
     on_duty: bool = True
     lat: float | None = PField(default=None, ge=-90, le=90)
@@ -56,15 +57,15 @@ class MemberIn(BaseModel):
 
 
 class MemberPatch(BaseModel):
-    name: str | None = PField(default=None, min_length=1, max_length=64)
-    phone: str | None = PField(default=None, max_length=32)
-    email: str | None = PField(default=None, max_length=128)
+    name: Text | None = PField(default=None, min_length=1, max_length=64)
+    phone: Text | None = PField(default=None, max_length=32)
+    email: Text | None = PField(default=None, max_length=128)
     level: Level | None = None
-    sector: str | None = None
-    town_code: str | None = None
-    village_code: str | None = None
+    sector: Text | None = None
+    town_code: Text | None = None
+    village_code: Text | None = None
     point_id: int | None = None
-    categories: list[str] | None = None
+    categories: list[Text] | None = None
     capacity: int | None = PField(default=None, ge=0, le=1000)
     on_duty: bool | None = None
     lat: float | None = PField(default=None, ge=-90, le=90)

@@ -7,13 +7,15 @@ from datetime import datetime
 from pydantic import BaseModel
 from pydantic import Field as PField
 
+from dispatch.validation import Text
+
 UPDATES_ANY_SCOPE = "open311_updates_any"  # servicerequestupdates on any public request, not only the key's own
 KEY_SCOPES = ("hotline", "mail", "open311", UPDATES_ANY_SCOPE)
 
 
 class ApiKeyIn(BaseModel):
-    name: str = PField(min_length=1, max_length=128)
-    scopes: list[str] = PField(default_factory=lambda: ["open311"], description="subset of " + ", ".join(KEY_SCOPES))
+    name: Text = PField(min_length=1, max_length=128)
+    scopes: list[Text] = PField(default_factory=lambda: ["open311"], description="subset of " + ", ".join(KEY_SCOPES))
 
 
 class ApiKeyOut(BaseModel):

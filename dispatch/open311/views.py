@@ -27,6 +27,7 @@ from dispatch.open311.models import KEY_SCOPES, ApiKeyCreated, ApiKeyIn, ApiKeyO
 from dispatch.open311.render import FORMATS, errors, respond
 from dispatch.open311.service import Open311Error, Params
 from dispatch.ratelimit import rate_limit
+from dispatch.validation import refuse_bad_text
 
 log = logging.getLogger(__name__)
 PREFIX = "/open311/v2"
@@ -86,8 +87,21 @@ def _check_format(fmt: str) -> str:
     return fmt
 
 
+def _text(items: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    """Arguments as ``validation.Text`` wants text (a 400 in the specification's format otherwise)."""
+    for key, value in items:
+        refuse_bad_text({key: key})
+        if isinstance(value, str):
+            refuse_bad_text({key: value})
+    return items
+
+
+def _query(request: Request) -> list[tuple[str, Any]]:
+    return _text(list(request.query_params.multi_items()))
+
+
 def _params(request: Request, body: list[tuple[str, Any]] | None = None) -> Params:
-    params = Params(body or [], list(request.query_params.multi_items()))
+    params = Params(body or [], _query(request))
     service.check_jurisdiction(params)
     return params
 
@@ -101,7 +115,7 @@ async def _form(request: Request) -> list[tuple[str, Any]]:
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype in ("application/x-www-form-urlencoded", "multipart/form-data"):
         form = await request.form()
-        return list(form.multi_items())
+        return _text(list(form.multi_items()))
     if await request.body():
         raise Open311Error(
             400,
@@ -137,7 +151,7 @@ async def post_request(fmt: str, request: Request) -> Response:
     """Form-encoded (multipart accepted); ``api_key`` and ``jurisdiction_id`` from the query or the body."""
     fmt = _check_format(fmt)
     body = await _form(request)
-    params = Params(body, list(request.query_params.multi_items()))
+    params = Params(body, _query(request))
     key = await run_in_threadpool(_read, lambda session, p: service.require_key(session, p), params)
     service.check_jurisdiction(params)
     sub = service.submission(params, key.actor)
@@ -184,7 +198,7 @@ def get_updates(fmt: str, request: Request) -> Response:
 async def post_update(fmt: str, request: Request) -> Response:
     fmt = _check_format(fmt)
     body = await _form(request)
-    params = Params(body, list(request.query_params.multi_items()))
+    params = Params(body, _query(request))
 
     def _post(session: Session, p: Params) -> dict:
         key = service.require_key(session, p)

@@ -8,6 +8,7 @@ from pydantic import Field as PField
 from sqlmodel import Field, SQLModel
 
 from dispatch.db import UTCDateTime, utcnow
+from dispatch.validation import Text
 
 PointKind = Literal["consultation_room", "member_studio", "opinion_point", "other"]
 
@@ -32,9 +33,9 @@ class Point(SQLModel, table=True):
 
 
 class PointIn(BaseModel):
-    name: str = PField(min_length=1, max_length=128)
+    name: Text = PField(min_length=1, max_length=128)
     kind: PointKind = "opinion_point"
-    village_code: str
+    village_code: Text
     lat: float | None = PField(default=None, ge=-90, le=90)
     lon: float | None = PField(default=None, ge=-180, le=180)
     coord_system: Literal["wgs84", "gcj02", "bd09"] = "wgs84"
