@@ -27,6 +27,7 @@ from dispatch import broker as broker_mod
 from dispatch.config import get_settings
 from dispatch.db import dispose_engines, get_engine
 from dispatch.events.wsserver import FanoutProtocol
+from dispatch.intake import service as intake_service
 
 SERVICES = bool(os.environ.get("SHANGLIANG_DATABASE_URL") or os.environ.get("SHANGLIANG_REDIS_URL"))
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -224,3 +225,20 @@ def db_outage(env, monkeypatch):
     yield cut, restore
     restore()
     holder.close()
+
+
+@pytest.fixture
+def held(monkeypatch):
+    """(release, sizes): the first intake group waits until ``release`` is set; every group's size is recorded."""
+    release = threading.Event()
+    sizes: list[int] = []
+    real = intake_service._write_group
+
+    def write_group(batch):
+        sizes.append(len(batch))
+        if len(sizes) == 1:
+            assert release.wait(30), "the test never released the first group"
+        return real(batch)
+
+    monkeypatch.setattr(intake_service, "_write_group", write_group)
+    return release, sizes

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 
-import httpx
 from fastapi.routing import APIRoute, iter_route_contexts
-from helpers import PASSWORD, api_key, auth, user_token
+from helpers import api_key, auth, signed_in, user_token
 
 from dispatch.auth.deps import optional_principal
 
@@ -46,14 +44,6 @@ def write_routes() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     return authed, public
 
 
-@contextmanager
-def browser(server, username: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=30) as client:
-        res = client.post("/login", data={"username": username, "password": PASSWORD})
-        assert res.status_code == 303, res.text
-        yield client
-
-
 def test_every_cookie_write_needs_the_anti_forgery_header(api, server):
     user_token(api, "admin", "boss")
     authed, public = write_routes()
@@ -61,7 +51,7 @@ def test_every_cookie_write_needs_the_anti_forgery_header(api, server):
     unexpected = [r for r in public if r not in PUBLIC_WRITES and not r[1].startswith("/open311")]
     assert not unexpected, f"writes that authenticate without the session guard: {unexpected}"
     unprotected = []
-    with browser(server, "boss") as client:
+    with signed_in(server, "boss") as client:
         for method, path in authed:
             url = re.sub(r"\{[^}]+\}", "1", path)
             res = client.request(method, url)
@@ -78,7 +68,7 @@ def test_every_cookie_write_needs_the_anti_forgery_header(api, server):
 def test_a_cross_site_origin_is_refused_even_with_the_header(api, server):
     user_token(api, "operator", "op")
     body = {"content": "来电：井盖丢失", "lat": 33.3, "lon": 120.1}
-    with browser(server, "op") as client:
+    with signed_in(server, "op") as client:
         xrw = {"X-Requested-With": "shangliang"}
         for evil in ({"Origin": "https://evil.example"}, {"Referer": "https://evil.example/page"}, {"Origin": "null"}):
             res = client.post("/api/cases", json=body, headers=xrw | evil)

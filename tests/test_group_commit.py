@@ -8,29 +8,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-import pytest
 from helpers import api_key, auth, capture_jobs, create_member, user_token
 
 from dispatch.intake import service
 
 LAT, LON = 33.3500, 120.1600
-
-
-@pytest.fixture
-def held(monkeypatch):
-    """The first group waits until ``release`` is set; the size of every group is recorded."""
-    release = threading.Event()
-    sizes: list[int] = []
-    real = service._write_group
-
-    def write_group(batch):
-        sizes.append(len(batch))
-        if len(sizes) == 1:
-            assert release.wait(30), "the test never released the first group"
-        return real(batch)
-
-    monkeypatch.setattr(service, "_write_group", write_group)
-    return release, sizes
 
 
 def wait_until(condition, what: str) -> None:

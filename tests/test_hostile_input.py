@@ -13,7 +13,7 @@ from typing import Annotated, Literal, get_args, get_origin
 import httpx
 import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
-from helpers import api_key, auth, user_token
+from helpers import api_key, auth, point_token, user_token
 from procs import BIN, Proc, free_port, wait_for
 from pydantic import BaseModel
 from sqlmodel import Session, select
@@ -54,17 +54,6 @@ def error(res: httpx.Response, status: int, code: str) -> dict:
     assert err["code"] == code, err
     assert " / " in err["message"], err["message"]
     return err
-
-
-def point_token(api, op: str) -> str:
-    village = api.get("/api/regions", params={"level": "village"}, headers=auth(op)).json()[0]
-    res = api.post(
-        "/api/points",
-        headers=auth(op),
-        json={"name": "议事室", "kind": "consultation_room", "village_code": village["code"]},
-    )
-    assert res.status_code == 201, res.text
-    return res.json()["qr_token"]
 
 
 # --------------------------------------------------------------------------- text
@@ -273,22 +262,6 @@ def test_implausible_received_at_and_blank_external_ids_are_refused(api, key):
     again = api.post(HOTLINE, json={"external_id": "P-1", "content": "x"}, headers=key)
     assert (first.status_code, again.status_code) == (201, 200) and first.json()["id"] == again.json()["id"]
     assert sorted(c.external_id for c in cases()) == ["P-1", "bt-2", "ok"]
-
-
-@pytest.fixture
-def held(monkeypatch):
-    """The first intake group waits until ``release`` is set; every group's size is recorded."""
-    release, sizes = threading.Event(), []
-    real = service._write_group
-
-    def write_group(batch):
-        sizes.append(len(batch))
-        if len(sizes) == 1:
-            assert release.wait(30), "the test never released the first group"
-        return real(batch)
-
-    monkeypatch.setattr(service, "_write_group", write_group)
-    return release, sizes
 
 
 def test_a_case_the_database_would_refuse_is_refused_before_its_group_is_written(env, held):

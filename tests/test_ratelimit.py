@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from helpers import auth, create_member, user_token
+from helpers import auth, create_member, point_token, user_token
 from starlette.requests import Request
 
 from dispatch import ratelimit
@@ -21,17 +21,6 @@ def limits(**rules: dict[str, str]) -> str:
 
 def ip(addr: str) -> dict[str, str]:
     return {"X-Forwarded-For": addr}
-
-
-def a_point(api, op: str) -> str:
-    village = api.get("/api/regions", params={"level": "village"}, headers=auth(op)).json()[0]
-    res = api.post(
-        "/api/points",
-        headers=auth(op),
-        json={"name": "议事室", "kind": "consultation_room", "village_code": village["code"]},
-    )
-    assert res.status_code == 201, res.text
-    return res.json()["qr_token"]
 
 
 def assert_limited(res: httpx.Response, rule: str) -> None:
@@ -48,7 +37,7 @@ FORM = {"content": "路灯不亮", "category": "城乡建设"}
 
 @pytest.mark.settings(rate_limits=limits(qr={"ip": "2/60", "token": "100/60"}), trusted_proxies=TRUSTED)
 def test_qr_intake_is_limited_per_address_on_the_api_and_the_plain_form(api):
-    token = a_point(api, user_token(api, "operator", "op"))
+    token = point_token(api, user_token(api, "operator", "op"))
     url = f"/api/intake/qr/{token}"
     assert api.post(url, data=FORM, headers=ip("10.0.0.1")).status_code == 201
     assert api.post(f"/q/{token}", data=FORM, headers=ip("10.0.0.1")).status_code == 201  # the same rule
@@ -63,7 +52,7 @@ def test_qr_intake_is_limited_per_address_on_the_api_and_the_plain_form(api):
 @pytest.mark.settings(rate_limits=limits(qr={"ip": "100/60", "token": "2/60"}), trusted_proxies=TRUSTED)
 def test_qr_intake_is_limited_per_point_across_addresses(api):
     op = user_token(api, "operator", "op")
-    busy, quiet = a_point(api, op), a_point(api, op)
+    busy, quiet = point_token(api, op), point_token(api, op)
     for n in range(2):
         assert api.post(f"/api/intake/qr/{busy}", data=FORM, headers=ip(f"10.0.1.{n}")).status_code == 201
     assert_limited(api.post(f"/api/intake/qr/{busy}", data=FORM, headers=ip("10.0.1.9")), "qr")
@@ -118,7 +107,7 @@ def test_the_client_address_walks_forwarded_for_past_trusted_proxies(env):
 @pytest.mark.settings(rate_limits=limits(qr={"ip": "1/60"}), trusted_proxies=TRUSTED)
 def test_redis_down_lets_requests_through(outage, api):
     cut, restore = outage
-    token = a_point(api, user_token(api, "operator", "op"))
+    token = point_token(api, user_token(api, "operator", "op"))
     assert api.post(f"/api/intake/qr/{token}", data=FORM, headers=ip("10.0.4.1")).status_code == 201
     assert_limited(api.post(f"/api/intake/qr/{token}", data=FORM, headers=ip("10.0.4.1")), "qr")
     cut()

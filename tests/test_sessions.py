@@ -5,13 +5,11 @@ then fails on the API, the pages send the browser to sign in, new sockets are re
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
 import pytest
 from conftest import SERVICES
-from helpers import PASSWORD, auth, board, close_code, create_member, member_socket, recv, user_token
+from helpers import PASSWORD, auth, board, close_code, create_member, member_socket, recv, signed_in, user_token
 from procs import api_process, wait_for
 from sqlmodel import Session, func, select
 from websockets.exceptions import InvalidStatus
@@ -22,15 +20,6 @@ from dispatch.db import get_engine
 
 SESSION_ENDED = 4401
 CLOSE_WITHIN_S = 8  # the default re-check every 2 s, with room for a loaded machine
-
-
-@contextmanager
-def browser(server, username: str) -> Iterator[httpx.Client]:
-    """Signed in through the login form; the client keeps the session cookie."""
-    with httpx.Client(base_url=server.url, timeout=30) as client:
-        res = client.post("/login", data={"username": username, "password": PASSWORD})
-        assert res.status_code == 303, res.text
-        yield client
 
 
 def cookie_socket(server, cookie: str):
@@ -50,7 +39,7 @@ def assert_dead(server, api: httpx.Client, token: str, page: str = "/board", pat
 def test_sign_out_ends_that_session_everywhere_and_no_other(api, server):
     user_token(api, "operator", "op")
     bearer = api.post("/api/auth/token", json={"username": "op", "password": PASSWORD}).json()["access_token"]
-    with browser(server, "op") as page:
+    with signed_in(server, "op") as page:
         cookie = page.cookies.get("sl_session")
         assert page.get("/board").status_code == 200
         by_cookie, by_bearer = cookie_socket(server, cookie), board(server, bearer)
@@ -81,7 +70,7 @@ def test_an_account_change_ends_every_session_of_the_account(api, server, change
     admin = user_token(api, "admin", "root")
     op = user_token(api, "operator", "op")
     uid = api.get("/api/auth/me", headers=auth(op)).json()["id"]
-    with browser(server, "op") as page:
+    with signed_in(server, "op") as page:
         cookie = page.cookies.get("sl_session")
     sockets = [board(server, op), cookie_socket(server, cookie)]
     for ws in sockets:
