@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: help venv .venv run test test-services lint bench bench-full clean distclean
+.PHONY: help venv .venv provision run test test-services lint bench bench-full clean distclean
 
 help:
 	@echo "make run            venv, migrate, demo data (empty DB only), serve http://$(HOST):$(PORT)"
@@ -41,12 +41,17 @@ run: $(STAMP)
 # Any non-zero pytest exit (including 5, "no tests collected") fails the target.
 PYTEST := $(BIN)/pytest -q -x --durations=15
 
-test: $(STAMP)
+# Chromium, CJK fonts and poppler for the browser and QR tests: installed when missing (root or sudo), else the
+# command to run is printed. .ci/run calls the same script.
+provision:
+	scripts/provision
+
+test: $(STAMP) provision
 	env -u SHANGLIANG_DATABASE_URL -u SHANGLIANG_REDIS_URL $(PYTEST)
 
 test-services: export SHANGLIANG_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 test-services: export SHANGLIANG_REDIS_URL ?= redis://127.0.0.1:6379/0
-test-services: $(STAMP)
+test-services: $(STAMP) provision
 	@echo "PostgreSQL: $$SHANGLIANG_DATABASE_URL  Redis: $$SHANGLIANG_REDIS_URL"
 	$(PYTEST)
 
