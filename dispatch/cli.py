@@ -62,6 +62,7 @@ def demo(members: int = 300, cases: int = 20) -> None:
     from tqdm import tqdm
 
     from dispatch import demo as demo_data
+    from dispatch.config import get_settings
     from dispatch.intake.service import submit
     from dispatch.regions.models import Region
 
@@ -80,10 +81,16 @@ def demo(members: int = 300, cases: int = 20) -> None:
         rebuild_locator(session)
     for new in tqdm(demo_data.sample_cases(cases), desc="sample cases", unit="case"):
         submit(new)
+    with Session(_engine()) as session:
+        accounts = demo_data.create_accounts(session)
+    path = demo_data.write_accounts(accounts, get_settings().var_dir)
     typer.echo(
         f"Demo loaded: {counts['points']} points, {counts['members']} members, "
         f"{counts['departments']} departments, {cases} sample cases."
     )
+    typer.echo("Sign in at /login with (shown once; also in " + str(path) + "):")
+    for a in accounts:
+        typer.echo(f"  {a.role:<11} {a.username:<11} {a.password}  {a.member}".rstrip())
 
 
 @users_app.command("create")
@@ -243,6 +250,22 @@ def restore(path: str = typer.Argument(..., help="an archive written by `shangli
         typer.echo(f"Redis not updated ({exc.__class__.__name__}); the dispatcher rebuilds it when it can.")
 
 
+def _links_follow(host: str, port: int) -> str | None:
+    """Without SHANGLIANG_PUBLIC_BASE_URL, QR codes, posters and reply links lead to the address served here
+    (set in the environment, so uvicorn's worker processes and the in-process RQ worker see it too); a
+    wildcard host becomes 127.0.0.1. Returns the URL chosen, or None when the setting was given."""
+    from dispatch.config import get_settings
+
+    if os.environ.get("SHANGLIANG_PUBLIC_BASE_URL", "").strip():
+        return None
+    link_host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+    if ":" in link_host:
+        link_host = f"[{link_host}]"
+    os.environ["SHANGLIANG_PUBLIC_BASE_URL"] = url = f"http://{link_host}:{port}"
+    get_settings.cache_clear()
+    return url
+
+
 @app.command()
 def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     """Serve the API and pages (embedded default: also runs the RQ worker in-process)."""
@@ -254,6 +277,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
     from dispatch.events.wsserver import FanoutProtocol
     from dispatch.observability.logs import log_config
 
+    base_url = _links_follow(host, port)
     settings = get_settings()
     if settings.embedded_redis and workers > 1:
         _fail("The embedded default is one process; set SHANGLIANG_REDIS_URL to run several workers.")
@@ -263,6 +287,10 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
         upgrade()
     mode = "embedded (SQLite + in-process Redis)" if settings.embedded_redis else "PostgreSQL + Redis"
     typer.echo(f"Shangliang on http://{host}:{port} — {mode}")
+    if base_url:
+        typer.echo(f"QR codes, posters and links use {base_url}; set SHANGLIANG_PUBLIC_BASE_URL to the public address")
+    else:
+        typer.echo(f"QR codes, posters and links use {settings.public_base_url} (SHANGLIANG_PUBLIC_BASE_URL)")
     # uvicorn believes X-Forwarded-* from SHANGLIANG_TRUSTED_PROXIES only (not its FORWARDED_ALLOW_IPS default)
     trusted = ",".join(str(net) for net in trusted_networks())
     uvicorn.run(

@@ -10,13 +10,16 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import cv2
+import httpx
 import numpy as np
 import pytest
-from helpers import auth, create_member, decode, decode_png, user_token
+from helpers import PASSWORD, auth, create_member, decode, decode_png, user_token
+from procs import BIN, Proc, free_port, wait_for
 from sqlalchemy import func
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
+from dispatch.auth.service import create_user
 from dispatch.cases.models import Case
 from dispatch.cli import app as cli_app
 from dispatch.config import get_settings
@@ -31,7 +34,7 @@ GUOMENG_TOWN = "320903111"
 GUOMENG_VILLAGES = ("320903111001", "320903111002", "320903111200")
 BASE = "http://127.0.0.1:8000"  # the default public_base_url
 POPPLER = all(shutil.which(t) for t in ("pdfinfo", "pdftotext", "pdftoppm", "pdffonts"))
-needs_poppler = pytest.mark.skipif(not POPPLER, reason="poppler-utils (apt-get install poppler-utils) is missing")
+needs_poppler = pytest.mark.skipif(not POPPLER, reason="poppler-utils is missing: run scripts/provision (make test does)")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -376,3 +379,42 @@ def test_cli_png_rotate_and_posters(api, op, tmp_path):
     assert bad.exit_code != 0 and "Traceback" not in bad.output
     empty = runner.invoke(cli_app, ["qr", "posters", "--town", "320903002", "--out", str(tmp_path / "x.pdf")])
     assert empty.exit_code != 0 and "No active points" in empty.stderr
+
+
+@needs_poppler
+def test_serve_on_another_port_puts_that_port_in_qr_codes_and_posters(env, monkeypatch, tmp_path):
+    """Without SHANGLIANG_PUBLIC_BASE_URL a printed poster leads to the port `serve` listens on, not 8000."""
+    monkeypatch.delenv("SHANGLIANG_PUBLIC_BASE_URL", raising=False)
+    with Session(get_engine()) as session:
+        create_user(session, "op", PASSWORD, "operator")
+        session.commit()
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = Proc([str(BIN / "shangliang"), "serve", "--port", str(port)], "serve-links")
+    try:
+
+        def ready() -> bool:
+            assert proc.alive(), proc.output()
+            try:
+                return httpx.get(base + "/readyz", timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_for(ready, "shangliang serve", timeout=60, interval=0.2)
+        assert f"QR codes, posters and links use {base}" in proc.output()
+        with httpx.Client(base_url=base, timeout=30) as client:
+            token = client.post("/api/auth/token", json={"username": "op", "password": PASSWORD}).json()
+            point = create_point(client, token["access_token"])
+            assert point["qr_url"].startswith(f"{base}/q/"), point["qr_url"]
+            assert (
+                decode_png(client.get(f"/api/points/{point['id']}/qr.png", headers=auth(token["access_token"])).content)
+                == point["qr_url"]
+            )
+            poster = client.get(f"/api/points/{point['id']}/poster.pdf", headers=auth(token["access_token"]))
+            assert poster.status_code == 200
+            pdf = tmp_path / "poster.pdf"
+            pdf.write_bytes(poster.content)
+            check_posters(pdf, [point], "郭猛镇", tmp_path)
+            assert client.get(point["qr_url"].removeprefix(base)).status_code == 200  # the link leads to the form
+    finally:
+        proc.stop()

@@ -22,12 +22,14 @@ def test_admin_rotates_a_points_code_and_downloads_posters(api, pages, shots):
     row = page.locator("#points-table tbody tr", has_text="村委会联系点")
     expect(row).to_be_visible()
     expect(row.get_by_role("link", name="A4海报")).to_have_attribute("href", f"/api/points/{point['id']}/poster.pdf")
+    expect(row.get_by_role("link", name=point["qr_url"])).to_have_attribute("href", point["qr_url"])  # where it leads
     page.once("dialog", lambda d: d.accept())
     row.get_by_role("button", name="更换二维码").click()
     expect(page.get_by_text("已更换二维码")).to_be_visible()
     shots(page, "rotated")
     new_token = api.get(f"/api/points/{point['id']}", headers=auth(admin)).json()["qr_token"]
     assert new_token != point["qr_token"]
+    expect(row.locator("a.point-url")).to_have_text(point["qr_url"].replace(point["qr_token"], new_token))
     old = page.context.new_page()
     res = old.goto(f"/q/{point['qr_token']}")
     assert res.status == 410

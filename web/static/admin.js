@@ -7,7 +7,7 @@
       "adm.title": "系统管理", "adm.person": "姓名", "adm.sections": "管理栏目", "adm.accounts": "账号", "adm.members": "委员", "adm.points": "点位",
       "adm.departments": "部门", "adm.import": "批量导入", "adm.users_caption": "系统账号", "adm.username": "用户名",
       "adm.role": "角色", "adm.member": "关联委员", "adm.state": "状态", "adm.created": "创建时间", "adm.actions": "操作",
-      "adm.new_user": "新建账号", "adm.password": "初始密码（至少 8 位）", "adm.member_opt": "关联委员（委员账号必填）",
+      "adm.new_user": "新建账号", "adm.password": "初始密码（至少 8 位）", "adm.member_opt": "关联委员（委员账号必填）", "adm.member_find": "查找委员（姓名、镇街或电话）", "adm.member_hits": "找到 {n} 名",
       "adm.create": "创建", "adm.members_caption": "委员名单（负载 = 待签 + 已签收 + 办理中）", "adm.name": "名称",
       "adm.level": "层级", "adm.town": "镇街", "adm.village": "村社区", "adm.load": "负载", "adm.capacity": "容量",
       "adm.categories": "擅长类别", "adm.categories_hint": "擅长类别（用 、 分隔，留空为全部）", "adm.duty": "在岗",
@@ -45,7 +45,7 @@
       "adm.title": "Administration", "adm.person": "Name", "adm.sections": "Sections", "adm.accounts": "Accounts", "adm.members": "Members", "adm.points": "Points",
       "adm.departments": "Departments", "adm.import": "Import", "adm.users_caption": "Accounts", "adm.username": "Username",
       "adm.role": "Role", "adm.member": "Member", "adm.state": "State", "adm.created": "Created", "adm.actions": "Actions",
-      "adm.new_user": "New account", "adm.password": "Initial password (8+ characters)", "adm.member_opt": "Member (required for member accounts)",
+      "adm.new_user": "New account", "adm.password": "Initial password (8+ characters)", "adm.member_opt": "Member (required for member accounts)", "adm.member_find": "Find a member (name, town or phone)", "adm.member_hits": "{n} found",
       "adm.create": "Create", "adm.members_caption": "Members (load = open offers + accepted + in progress)", "adm.name": "Name",
       "adm.level": "Level", "adm.town": "Town", "adm.village": "Village", "adm.load": "Load", "adm.capacity": "Capacity",
       "adm.categories": "Categories", "adm.categories_hint": "Categories (separated by 、 or comma; empty = all)", "adm.duty": "On duty",
@@ -151,10 +151,16 @@
         <td><div class="btns">${toggle}<button type="button" data-act="reset-pw" data-id="${u.id}">${esc(SL.t("adm.reset_pw"))}</button></div></td></tr>`;
     }).join("");
   }
+  // the member of a member account: found by name, town or phone (the list shows at most 50 matches)
+  function memberLabel(m) {
+    return [m.name, m.town_code ? regionName(m.town_code) : "", SL.t("level." + m.level, m.level), m.phone].filter(Boolean).join(" · ");
+  }
   function fillMemberSelect() {
-    const sel = $("u-member"), keep = sel.value;
-    sel.innerHTML = '<option value="">—</option>' + state.members.map((m) => `<option value="${m.id}">${esc(m.name)} (#${m.id})</option>`).join("");
-    sel.value = keep;
+    const sel = $("u-member"), keep = sel.value, q = $("u-member-find").value.trim().toLowerCase();
+    const hits = state.members.filter((m) => !q || memberLabel(m).toLowerCase().includes(q));
+    sel.innerHTML = `<option value="">${esc(q ? SL.t("adm.member_hits", "{n}").replace("{n}", hits.length) : "—")}</option>` +
+      hits.slice(0, 50).map((m) => `<option value="${m.id}">${esc(memberLabel(m))}</option>`).join("");
+    sel.value = hits.some((m) => String(m.id) === keep) ? keep : (q && hits.length ? String(hits[0].id) : "");
   }
 
   // ---- members ----
@@ -180,7 +186,8 @@
       <td>${esc(regionName(p.town_code))} · ${esc(regionName(p.village_code))}</td>
       <td><span class="pill ${p.active ? "on" : "off"}">${esc(SL.t(p.active ? "adm.valid" : "adm.revoked"))}</span></td>
       <td><a href="/api/points/${p.id}/qr.svg" target="_blank" rel="noopener">qr.svg</a> · <a href="/api/points/${p.id}/qr.png" download>qr.png</a>
-        ${p.active ? ` · <a href="/api/points/${p.id}/poster.pdf" download>${esc(SL.t("adm.poster"))}</a>` : ""}</td>
+        ${p.active ? ` · <a href="/api/points/${p.id}/poster.pdf" download>${esc(SL.t("adm.poster"))}</a>
+        <br><a class="point-url" href="${esc(p.qr_url)}" target="_blank" rel="noopener">${esc(p.qr_url)}</a>` : ""}</td>
       <td>${p.active ? `<button type="button" data-act="rotate-point" data-id="${p.id}">${esc(SL.t("adm.rotate"))}</button>
         <button type="button" data-act="revoke-point" data-id="${p.id}">${esc(SL.t("adm.revoke"))}</button>` : ""}</td></tr>`).join("");
   }
@@ -295,6 +302,7 @@
   });
 
   function bindForms() {
+    $("u-member-find").addEventListener("input", fillMemberSelect);
     $("user-form").addEventListener("submit", (e) => {
       e.preventDefault();
       run(async () => {
