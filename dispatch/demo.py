@@ -6,11 +6,16 @@ inside the district polygon with a fixed seed, and members are placed around the
 
 from __future__ import annotations
 
+import os
 import random
+import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 from sqlmodel import Session, func, select
 
+from dispatch.auth.service import create_user
 from dispatch.cases import taxonomy
 from dispatch.cases.service import NewCase
 from dispatch.departments.models import Department
@@ -177,6 +182,57 @@ def load(
     session.add_all(Mailbox(address=f"member{m.id}@cppcc.yandu.gov.cn", kind="member", member_id=m.id) for m in made)
     session.commit()
     return {"points": len(points), "members": len(made), "departments": len(DEPARTMENTS)}
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    username: str
+    role: str
+    password: str
+    member: str = ""  # for a member account: who, where, which level
+
+
+ACCOUNTS_FILE = "demo-accounts.txt"
+LEVEL_NAMES = {"district": "区级", "town": "镇级", "village": "村级"}
+
+
+def create_accounts(session: Session) -> list[DemoAccount]:
+    """One account per staff role and three member accounts (a district, a town and a village member, each of
+    another town, on duty), each with a fresh random password; committed."""
+    towns = {r.code: r.name for r in session.exec(select(Region).where(Region.level == "town")).all()}
+    members = session.exec(select(Member).where(Member.on_duty).order_by(Member.id)).all()
+    picked: list[Member] = []
+    for level in ("district", "town", "village"):
+        m = next((m for m in members if m.level == level and m.town_code not in {p.town_code for p in picked}), None)
+        if m is not None:
+            picked.append(m)
+    accounts = [DemoAccount(role, role, secrets.token_urlsafe(12)) for role in ("admin", "operator", "supervisor")]
+    accounts += [
+        DemoAccount(
+            f"member{n}",
+            "member",
+            secrets.token_urlsafe(12),
+            f"{m.name} · {towns.get(m.town_code or '', '')} · {LEVEL_NAMES[m.level]}",
+        )
+        for n, m in enumerate(picked, start=1)
+    ]
+    by_name = {f"member{n}": m.id for n, m in enumerate(picked, start=1)}
+    for a in accounts:
+        create_user(session, a.username, a.password, a.role, by_name.get(a.username))
+    session.commit()
+    return accounts
+
+
+def write_accounts(accounts: list[DemoAccount], var_dir: Path) -> Path:
+    """The demo's sign-ins in var/demo-accounts.txt, readable by the owner only (0600)."""
+    path = var_dir / ACCOUNTS_FILE
+    var_dir.mkdir(parents=True, exist_ok=True)
+    lines = ["# Shangliang demo accounts (made once, when the demo was loaded). Sign in at /login.", ""]
+    lines += [f"{a.role:<11} {a.username:<11} {a.password}  {a.member}".rstrip() for a in accounts]
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
 
 
 def sample_cases(n: int, seed: int = SEED) -> list[NewCase]:

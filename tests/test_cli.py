@@ -18,6 +18,7 @@ from dispatch.auth.models import User
 from dispatch.auth.service import authenticate, principal_from_api_key
 from dispatch.cases.models import Case
 from dispatch.cli import app
+from dispatch.config import get_settings
 from dispatch.db import get_engine
 from dispatch.demo import SECTORS
 from dispatch.departments.models import Department
@@ -134,6 +135,25 @@ def test_demo_loads_points_members_mailboxes_and_cases_once(env):
     numbers = [c.tracking_no for c in cases]
     assert all(re.fullmatch(r"YD\d{8}-\d{4}", n) for n in numbers), numbers
     assert len(set(numbers)) == 5
+
+    # one account per role, shown once and kept in var/demo-accounts.txt (owner only), each password working;
+    # the member accounts are linked to on-duty members of three levels in three towns
+    listed = re.findall(r"^\s*(admin|operator|supervisor|member)\s+(\S+)\s+(\S+)", result.stdout, re.M)
+    assert [role for role, _, _ in listed] == ["admin", "operator", "supervisor", "member", "member", "member"]
+    path = get_settings().var_dir / "demo-accounts.txt"
+    assert str(path) in result.stdout and path.stat().st_mode & 0o777 == 0o600
+    kept = path.read_text(encoding="utf-8")
+    by_id = {m.id: m for m in members}
+    linked = []
+    with Session(get_engine()) as session:
+        for role, username, password in listed:
+            assert f"{username:<11} {password}" in kept
+            user = authenticate(session, username, password)
+            assert user is not None and user.role == role, username
+            if role == "member":
+                linked.append(by_id[user.member_id])
+    assert {m.level for m in linked} == {"district", "town", "village"}
+    assert len({m.town_code for m in linked}) == 3 and all(m.on_duty for m in linked)
 
     # a second run refuses and changes nothing
     before = demo_counts()

@@ -6,6 +6,7 @@ import re
 import time
 
 from helpers import PASSWORD, api_key, auth, create_member, user_token
+from playwright.sync_api import expect
 
 from e2e.browser import login
 
@@ -104,7 +105,7 @@ def test_operator_is_refused_the_admin_page(api, pages, shots):
 
 
 def test_admin_creates_an_account_and_imports_members(api, pages, shots):
-    user_token(api, "admin", "root")
+    admin = user_token(api, "admin", "root")
     page = pages()
     login(page, "root", PASSWORD, "/admin")
     page.wait_for_selector("body[data-loaded='1']")
@@ -148,3 +149,17 @@ def test_admin_creates_an_account_and_imports_members(api, pages, shots):
     assert members.get_by_role("row", name=re.compile("甲委员")).is_visible()
     assert members.get_by_role("row", name=re.compile("乙委员")).is_visible()
     shots(page, "admin-members")
+
+    # a member account: the member found by phone (or name, or town) among all members, not picked by id
+    page.get_by_role("tab", name="账号").click()
+    form.get_by_label("用户名").fill("yi")
+    form.get_by_label(re.compile("初始密码")).fill("long-enough-8")
+    form.get_by_label("角色").select_option("member")
+    form.get_by_label(re.compile("查找委员")).fill("13900000002")
+    yi_id = next(m["id"] for m in api.get("/api/members", headers=auth(admin)).json() if m["name"] == "乙委员")
+    expect(form.get_by_label(re.compile("关联委员"))).to_have_value(str(yi_id))
+    assert "乙委员" in form.get_by_label(re.compile("关联委员")).locator("option:checked").inner_text()
+    form.get_by_role("button", name="创建").click()
+    users.get_by_role("row", name=re.compile("乙委员")).wait_for()
+    token = api.post("/api/auth/token", json={"username": "yi", "password": "long-enough-8"}).json()["access_token"]
+    assert api.get("/api/auth/me", headers=auth(token)).json()["member_id"] == yi_id
