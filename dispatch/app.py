@@ -72,11 +72,11 @@ class SecurityHeaders:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.headers = security_headers()
-        # Swagger UI and ReDoc load their scripts from a CDN with inline boot code: their own, looser policy
+        # Swagger UI and ReDoc (vendored, web/docs_pages.py) start with inline boot code: their own policy,
+        # still nothing from another host
         self.docs_csp = (
-            "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-            "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; img-src 'self' data: https:; "
-            "worker-src blob:; frame-ancestors 'none'"
+            "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data: blob:; worker-src 'self' blob:; frame-ancestors 'none'"
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -181,6 +181,8 @@ def create_app(*, start_background: bool = True, embedded_worker: bool | None = 
         version="0.1.0",
         description="Command and dispatch for grassroots consultation (有事好商量) beside the 12345 hotline.",
         lifespan=lifespan,
+        docs_url=None,  # served by web.docs_pages from vendored assets
+        redoc_url=None,
     )
     from web.render import error_page
 
@@ -206,6 +208,7 @@ def create_app(*, start_background: bool = True, embedded_worker: bool | None = 
     from dispatch.reports.views import router as reports_router
     from web.auth_pages import router as auth_pages_router
     from web.callbacks import router as callbacks_pages_router
+    from web.docs_pages import router as docs_pages_router
     from web.member import router as member_pages_router
     from web.pages import router as pages_router
     from web.qr_pages import router as qr_pages_router
@@ -218,6 +221,7 @@ def create_app(*, start_background: bool = True, embedded_worker: bool | None = 
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for router in (
+        docs_pages_router,
         reports_router,
         auth_pages_router,
         staff_pages_router,

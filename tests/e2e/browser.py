@@ -28,10 +28,10 @@ class Shots:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.n = 0
 
-    def __call__(self, page, label: str) -> Path:
+    def __call__(self, page, label: str, *, full_page: bool = True) -> Path:
         self.n += 1
         path = self.dir / f"{self.n:02d}-{label}.png"
-        page.screenshot(path=str(path), full_page=True)
+        page.screenshot(path=str(path), full_page=full_page)
         return path
 
 
