@@ -140,7 +140,13 @@ def test_a_hostile_mail_gives_downloads_and_a_re_encoded_photo(api, db):
     case = post_mail(api, hostile_mail("<attack-1@example.cn>"))
     found = attachments_of(api, op, case["id"])
     assert set(found) == {
-        "IMG_2041.html", "thumb.js", "map.svg", "notes.xhtml", "data.xml", "report.pdf", "IMG_2042.jpg"
+        "IMG_2041.html",
+        "thumb.js",
+        "map.svg",
+        "notes.xhtml",
+        "data.xml",
+        "report.pdf",
+        "IMG_2042.jpg",
     }, found
     for name, meta in found.items():
         res = api.get(meta["url"], headers=auth(op))

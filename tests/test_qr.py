@@ -34,7 +34,7 @@ GUOMENG_TOWN = "320903111"
 GUOMENG_VILLAGES = ("320903111001", "320903111002", "320903111200")
 BASE = "http://127.0.0.1:8000"  # the default public_base_url
 POPPLER = all(shutil.which(t) for t in ("pdfinfo", "pdftotext", "pdftoppm", "pdffonts"))
-needs_poppler = pytest.mark.skipif(not POPPLER, reason="poppler-utils is missing: run scripts/provision (make test does)")
+needs_poppler = pytest.mark.skipif(not POPPLER, reason="poppler-utils missing: run scripts/provision")
 
 
 # --------------------------------------------------------------------------- helpers

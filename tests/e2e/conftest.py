@@ -19,7 +19,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: run scripts/provision (make test does) or apt-get install chromium")
+        pytest.fail(f"Chromium not found at {CHROMIUM}: run scripts/provision (make test does)")
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         yield browser
