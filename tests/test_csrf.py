@@ -20,6 +20,7 @@ PUBLIC_WRITES = {
     ("POST", "/q/{token}"),
     ("POST", "/mb/{token}"),
     ("POST", "/api/track/{tracking_no}/rating"),
+    ("POST", "/t/{tracking_no}"),
 }
 
 

@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse
+from pydantic import ValidationError
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from dispatch import ratelimit
 from dispatch.auth.deps import get_session
+from dispatch.cases import service as cases
 from dispatch.cases import taxonomy
-from dispatch.cases.models import REQUEST_KINDS, RESIDENT_KINDS
+from dispatch.cases.models import REQUEST_KINDS, RESIDENT_KINDS, RatingIn
+from dispatch.db import get_engine
+from dispatch.dispatching import service as dispatching
 from dispatch.errors import AppError, NotFound
 from dispatch.intake.views import receive_qr
 from dispatch.points import service as points
 from dispatch.qrcodes.service import QrReplaced
 from dispatch.regions.models import Region
 from web.qr_pages import replaced_page
-from web.render import NO_STORE, received_page, render, token_error_page
+from web.render import NO_STORE, local_time, received_page, render, token_error_page
 
 _HINT = (
     "该二维码无效或已停用，可拨打 12345 市民热线反映诉求。",
@@ -101,18 +106,99 @@ async def track_page(request: Request, tracking_no: str) -> HTMLResponse:
     try:
         await run_in_threadpool(ratelimit.check, "track", request, tracking_no)
     except AppError as exc:
-        page = render(
-            request,
-            "error.html",
-            exc.status,
-            code=exc.code,
-            title_zh="请求过于频繁",
-            title_en="Too many requests",
-            message_zh=f"{exc.zh}。",
-            message_en=f"{exc.en}.",
-        )
-        page.headers["Retry-After"] = str(exc.details["retry_after_s"])
+        return _track_error(request, tracking_no, exc)
+    secret = request.query_params.get("secret")  # the contract's query form; the no-JS link from a receipt
+    if not secret:
+        page = render(request, "track.html", tracking_no=tracking_no, secret=None, received=False)
+        page.headers.update(NO_STORE)
         return page
-    page = render(request, "track.html", tracking_no=tracking_no, secret=None, received=False)
+    with Session(get_engine()) as session:
+        return _progress_page(request, session, tracking_no, secret)
+
+
+@router.post("/t/{tracking_no}", response_class=HTMLResponse)
+async def track_submit(
+    request: Request,
+    tracking_no: str,
+    secret: Annotated[str, Form()] = "",
+    score: Annotated[str | None, Form()] = None,
+    comment: Annotated[str | None, Form()] = None,
+) -> HTMLResponse:
+    """The no-JavaScript tracking page: the secret posted (not put in a URL), and the rating form's answer;
+    the same rules as /api/track and its rating, answered as a page."""
+    rule = "rating" if score is not None else "track"
+    try:
+        await run_in_threadpool(ratelimit.check, rule, request, tracking_no)
+    except AppError as exc:
+        return _track_error(request, tracking_no, exc)
+    return await run_in_threadpool(_track_post, request, tracking_no, secret.strip(), score, comment)
+
+
+def _track_post(request: Request, tracking_no: str, secret: str, score: str | None, comment: str | None):
+    with Session(get_engine()) as session:
+        if score is None:
+            return _progress_page(request, session, tracking_no, secret)
+        try:
+            body = RatingIn(secret=secret, score=score, comment=(comment or "").strip() or None)
+            case = cases.by_tracking_no(session, tracking_no, body.secret)
+            dispatching.rate(session, cases.get(session, case.id, lock=True), body.score, body.comment)
+            session.commit()
+        except ValidationError:
+            session.rollback()
+            error = AppError("invalid_rating", "请选择评价等级", "Please choose a rating", status=422)
+            return _progress_page(request, session, tracking_no, secret, error=error)
+        except AppError as exc:
+            session.rollback()
+            return _progress_page(request, session, tracking_no, secret, error=exc)
+        return _progress_page(request, session, tracking_no, secret, rated=body.score)
+
+
+def _progress_page(
+    request: Request,
+    session: Session,
+    tracking_no: str,
+    secret: str,
+    *,
+    error: AppError | None = None,
+    rated: str | None = None,
+) -> HTMLResponse:
+    """Status, timeline, result and the rating form, rendered on the server (resident.js takes over when it
+    runs). A wrong secret shows the secret form again, with the same answer as the API's."""
+    try:
+        case = cases.by_tracking_no(session, tracking_no, secret)
+    except NotFound as exc:
+        page = render(request, "track.html", 404, tracking_no=tracking_no, secret=None, received=False, error=exc)
+        page.headers.update(NO_STORE)
+        return page
+    view = cases.track_view(session, case)
+    view["timeline"] = [{**e, "local": local_time(e["at"])} for e in reversed(view["timeline"])]
+    page = render(
+        request,
+        "track.html",
+        error.status if error else 200,
+        tracking_no=tracking_no,
+        secret=secret,
+        received=False,
+        view=view,
+        error=error,
+        rated=rated or view["rating"],
+        now=local_time(datetime.now(UTC)),
+    )
     page.headers.update(NO_STORE)
+    return page
+
+
+def _track_error(request: Request, tracking_no: str, exc: AppError) -> HTMLResponse:
+    page = render(
+        request,
+        "error.html",
+        exc.status,
+        code=exc.code,
+        title_zh="请求过于频繁",
+        title_en="Too many requests",
+        message_zh=f"{exc.zh}。",
+        message_en=f"{exc.en}.",
+    )
+    if "retry_after_s" in exc.details:
+        page.headers["Retry-After"] = str(exc.details["retry_after_s"])
     return page

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -13,12 +14,19 @@ from sqlmodel import Session
 
 from dispatch.auth.deps import SESSION_COOKIE
 from dispatch.auth.service import Principal, principal_from_token
+from dispatch.cases.service import SHANGHAI
 from dispatch.config import get_settings
 from dispatch.db import get_engine
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+
+
+def local_time(at: datetime) -> str:
+    """A stored (UTC) time as residents read it: Asia/Shanghai, to the minute."""
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
+
 
 HOME = {"admin": "/admin", "operator": "/board", "supervisor": "/inspect", "member": "/m"}
 

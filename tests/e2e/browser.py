@@ -35,9 +35,14 @@ class Shots:
         return path
 
 
-def new_page(browser, server, *, mobile: bool = False, geolocation: dict | None = None):
+def new_page(browser, server, *, mobile: bool = False, geolocation: dict | None = None, javascript: bool = True):
     """A fresh browser context (its own cookies) on the test server: a phone or a wall screen."""
-    opts = {"base_url": server.url, "locale": "zh-CN", "timezone_id": "Asia/Shanghai"}
+    opts = {
+        "base_url": server.url,
+        "locale": "zh-CN",
+        "timezone_id": "Asia/Shanghai",
+        "java_script_enabled": javascript,
+    }
     if mobile:
         opts |= {
             "viewport": {"width": 390, "height": 844},

@@ -145,3 +145,63 @@ def test_a_dead_qr_code_shows_a_page_not_a_form(api, pages):
     assert res.status == 404
     expect(page.locator("h1")).to_contain_text("二维码")
     assert page.locator("form#qr-form").count() == 0
+
+
+def test_without_javascript_a_resident_reports_follows_and_rates(api, pages, shots):
+    """A phone with JavaScript off: the form posts, the receipt's button opens the progress served by the
+    server (status, timeline, result), the rating form posts, and a wrong secret asks again."""
+    op, v, point = _point(api)
+    member = create_member(api, op, town_code=v["parent_code"], lat=v["lat"], lon=v["lon"])
+    mtok = user_token(api, "member", "m1", member_id=member["id"])
+
+    page = pages(mobile=True, javascript=False)
+    page.goto(f"/q/{point['qr_token']}")
+    page.get_by_label("诉求分类").select_option("城乡建设")
+    page.get_by_label("诉求内容").fill("村口路灯不亮")
+    page.get_by_role("button", name="提交").click()
+    expect(page.get_by_role("heading", name="已受理")).to_be_visible()
+    tracking = page.locator("#tracking-no").inner_text().strip()
+    secret = page.locator("#secret").inner_text().strip()
+    assert tracking and secret
+    page.get_by_role("button", name=re.compile("查询进度")).click()
+    expect(page.locator("#status")).to_have_text("已派待签")
+    expect(page.locator("#t-content")).to_have_text("村口路灯不亮")
+    expect(page.locator("#timeline li").first).to_contain_text("已派发给委员")
+    expect(page.locator("#timeline li").last).to_contain_text("已受理")
+    expect(page.locator("#rating-form")).to_be_hidden()
+    assert secret not in page.url  # posted, not put in an address
+    shots(page, "nojs-progress")
+
+    case = next(c for c in api.get("/api/cases", headers=auth(op)).json() if c["tracking_no"] == tracking)
+    for step, body in (("accept", None), ("resolve", {"note": "已更换灯泡"})):
+        assert api.post(f"/api/cases/{case['id']}/{step}", json=body, headers=auth(mtok)).status_code == 200
+
+    page.get_by_role("button", name="刷新").click()
+    expect(page.locator("#status")).to_have_text("已办结")
+    expect(page.locator("#resolution")).to_have_text("已更换灯泡")
+    form = page.locator("#rating-form")
+    expect(form).to_be_visible()
+    form.get_by_role("button", name="提交评价").click()  # no choice: the browser's own required check stops it
+    expect(form).to_be_visible()
+    form.get_by_label("满意", exact=True).check()
+    form.get_by_label("意见（选填）").fill("很及时")
+    shots(page, "nojs-resolved")
+    form.get_by_role("button", name="提交评价").click()
+    expect(page.locator("#rating-result")).to_have_text("感谢您的评价：满意")
+    expect(page.locator("#status")).to_have_text("已关闭")
+    expect(page.locator("#rating-form")).to_be_hidden()
+    shots(page, "nojs-rated")
+    tracked = api.get(f"/api/track/{tracking}", params={"secret": secret}).json()
+    assert tracked["rating"] == "satisfied" and tracked["status"] == "closed"
+
+    # the tracking number alone asks for the secret; a wrong one says so, the right one opens the case
+    other = pages(mobile=True, javascript=False)
+    other.goto(f"/t/{tracking}")
+    other.get_by_label("请输入查询码").fill("wrong-secret")
+    other.get_by_role("button", name="查询").click()
+    expect(other.locator("#track-error")).to_contain_text("查询码有误")
+    expect(other.locator("#progress")).to_be_hidden()
+    other.get_by_label("请输入查询码").fill(secret)
+    other.get_by_role("button", name="查询").click()
+    expect(other.locator("#status")).to_have_text("已关闭")
+    expect(other.locator("#rating-result")).to_have_text("感谢您的评价：满意")

@@ -268,7 +268,8 @@
     });
     document.addEventListener("sl:lang", render);
 
-    $("refresh").addEventListener("click", async () => {
+    $("refresh").addEventListener("click", async (e) => {
+      e.preventDefault(); // without JavaScript the button posts the refresh form instead
       const b = $("refresh"); b.disabled = true;
       await load(); b.disabled = false;
     });
