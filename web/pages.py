@@ -23,6 +23,7 @@ from dispatch.intake.views import receive_qr
 from dispatch.points import service as points
 from dispatch.qrcodes.service import QrReplaced
 from dispatch.regions.models import Region
+from dispatch.validation import Text
 from web.qr_pages import replaced_page
 from web.render import NO_STORE, local_time, received_page, render, token_error_page
 
@@ -120,9 +121,9 @@ async def track_page(request: Request, tracking_no: str) -> HTMLResponse:
 async def track_submit(
     request: Request,
     tracking_no: str,
-    secret: Annotated[str, Form()] = "",
-    score: Annotated[str | None, Form()] = None,
-    comment: Annotated[str | None, Form()] = None,
+    secret: Annotated[Text, Form(max_length=200)] = "",
+    score: Annotated[Text | None, Form(max_length=40)] = None,
+    comment: Annotated[Text | None, Form(max_length=2000)] = None,
 ) -> HTMLResponse:
     """The no-JavaScript tracking page: the secret posted (not put in a URL), and the rating form's answer;
     the same rules as /api/track and its rating, answered as a page."""
