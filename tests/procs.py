@@ -93,6 +93,22 @@ def api_process(name: str, env: dict[str, str] | None = None) -> tuple[Proc, str
         env,
     )
     url = f"http://127.0.0.1:{port}"
+    wait_ready(proc, url, name)
+    return proc, url
+
+
+def serve_process(name: str, env: dict[str, str] | None = None) -> tuple[Proc, str]:
+    """``shangliang serve --port P`` as a newcomer runs it; returns it and its base URL once ready."""
+    port = free_port()
+    proc = Proc([str(BIN / "shangliang"), "serve", "--port", str(port)], name, env)
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(proc, url, name)
+    return proc, url
+
+
+def wait_ready(proc: Proc, url: str, name: str) -> None:
+    """Until ``url``/readyz answers 200; fails at once, with the process's output, if it exits, and stops it
+    if it never gets ready."""
 
     def ready() -> bool:
         if not proc.alive():
@@ -102,8 +118,11 @@ def api_process(name: str, env: dict[str, str] | None = None) -> tuple[Proc, str
         except httpx.HTTPError:
             return False
 
-    wait_for(ready, f"{name} to be ready", timeout=60, interval=0.2)
-    return proc, url
+    try:
+        wait_for(ready, f"{name} to be ready", timeout=60, interval=0.2)
+    except BaseException:
+        proc.stop()
+        raise
 
 
 def worker_process(name: str, env: dict[str, str] | None = None) -> Proc:

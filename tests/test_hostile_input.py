@@ -14,7 +14,7 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 from helpers import api_key, auth, point_token, user_token
-from procs import BIN, Proc, free_port, wait_for
+from procs import serve_process, wait_for
 from pydantic import BaseModel
 from sqlmodel import Session, select
 
@@ -330,23 +330,8 @@ def test_forwarded_for_from_an_untrusted_loopback_peer_is_not_believed(api, serv
 
 
 def test_shangliang_serve_believes_forwarded_for_from_a_trusted_proxy(env):
-    port = free_port()
-    proc = Proc(
-        [str(BIN / "shangliang"), "serve", "--port", str(port)],
-        "serve-proxy",
-        {"SHANGLIANG_TRUSTED_PROXIES": "127.0.0.1"},
-    )
-    url = f"http://127.0.0.1:{port}"
+    proc, url = serve_process("serve-proxy", {"SHANGLIANG_TRUSTED_PROXIES": "127.0.0.1"})
     try:
-
-        def ready() -> bool:
-            assert proc.alive(), proc.output()
-            try:
-                return httpx.get(url + "/readyz", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(ready, "shangliang serve", timeout=60, interval=0.2)
         assert failed_sign_ins(url, [f"198.51.100.{n}" for n in range(7)]) == [401] * 7  # seven addresses
         assert failed_sign_ins(url, ["203.0.113.5"] * 6) == [401] * 5 + [429]  # one address, throttled
     finally:

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from conftest import SERVICES
 from helpers import PASSWORD, auth, create_member
-from procs import Proc, free_port, wait_for
+from procs import Proc, free_port, wait_for, wait_ready
 from sqlmodel import Session
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
@@ -42,16 +42,7 @@ def start(how: str, name: str, port: int) -> Proc:
     else:
         args = [sys.executable, "-m", "dispatch.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     proc = Proc(args, name, env)
-
-    def ready() -> bool:
-        if not proc.alive():
-            raise AssertionError(f"{name} exited:\n{proc.output()}")
-        try:
-            return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_for(ready, f"{name} to be ready", timeout=60, interval=0.2)
+    wait_ready(proc, f"http://127.0.0.1:{port}", name)
     return proc
 
 

@@ -14,7 +14,7 @@ import httpx
 import numpy as np
 import pytest
 from helpers import PASSWORD, auth, create_member, decode, decode_png, user_token
-from procs import BIN, Proc, free_port, wait_for
+from procs import serve_process
 from sqlalchemy import func
 from sqlmodel import Session, select
 from typer.testing import CliRunner
@@ -388,19 +388,8 @@ def test_serve_on_another_port_puts_that_port_in_qr_codes_and_posters(env, monke
     with Session(get_engine()) as session:
         create_user(session, "op", PASSWORD, "operator")
         session.commit()
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    proc = Proc([str(BIN / "shangliang"), "serve", "--port", str(port)], "serve-links")
+    proc, base = serve_process("serve-links")
     try:
-
-        def ready() -> bool:
-            assert proc.alive(), proc.output()
-            try:
-                return httpx.get(base + "/readyz", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_for(ready, "shangliang serve", timeout=60, interval=0.2)
         assert f"QR codes, posters and links use {base}" in proc.output()
         with httpx.Client(base_url=base, timeout=30) as client:
             token = client.post("/api/auth/token", json={"username": "op", "password": PASSWORD}).json()

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import auth, create_member, point_token, user_token
 
 from e2e.browser import ARGS, CHROMIUM, Shots, new_page
 
@@ -44,3 +45,18 @@ def pages(browser, server) -> Iterator:
     yield _open
     for page in opened:
         page.context.close()
+
+
+@pytest.fixture
+def every_role(api) -> dict:
+    """Accounts adm (admin), op, sup, wang (a member), a point's QR token and a case, for tests that visit
+    every page."""
+    adm = user_token(api, "admin", "adm")
+    user_token(api, "operator", "op")
+    user_token(api, "supervisor", "sup")
+    member = create_member(api, adm, name="王委员", level="district", lat=33.35, lon=120.15)
+    user_token(api, "member", "wang", member_id=member["id"])
+    case = api.post(
+        "/api/cases", json={"content": "来电：路灯不亮", "lat": 33.3, "lon": 120.1}, headers=auth(adm)
+    ).json()
+    return {"admin": adm, "qr": point_token(api, adm), "case": case}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import PASSWORD, auth, create_member, user_token
+from helpers import PASSWORD
 
 from e2e.browser import login
 
@@ -30,24 +30,8 @@ def _visit(page, errors: list[str], path: str) -> None:
     assert [e for e in errors if "Content Security Policy" in e or "Refused" in e] == [], f"{path}: {errors}"
 
 
-@pytest.fixture
-def world(api):
-    adm = user_token(api, "admin", "adm")
-    user_token(api, "operator", "op")
-    user_token(api, "supervisor", "sup")
-    member = create_member(api, adm, name="王委员", level="district", lat=33.35, lon=120.15)
-    user_token(api, "member", "wang", member_id=member["id"])
-    village = api.get("/api/regions", params={"level": "village"}, headers=auth(adm)).json()[0]
-    point = {"name": "议事室", "kind": "consultation_room", "village_code": village["code"]}
-    token = api.post("/api/points", json=point, headers=auth(adm)).json()["qr_token"]
-    case = api.post(
-        "/api/cases", json={"content": "来电：路灯不亮", "lat": 33.3, "lon": 120.1}, headers=auth(adm)
-    ).json()
-    return {"qr": token, "case": case}
-
-
 @pytest.mark.settings(map_tile_url="https://tiles.example.cn/{z}/{x}/{y}.png")
-def test_pages_load_without_csp_violations(pages, world, api, server):
+def test_pages_load_without_csp_violations(pages, every_role, api, server):
     res = api.get("/login")
     csp = res.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp and "https://tiles.example.cn" in csp
@@ -56,8 +40,8 @@ def test_pages_load_without_csp_violations(pages, world, api, server):
     resident = pages(mobile=True)
     errors = _watch(resident)
     _visit(resident, errors, "/login")
-    _visit(resident, errors, f"/q/{world['qr']}")
-    _visit(resident, errors, f"/t/{world['case']['tracking_no']}#s={world['case']['secret']}")
+    _visit(resident, errors, f"/q/{every_role['qr']}")
+    _visit(resident, errors, f"/t/{every_role['case']['tracking_no']}#s={every_role['case']['secret']}")
 
     for user, paths in (
         ("adm", ["/admin", "/admin/audit", "/consult", "/inspect"]),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from helpers import PASSWORD, auth, create_member, user_token
+from helpers import PASSWORD, auth
 
 from e2e.browser import login
 
@@ -15,29 +15,17 @@ def _record(page, seen: list[tuple[str, int | None, str]]) -> None:
     page.on("requestfailed", lambda r: seen.append((r.url, None, r.failure or "failed")))
 
 
-def test_every_page_loads_only_from_this_server_and_nothing_is_missing(api, pages, shots):
-    adm = user_token(api, "admin", "adm")
-    user_token(api, "operator", "op")
-    user_token(api, "supervisor", "sup")
-    member = create_member(api, adm, name="王委员", level="district", lat=33.35, lon=120.15)
-    user_token(api, "member", "wang", member_id=member["id"])
-    village = api.get("/api/regions", params={"level": "village"}, headers=auth(adm)).json()[0]
-    point = api.post(
-        "/api/points",
-        json={"name": "议事室", "kind": "consultation_room", "village_code": village["code"]},
-        headers=auth(adm),
-    ).json()
-    case = api.post("/api/cases", json={"content": "来电：路灯不亮", "lat": 33.3, "lon": 120.1}, headers=auth(adm))
-    case = case.json()
+def test_every_page_loads_only_from_this_server_and_nothing_is_missing(api, pages, shots, every_role):
+    case = every_role["case"]
     topic = api.post(
         "/api/consultations/topics",
         json={"title": "路灯整治", "description": "同一问题", "case_ids": [case["id"]]},
-        headers=auth(adm),
+        headers=auth(every_role["admin"]),
     ).json()
 
     seen: list[tuple[str, int | None, str]] = []
     visits = [
-        (None, True, ["/", "/login", f"/q/{point['qr_token']}", f"/t/{case['tracking_no']}#s={case['secret']}"]),
+        (None, True, ["/", "/login", f"/q/{every_role['qr']}", f"/t/{case['tracking_no']}#s={case['secret']}"]),
         (
             "adm",
             False,

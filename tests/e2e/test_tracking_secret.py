@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from helpers import auth, user_token
+from helpers import point_token, user_token
 from playwright.sync_api import expect
 
 
 def test_the_tracking_page_polls_with_the_secret_in_a_header(api, pages):
     op = user_token(api, "operator")
-    v = api.get("/api/regions?level=village", headers=auth(op)).json()[7]
-    point = api.post(
-        "/api/points",
-        json={"name": "村民议事室", "kind": "consultation_room", "village_code": v["code"]},
-        headers=auth(op),
-    ).json()
-    out = api.post(f"/api/intake/qr/{point['qr_token']}", data={"content": "路灯不亮", "category": "城乡建设"}).json()
+    form = {"content": "路灯不亮", "category": "城乡建设"}
+    out = api.post(f"/api/intake/qr/{point_token(api, op)}", data=form).json()
 
     page = pages(mobile=True)
     seen: list[tuple[str, str | None]] = []
