@@ -107,14 +107,13 @@ async def track_page(request: Request, tracking_no: str) -> HTMLResponse:
     try:
         await run_in_threadpool(ratelimit.check, "track", request, tracking_no)
     except AppError as exc:
-        return _track_error(request, tracking_no, exc)
+        return _too_many_page(request, exc)
     secret = request.query_params.get("secret")  # the contract's query form; the no-JS link from a receipt
     if not secret:
         page = render(request, "track.html", tracking_no=tracking_no, secret=None, received=False)
         page.headers.update(NO_STORE)
         return page
-    with Session(get_engine()) as session:
-        return _progress_page(request, session, tracking_no, secret)
+    return await run_in_threadpool(_tracking_page, request, tracking_no, secret, None, None)  # database work
 
 
 @router.post("/t/{tracking_no}", response_class=HTMLResponse)
@@ -131,18 +130,20 @@ async def track_submit(
     try:
         await run_in_threadpool(ratelimit.check, rule, request, tracking_no)
     except AppError as exc:
-        return _track_error(request, tracking_no, exc)
-    return await run_in_threadpool(_track_post, request, tracking_no, secret.strip(), score, comment)
+        return _too_many_page(request, exc)
+    return await run_in_threadpool(_tracking_page, request, tracking_no, secret.strip(), score, comment)
 
 
-def _track_post(request: Request, tracking_no: str, secret: str, score: str | None, comment: str | None):
+def _tracking_page(
+    request: Request, tracking_no: str, secret: str, score: str | None, comment: str | None
+) -> HTMLResponse:
+    """The progress page for a posted or linked secret, after rating when a score came with it."""
     with Session(get_engine()) as session:
         if score is None:
             return _progress_page(request, session, tracking_no, secret)
         try:
             body = RatingIn(secret=secret, score=score, comment=(comment or "").strip() or None)
-            case = cases.by_tracking_no(session, tracking_no, body.secret)
-            dispatching.rate(session, cases.get(session, case.id, lock=True), body.score, body.comment)
+            dispatching.rate_tracked(session, tracking_no, body.secret, body.score, body.comment)
             session.commit()
         except ValidationError:
             session.rollback()
@@ -189,7 +190,8 @@ def _progress_page(
     return page
 
 
-def _track_error(request: Request, tracking_no: str, exc: AppError) -> HTMLResponse:
+def _too_many_page(request: Request, exc: AppError) -> HTMLResponse:
+    """429 from the tracking rules, as a page with Retry-After."""
     page = render(
         request,
         "error.html",

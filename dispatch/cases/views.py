@@ -219,8 +219,7 @@ def track(
     dependencies=[Depends(rate_limit("rating", "tracking_no"))],
 )
 def rate(tracking_no: str, body: RatingIn, session: Session = Depends(get_session)) -> dict:
-    case = service.by_tracking_no(session, tracking_no, body.secret)
-    case = dispatching.rate(session, service.get(session, case.id, lock=True), body.score, body.comment)
+    case = dispatching.rate_tracked(session, tracking_no, body.secret, body.score, body.comment)
     session.commit()
     return service.track_view(session, case)
 

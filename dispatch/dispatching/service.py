@@ -418,6 +418,13 @@ def rate(
     return case
 
 
+def rate_tracked(session: Session, tracking_no: str, secret: str, score: str, comment: str | None) -> Case:
+    """The resident's rating through the tracking page (API or plain form): the secret opens the case, which
+    is locked while it is rated."""
+    case = cases.by_tracking_no(session, tracking_no, secret)
+    return rate(session, cases.get(session, case.id, lock=True), score, comment)
+
+
 def candidates(session: Session, case: Case, limit: int = 5) -> list[dict]:
     """The members the rule would consider for ``case``, nearest first, for an operator's manual choice.
 
