@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from sqlmodel import Session
 
 from dispatch.auth.deps import SESSION_COOKIE
 from dispatch.auth.service import Principal, principal_from_token
+from dispatch.cases import taxonomy
 from dispatch.cases.service import SHANGHAI
 from dispatch.config import get_settings
 from dispatch.db import get_engine
@@ -21,6 +23,8 @@ from dispatch.db import get_engine
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+# app.js reads the English category names from a meta tag: one source (categories_en.csv) for every page
+env.globals["categories_en"] = json.dumps(taxonomy.english_names(), ensure_ascii=False, separators=(",", ":"))
 
 
 def local_time(at: datetime) -> str:

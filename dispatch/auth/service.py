@@ -19,13 +19,14 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from dispatch.auth.models import ROLES, ApiKey, AuthSession, User
 from dispatch.auth.passwords import check_password
 from dispatch.config import get_settings, secret_keys
 from dispatch.db import after_commit, get_engine, utcnow
 from dispatch.errors import AppError, Conflict
+from dispatch.members.models import Member
 
 _hasher = PasswordHasher()
 
@@ -45,7 +46,31 @@ class Principal:
 
     @property
     def actor(self) -> str:
-        return f"{self.role}:{self.id}" if self.kind == "user" else f"apikey:{self.id}"
+        """How case and audit trails name this caller: a member account acts as its member (``member:<member
+        id>``, as the dispatcher's accept/decline do), other users as ``<role>:<user id>``, keys as ``apikey:<id>``."""
+        if self.kind != "user":
+            return f"apikey:{self.id}"
+        if self.role == "member" and self.member_id is not None:
+            return f"member:{self.member_id}"
+        return f"{self.role}:{self.id}"
+
+
+def actor_names(session: Session, actors: Iterable[str]) -> dict[str, str]:
+    """Display names of trail actors (``operator:2`` → that user's username, ``member:7`` → the member's name,
+    ``apikey:3`` → the key's name). Kinds without a row (resident, system, demo) are left to the page, which
+    words them in its language."""
+    tables = {"member": (Member.id, Member.name), "apikey": (ApiKey.id, ApiKey.name)}
+    asked: dict[str, dict[int, list[str]]] = {}
+    for actor in set(actors):
+        kind, _, ident = actor.partition(":")
+        if ident.isdigit() and kind in (*tables, *ROLES):
+            asked.setdefault(kind if kind in tables else "user", {}).setdefault(int(ident), []).append(actor)
+    names: dict[str, str] = {}
+    for kind, by_id in asked.items():
+        id_col, name_col = tables.get(kind, (User.id, User.username))
+        for ident, name in session.exec(select(id_col, name_col).where(col(id_col).in_(by_id))).all():
+            names.update(dict.fromkeys(by_id[ident], name))
+    return names
 
 
 def hash_password(password: str) -> str:

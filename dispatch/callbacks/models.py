@@ -62,11 +62,13 @@ class CallbackOut(BaseModel):
     due_at: datetime
     created_at: datetime
     claimed_by: str | None
+    claimed_by_name: str | None = None  # the operator's username
     claimed_at: datetime | None
     outcome: str | None
     score: str | None
     note: str | None
     completed_by: str | None
+    completed_by_name: str | None = None
     completed_at: datetime | None
     cancel_reason: str | None
     case: dict[str, Any]

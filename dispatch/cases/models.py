@@ -224,6 +224,7 @@ class CaseEventOut(BaseModel):
     case_id: int
     at: datetime
     actor: str
+    actor_name: str | None = None  # the user's, member's or key's name; None for resident, system, demo
     action: str
     from_status: str | None
     to_status: str | None

@@ -12,6 +12,7 @@ from pathlib import Path
 
 OTHER = "其他"
 _FILE = Path(__file__).parent / "data" / "taxonomy.csv"
+_ENGLISH = Path(__file__).parent / "data" / "categories_en.csv"
 
 
 @lru_cache
@@ -45,3 +46,14 @@ def normalise(category: str | None) -> str | None:
     if category in paths:
         return category
     return unique.get(category)
+
+
+@lru_cache
+def english_names() -> dict[str, str]:
+    """English names of the top-level categories (and 其他), for pages in English."""
+    with _ENGLISH.open(encoding="utf-8") as fh:
+        names = {row["一级分类"].strip(): row["English"].strip() for row in csv.DictReader(fh)}
+    missing = set(top_level()) - names.keys()
+    if missing:
+        raise RuntimeError(f"categories_en.csv lacks {sorted(missing)}")
+    return names

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, File, Header, Query, Response, UploadFil
 from sqlmodel import Session
 
 from dispatch.auth.deps import STAFF, get_session, principal, require
-from dispatch.auth.service import Principal
+from dispatch.auth.service import Principal, actor_names
 from dispatch.cases import files, service
 from dispatch.cases.models import (
     AssignIn,
@@ -81,7 +81,9 @@ def case_events(
     case_id: int, session: Session = Depends(get_session), p: Principal = Depends(require(*STAFF, "member"))
 ) -> list:
     _visible(service.get(session, case_id), p)
-    return service.events(session, case_id)
+    found = service.events(session, case_id)
+    names = actor_names(session, (e.actor for e in found))
+    return [CaseEventOut(**e.model_dump(), actor_name=names.get(e.actor)) for e in found]
 
 
 # An attachment is the sender's bytes on our origin: whatever a browser makes of them, nothing may run. A

@@ -10,7 +10,11 @@
           "status.new": "待派", "status.offered": "已派待签", "status.assigned": "已签收", "status.in_progress": "办理中",
           "status.resolved": "已办结", "status.closed": "已关闭", "status.reopened": "重办", "status.escalated": "待人工派单",
           "status.forwarded": "已转办", "status.merged": "已合并", "status.cancelled": "已撤销",
-          "channel.hotline": "12345热线", "channel.mail": "信箱", "channel.qr": "扫码", "channel.phone": "来电", "channel.open311": "Open311" },
+          "channel.hotline": "12345热线", "channel.mail": "信箱", "channel.qr": "扫码", "channel.phone": "来电", "channel.open311": "Open311",
+          "actor.resident": "居民", "actor.system": "系统", "actor.demo": "演示数据", "actor.admin": "管理员",
+          "actor.operator": "值班员", "actor.supervisor": "督查员", "actor.member": "委员", "actor.apikey": "接口",
+          "actor.ladder": "系统（超时升级）",
+          "score.satisfied": "满意", "score.basically_satisfied": "基本满意", "score.dissatisfied": "不满意" },
     en: { skip: "Skip to content", brand: "Let's talk it over", nav: "Main navigation", "nav.board": "Board", "nav.inspect": "Inspection",
           "nav.admin": "Admin", "nav.member": "My cases", logout: "Sign out", home: "Home",
           "login.title": "Sign in", "login.username": "Username", "login.password": "Password", "login.submit": "Sign in",
@@ -18,7 +22,11 @@
           "status.new": "New", "status.offered": "Offered", "status.assigned": "Accepted", "status.in_progress": "In progress",
           "status.resolved": "Resolved", "status.closed": "Closed", "status.reopened": "Reopened", "status.escalated": "Needs dispatcher",
           "status.forwarded": "Forwarded", "status.merged": "Merged", "status.cancelled": "Cancelled",
-          "channel.hotline": "12345 hotline", "channel.mail": "Mailbox", "channel.qr": "QR code", "channel.phone": "Phone", "channel.open311": "Open311" },
+          "channel.hotline": "12345 hotline", "channel.mail": "Mailbox", "channel.qr": "QR code", "channel.phone": "Phone", "channel.open311": "Open311",
+          "actor.resident": "Resident", "actor.system": "System", "actor.demo": "Demo data", "actor.admin": "Administrator",
+          "actor.operator": "Operator", "actor.supervisor": "Supervisor", "actor.member": "Member", "actor.apikey": "API client",
+          "actor.ladder": "System (escalation)",
+          "score.satisfied": "Satisfied", "score.basically_satisfied": "Basically satisfied", "score.dissatisfied": "Dissatisfied" },
   };
   let lang = localStorage.getItem(LANG_KEY) === "en" ? "en" : "zh";
 
@@ -47,6 +55,29 @@
     localStorage.setItem(LANG_KEY, lang);
     apply(document);
     document.dispatchEvent(new CustomEvent("sl:lang", { detail: lang }));
+  }
+
+  /** A trail actor in words: "operator:2" with actor_name "li" → "值班员 li" / "Operator li"; "resident" → 居民. */
+  function actor(e) {
+    const raw = typeof e === "string" ? e : (e && e.actor) || "";
+    const name = typeof e === "string" ? null : e && e.actor_name;
+    const kind = raw === "system:ladder" ? "ladder" : raw.split(":")[0];
+    const word = dict.zh["actor." + kind] ? t("actor." + kind) : raw;
+    return name ? word + " " + name : word;
+  }
+  let catNames = null;
+  /** A category path in the page's language: in English the top-level category's English name (full: the rest of
+   * the path after it, in Chinese, since only the 15 top-level classes have English names). */
+  function category(path, full) {
+    if (!path) return "";
+    const parts = String(path).split("/");
+    if (lang !== "en") return full ? parts.join(" / ") : parts[parts.length - 1];
+    if (catNames === null) {
+      const meta = document.querySelector('meta[name="sl-categories"]');
+      try { catNames = JSON.parse(meta ? meta.content : "{}"); } catch (err) { catNames = {}; }
+    }
+    const top = catNames[parts[0]] || parts[0];
+    return full && parts.length > 1 ? top + " / " + parts.slice(1).join(" / ") : top;
   }
 
   async function api(path, opts = {}) {
@@ -121,7 +152,17 @@
     return { close() { stopped = true; ws && ws.close(); }, get socket() { return ws; } };
   }
 
-  window.SL = { t, extend, apply, setLang, get lang() { return lang; }, api, fmtTime, fmtCountdown, maskPhone, esc, haversine, live };
+  /** The page's #live-status pill: worded by its state, so a language switch re-words it. */
+  function liveStatus(up) {
+    const el = document.getElementById("live-status");
+    if (!el) return;
+    el.classList.toggle("online", up);
+    el.classList.toggle("offline", !up);
+    el.dataset.i18n = up ? "live.online" : "live.offline";
+    el.textContent = t(el.dataset.i18n);
+  }
+
+  window.SL = { t, extend, apply, setLang, get lang() { return lang; }, api, actor, category, fmtTime, fmtCountdown, maskPhone, esc, haversine, live, liveStatus };
   document.addEventListener("DOMContentLoaded", () => {
     apply(document);
     const sw = document.getElementById("lang-switch");

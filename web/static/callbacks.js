@@ -46,7 +46,8 @@
   function stateText(t) {
     const s = SL.t("cb.st." + t.status, t.status);
     if (t.status !== "claimed") return s;
-    return s + " · " + SL.t("cb.by") + " " + (t.claimed_by === actor ? SL.t("cb.mine") : t.claimed_by);
+    return s + " · " + SL.t("cb.by") + " " +
+      (t.claimed_by === actor ? SL.t("cb.mine") : SL.actor({ actor: t.claimed_by, actor_name: t.claimed_by_name }));
   }
 
   function renderList() {
@@ -75,7 +76,7 @@
     $("d-state").textContent = stateText(t);
     $("d-name").textContent = c.reporter_name || SL.t("cb.none");
     $("d-phone").textContent = c.reporter_phone || SL.t("cb.none");
-    $("d-category").textContent = c.category || SL.t("cb.none");
+    $("d-category").textContent = SL.category(c.category, true) || SL.t("cb.none");
     $("d-content").textContent = c.content || "";
     $("d-reply").textContent = c.resolution || SL.t("cb.none");
     $("d-script").textContent = SL.lang === "en" ? t.script.en : t.script.zh;
@@ -154,9 +155,7 @@
   document.addEventListener("sl:lang", () => { renderList(); renderDetail(); });
 
   function onStatus(up) {
-    const el = $("live-status");
-    el.className = "live " + (up ? "online" : "offline");
-    el.textContent = SL.t(up ? "live.online" : "live.offline");
+    SL.liveStatus(up);
     if (up) loadSoon(); // whatever happened while offline
   }
   SL.live("/ws/board", (ev) => { if (ev.type && ev.type.startsWith("callback.")) loadSoon(); }, onStatus);
