@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -206,20 +205,21 @@ def create_app(*, start_background: bool = True, embedded_worker: bool | None = 
     from dispatch.qrcodes.views import router as qrcodes_router
     from dispatch.regions.views import router as regions_router
     from dispatch.reports.views import router as reports_router
+    from web.assets import Assets
     from web.auth_pages import router as auth_pages_router
     from web.callbacks import router as callbacks_pages_router
     from web.docs_pages import router as docs_pages_router
     from web.member import router as member_pages_router
     from web.pages import router as pages_router
     from web.qr_pages import router as qr_pages_router
-    from web.render import STATIC, PageRedirect
+    from web.render import PageRedirect
     from web.staff import router as staff_pages_router
 
     @app.exception_handler(PageRedirect)
     async def _page_redirect(_request, exc: PageRedirect):
         return exc.response
 
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/static", Assets(), name="static")
     for router in (
         docs_pages_router,
         reports_router,

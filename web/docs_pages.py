@@ -7,9 +7,8 @@ from fastapi import APIRouter
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import FileResponse, HTMLResponse
 
-from web.render import STATIC
+from web.assets import STATIC, url
 
-VENDOR = "/static/vendor"
 ICON = "/favicon.ico"
 TITLE = "Shangliang 商量 API"
 router = APIRouter(include_in_schema=False)
@@ -20,8 +19,8 @@ def swagger_ui() -> HTMLResponse:
     return get_swagger_ui_html(
         openapi_url="/openapi.json",
         title=TITLE,
-        swagger_js_url=f"{VENDOR}/swagger-ui/swagger-ui-bundle.js",
-        swagger_css_url=f"{VENDOR}/swagger-ui/swagger-ui.css",
+        swagger_js_url=url("vendor/swagger-ui/swagger-ui-bundle.js"),
+        swagger_css_url=url("vendor/swagger-ui/swagger-ui.css"),
         swagger_favicon_url=ICON,
         oauth2_redirect_url="/docs/oauth2-redirect",
         swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from validator.swagger.io
@@ -38,7 +37,7 @@ def redoc() -> HTMLResponse:
     return get_redoc_html(
         openapi_url="/openapi.json",
         title=TITLE,
-        redoc_js_url=f"{VENDOR}/redoc/redoc.standalone.js",
+        redoc_js_url=url("vendor/redoc/redoc.standalone.js"),
         redoc_favicon_url=ICON,
         with_google_fonts=False,
     )

@@ -19,11 +19,12 @@ from dispatch.cases import taxonomy
 from dispatch.cases.service import SHANGHAI
 from dispatch.config import get_settings
 from dispatch.db import get_engine
+from web import assets
 
 TEMPLATES = Path(__file__).parent / "templates"
-STATIC = Path(__file__).parent / "static"
 env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
 # app.js reads the English category names from a meta tag: one source (categories_en.csv) for every page
+env.globals["static"] = assets.url
 env.globals["categories_en"] = json.dumps(taxonomy.english_names(), ensure_ascii=False, separators=(",", ":"))
 
 
