@@ -214,6 +214,9 @@ class CaseOut(BaseModel):
     created_at: datetime
     received_at: datetime
     updated_at: datetime
+    accepted_at: datetime | None = None  # the member signed (签收); an operator's assignment alone leaves it empty
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
     resolution: str | None
     rating: str | None
     attachments: list[AttachmentOut] = []

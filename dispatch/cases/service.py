@@ -557,6 +557,9 @@ def view(case: Case, *, reveal_reporter: bool, attachments: list[Attachment] | N
             "created_at",
             "received_at",
             "updated_at",
+            "accepted_at",
+            "resolved_at",
+            "closed_at",
             "resolution",
             "rating",
         )

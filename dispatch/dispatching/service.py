@@ -231,7 +231,13 @@ def _require_offer_holder(case: Case, member_id: int) -> None:
 
 
 def accept(session: Session, case_id: int, member_id: int) -> Case:
+    """The member signs for (签收) the case offered to them, or for one an operator assigned them (the status
+    stays ``assigned``: only the trail and ``accepted_at`` record the signature)."""
     case = cases.get(session, case_id, lock=True)
+    if case.status == "assigned" and case.assignee_id == member_id and case.accepted_at is None:
+        case.accepted_at = utcnow()
+        states.record(session, case, actor=f"member:{member_id}", action="accepted")
+        return case
     _require_offer_holder(case, member_id)
     _close_offer(session, case, "accepted")
     case.assignee_id = member_id
@@ -277,11 +283,15 @@ def expire_offer(session: Session, offer_id: int) -> bool:
 
 
 def assign(session: Session, case_id: int, member_id: int, actor: str) -> Case:
-    """Manual assignment by an operator: overrides the rule, counts against the member's load."""
+    """Manual assignment by an operator: overrides the rule, counts against the member's load. It is not the
+    member's acceptance (签收): ``accepted_at`` waits for the member to sign or report progress. A case already
+    assigned or in progress is reassigned: the previous member's slot is given back."""
     case = cases.get(session, case_id, lock=True)
     member = session.get(Member, member_id)
     if member is None:
         raise not_found("委员", "Member", code="member_not_found", id=member_id)
+    if case.status in HOLDS_SLOT:
+        return _reassign(session, case, member_id, actor)
     states.check(case, "assigned")
     previous = case.offered_to
     if _close_offer(session, case, "withdrawn") is not None:
@@ -290,10 +300,29 @@ def assign(session: Session, case_id: int, member_id: int, actor: str) -> Case:
     locator.take(member_id)
     after_rollback(session, lambda: locator.release(member_id))
     case.assignee_id = member_id
-    case.accepted_at = utcnow()
     states.transition(
         session, case, "assigned", actor=actor, action="assigned", data={"member_id": member_id}, notify=(previous,)
     )
+    return case
+
+
+def _reassign(session: Session, case: Case, member_id: int, actor: str) -> Case:
+    """Another member for a case that is assigned or in progress (its status stays); the trail names both."""
+    previous = case.assignee_id
+    if previous == member_id:
+        raise Conflict(
+            "already_assigned",
+            "该案件已由这位委员承办",
+            "The case is already assigned to this member",
+            member_id=member_id,
+        )
+    locator = get_locator()
+    locator.take(member_id)
+    after_rollback(session, lambda: locator.release(member_id))
+    release_after_commit(session, previous)
+    case.assignee_id = member_id
+    data = {"member_id": member_id, "from_member_id": previous}
+    states.record(session, case, actor=actor, action="assigned", data=data, notify=(previous,))
     return case
 
 
@@ -315,9 +344,16 @@ def _require_assignee(case: Case, member_id: int | None) -> None:
         raise Forbidden("not_your_case", "该案件未派给您", "This case is not assigned to you")
 
 
+def _signed_by_acting(case: Case, member_id: int | None) -> None:
+    """A member who reports on a case an operator assigned them has taken it on: that is its 签收 time."""
+    if member_id is not None and case.accepted_at is None and case.status in HOLDS_SLOT:
+        case.accepted_at = utcnow()
+
+
 def progress(session: Session, case_id: int, note: str, actor: str, member_id: int | None) -> Case:
     case = cases.get(session, case_id, lock=True)
     _require_assignee(case, member_id)
+    _signed_by_acting(case, member_id)
     if case.status == "assigned":
         states.transition(session, case, "in_progress", actor=actor, action="progress", note=note)
     elif case.status == "in_progress":
@@ -331,6 +367,7 @@ def resolve(session: Session, case_id: int, note: str, actor: str, member_id: in
     case = cases.get(session, case_id, lock=True)
     _require_assignee(case, member_id)
     states.check(case, "resolved")
+    _signed_by_acting(case, member_id)
     if case.status in HOLDS_SLOT:
         release_after_commit(session, case.assignee_id)
     case.resolution = note

@@ -28,6 +28,22 @@
       "d.kind": "诉求类型", "d.kind_set": "设置", "d.kind_ok": "诉求类型已设为：{name}，时限已重算", "kind.none": "未知",
       "kind.咨询": "咨询", "kind.求助": "求助", "kind.建议": "建议", "kind.投诉": "投诉", "kind.举报": "举报", "kind.complex": "复杂诉求",
       "d.files": "附件", "d.download": "下载 {name}",
+      "st.assigned": "已指派", "st.accepted": "已签收", "colon": "：",
+      "cd.days": "{d}天{h}小时", "alert.ack": "确认", "alert.ack_all": "全部确认（{n}）", "alert.more": "另有 {n} 条提醒未确认",
+      "alert.hotspot_line": "{place} {n}件相似诉求", "members.toggle": "显示委员",
+      "d.by_operator": "已指派给 {name}（值班员指派，待委员签收）", "d.by_operator_short": "已指派给 {name}（值班员指派）",
+      "d.accepted_by": "{name} 已签收", "d.handling_by": "承办人：{name}", "d.current": "当前承办人",
+      "d.reassign": "改派", "d.reassign_to": "改派给 {name}", "d.reassigned_ok": "已改派给 {name}",
+      "d.member_n": "委员 #{id}",
+      "act.created": "受理", "act.offered": "派单", "act.declined": "委员拒单", "act.offer_expired": "超时未签收",
+      "act.accepted": "签收", "act.assigned": "值班员指派", "act.escalated": "升级待人工派单", "act.progress": "办理进展",
+      "act.resolved": "办结", "act.rated": "群众评价", "act.closed": "关闭", "act.reopened": "重办",
+      "act.forwarded": "转办", "act.merged": "合并", "act.cancelled": "撤销", "act.platform_closed": "平台关闭",
+      "act.feed_updated": "平台更新", "act.categorised": "确认分类", "act.request_kind": "设置诉求类型",
+      "act.photos": "补充照片", "act.callback": "回访", "act.reminded": "催办", "act.overdue": "超时",
+      "act.supervised": "督办", "act.extension_requested": "申请延期", "act.extension_approved": "延期获批",
+      "act.extension_rejected": "延期未批", "act.follow_up_scheduled": "安排跟进", "act.follow_up_due": "跟进到期",
+      "act.other": "处理记录",
     },
     en: {
       "board.title": "Live board", "board.sound": "Sound alerts", "kpi.title": "Today", "kpi.total": "Intake today",
@@ -57,6 +73,26 @@
       "kind.咨询": "Enquiry", "kind.求助": "Request for help", "kind.建议": "Suggestion", "kind.投诉": "Complaint", "kind.举报": "Report",
       "kind.complex": "Complex request",
       "d.files": "Files", "d.download": "Download {name}",
+      "st.assigned": "Assigned", "st.accepted": "Accepted", "colon": ": ",
+      "cd.days": "{d} d {h} h", "alert.ack": "Acknowledge", "alert.ack_all": "Acknowledge all ({n})",
+      "alert.more": "{n} more alerts not acknowledged",
+      "alert.hotspot_line": "{place}: {n} similar requests", "members.toggle": "Show members",
+      "d.by_operator": "Assigned to {name} by the operator (not yet accepted by the member)",
+      "d.by_operator_short": "Assigned to {name} by the operator",
+      "d.accepted_by": "Accepted by {name}", "d.handling_by": "Handled by {name}", "d.current": "Current assignee",
+      "d.reassign": "Reassign", "d.reassign_to": "Reassign to {name}", "d.reassigned_ok": "Reassigned to {name}",
+      "d.member_n": "Member #{id}",
+      "act.created": "Received", "act.offered": "Offered", "act.declined": "Declined by the member",
+      "act.offer_expired": "Not accepted in time", "act.accepted": "Accepted", "act.assigned": "Assigned by the operator",
+      "act.escalated": "Escalated to a dispatcher", "act.progress": "Progress", "act.resolved": "Resolved",
+      "act.rated": "Resident's rating", "act.closed": "Closed", "act.reopened": "Reopened", "act.forwarded": "Forwarded",
+      "act.merged": "Merged", "act.cancelled": "Cancelled", "act.platform_closed": "Closed on the platform",
+      "act.feed_updated": "Updated by the platform", "act.categorised": "Category confirmed",
+      "act.request_kind": "Request type set", "act.photos": "Photos added", "act.callback": "Callback",
+      "act.reminded": "Reminder", "act.overdue": "Overdue", "act.supervised": "Supervision order",
+      "act.extension_requested": "Extension requested", "act.extension_approved": "Extension approved",
+      "act.extension_rejected": "Extension refused", "act.follow_up_scheduled": "Follow-up scheduled",
+      "act.follow_up_due": "Follow-up due", "act.other": "Note",
     },
   });
 
@@ -75,10 +111,12 @@
   const members = new Map(); // member id -> member
   const regions = new Map(); // code -> {name, parent_code, level}
   const overdueSeen = new Set();
+  const howAssigned = new Map(); // case id -> "member" (signed for it) | "operator" (assigned it), from live events
   const hotspots = new Map(); // hotspot id -> open hotspot
   const hotClosed = new Set(); // ids no longer open: an older event must not bring them back
   let hotSelected = null;
-  let map = null, loaded = false, buffered = [];
+  let map = null, memberLayer = null, loaded = false, buffered = [];
+  let showMembers = localStorage.getItem("sl_board_members") !== "0";
   let drawerId = null, drawerOpener = null;
 
   const tf = (key, vars) => SL.t(key).replace(/\{(\w+)\}/g, (_, k) => (vars && vars[k] != null ? vars[k] : ""));
@@ -109,26 +147,47 @@
     const tw = c.town_code && regions.get(c.town_code);
     return [tw && tw.name, v && v.name].filter(Boolean).join(" · ") || c.address || "";
   }
-  function shortCategory(cat) { return cat ? cat.split("/").pop() : "—"; }
-  function age(iso) {
-    const m = Math.floor((Date.now() - ts(iso)) / 60000);
-    if (!(m >= 1)) return SL.t("age.now");
-    if (m < 60) return tf("age.min", { n: m });
-    if (m < 1440) return tf("age.hour", { n: Math.floor(m / 60) });
-    return tf("age.day", { n: Math.floor(m / 1440) });
+  function shortCategory(cat) {
+    if (!cat) return "—";
+    return typeof SL.category === "function" ? SL.category(cat) : cat.split("/").pop();
+  }
+  function fullCategory(cat) {
+    if (!cat) return "—";
+    return typeof SL.category === "function" ? SL.category(cat, true) : cat;
+  }
+  function actorName(e) { return typeof SL.actor === "function" ? SL.actor(e) : e.actor; }
+  function memberName(id) {
+    const m = id != null && members.get(id);
+    if (m) return m.name;
+    const cand = drawerState && (drawerState.cands || []).find((x) => x.member_id === id);
+    return cand ? cand.name : tf("d.member_n", { id });
+  }
+  // "assigned" is the member's signature (签收) or an operator's assignment: the board says which
+  function signedBy(c) {
+    if (c.status !== "assigned" && c.status !== "in_progress") return null;
+    if ("accepted_at" in c) return c.accepted_at ? "member" : "operator";
+    return howAssigned.get(c.id) || null;
+  }
+  function statusLabel(c) {
+    if (c.status === "assigned") return SL.t(signedBy(c) === "member" ? "st.accepted" : "st.assigned");
+    return SL.t("status." + c.status);
+  }
+  function fmtLeft(ms) {
+    if (ms < 86400000) return SL.fmtCountdown(ms);
+    return tf("cd.days", { d: Math.floor(ms / 86400000), h: Math.floor((ms % 86400000) / 3600000) });
   }
 
   // ------------------------------------------------------------------ cards
   function cardHTML(c, col) {
     const dl = deadline(c);
     return (
-      `<span class="c-top"><span class="c-no">${SL.esc(c.tracking_no)}</span>` +
+      `<span class="c-no">${SL.esc(c.tracking_no)}</span>` +
+      `<span class="c-mid"><span class="c-cat" title="${SL.esc(fullCategory(c.category))}">${SL.esc(shortCategory(c.category))}</span>` +
+      `<span class="c-chips">` +
       (c.urgency === "urgent" ? `<span class="chip urgent">${SL.esc(SL.t("card.urgent"))}</span>` : "") +
-      `<span class="chip st-${col}">${SL.esc(SL.t("status." + c.status))}</span></span>` +
-      `<span class="c-cat" title="${SL.esc(c.category || "")}">${SL.esc(shortCategory(c.category))}</span>` +
-      `<span class="c-place">${SL.esc(placeName(c))}</span>` +
-      `<span class="c-foot"><span class="c-age">${SL.esc(age(c.created_at))}</span>` +
-      `<span class="c-cd" data-cd>${dl ? "" : SL.esc(SL.t("card.no_deadline"))}</span></span>`
+      `<span class="chip st-${col}">${SL.esc(statusLabel(c))}</span></span></span>` +
+      `<span class="c-place">${SL.esc(placeName(c) || "—")}</span>` +
+      `<span class="c-cd" data-cd>${dl ? "" : SL.esc(SL.t("card.no_deadline"))}</span>`
     );
   }
   function updateCountdown(card, c, now) {
@@ -136,10 +195,13 @@
     const dl = deadline(c);
     if (!el || !dl) return;
     const left = dl.at - now;
-    el.textContent = (left < 0 ? SL.t("card.overdue_by") + " " + SL.fmtCountdown(-left) : SL.t(dl.key) + " " + SL.fmtCountdown(left));
+    const label = SL.t(left < 0 ? "card.overdue_by" : dl.key), value = fmtLeft(Math.abs(left));
+    if (el.dataset.label !== label) {
+      el.innerHTML = `<span class="cd-label"></span> <span class="cd-val"></span>`;
+      el.firstChild.textContent = el.dataset.label = label;
+    }
+    el.lastChild.textContent = value;
     el.classList.toggle("late", left < 0);
-    const ageEl = card.querySelector(".c-age");
-    if (ageEl) ageEl.textContent = age(c.created_at);
   }
   function renderCard(c, now) {
     const col = column(c, now);
@@ -160,7 +222,7 @@
     card.dataset.status = c.status;
     card.classList.toggle("hot", hotCases().has(c.id));
     card.innerHTML = cardHTML(c, col);
-    card.setAttribute("aria-label", `${c.tracking_no} ${SL.t("status." + c.status)} ${shortCategory(c.category)} ${placeName(c)}`);
+    card.setAttribute("aria-label", `${c.tracking_no} ${statusLabel(c)} ${shortCategory(c.category)} ${placeName(c)}`);
     updateCountdown(card, c, now);
     const list = document.getElementById("queue-" + col);
     if (card.parentElement !== list) insertSorted(list, card, c);
@@ -206,7 +268,7 @@
       m.setLatLng([c.lat, c.lon]);
       m.setStyle({ fillColor: colour });
     }
-    m.unbindTooltip().bindTooltip(`${SL.esc(c.tracking_no)} · ${SL.esc(SL.t("status." + c.status))}`);
+    m.unbindTooltip().bindTooltip(`${SL.esc(c.tracking_no)} · ${SL.esc(statusLabel(c))}`);
     const el = m.getElement();
     if (el) el.setAttribute("data-status", c.status);
     if (!OPEN.includes(c.status)) {
@@ -225,7 +287,7 @@
       const b = document.createElement("button");
       b.type = "button";
       b.dataset.caseId = id;
-      b.textContent = `${c.tracking_no} ${SL.t("status." + c.status)} ${placeName(c)}`;
+      b.textContent = `${c.tracking_no} ${statusLabel(c)} ${placeName(c)}`;
       b.addEventListener("click", () => openDrawer(id, b));
       li.appendChild(b);
       ul.appendChild(li);
@@ -246,7 +308,8 @@
     if (!map || mb.lat == null || mb.lon == null) return;
     let m = memberMarkers.get(mb.id);
     if (!m) {
-      m = L.marker([mb.lat, mb.lon], { icon: memberIcon(mb), keyboard: false, zIndexOffset: -100 }).addTo(map);
+      m = L.marker([mb.lat, mb.lon], { icon: memberIcon(mb), keyboard: false, zIndexOffset: -100 });
+      memberLayer.addLayer(m);
       memberMarkers.set(mb.id, m);
     } else {
       m.setLatLng([mb.lat, mb.lon]);
@@ -258,8 +321,23 @@
   }
   async function initMap() {
     const el = document.getElementById("map");
-    map = L.map(el, { zoomControl: true, attributionControl: true, zoomSnap: 0.1, zoomDelta: 0.5 });
+    map = L.map(el, { zoomControl: false, attributionControl: true, zoomSnap: 0.1, zoomDelta: 0.5, maxZoom: 18 });
+    L.control.zoom({ position: "bottomright" }).addTo(map);
     map.createPane("cases").style.zIndex = 650;
+    // town names over the markers as outlined text (no box): a marker under a name stays visible around it
+    const labels = map.createPane("labels");
+    labels.style.zIndex = 655;
+    labels.style.pointerEvents = "none";
+    // members: counted clusters when they crowd (hundreds of squares would bury the cases), one toggle hides them
+    memberLayer = L.markerClusterGroup
+      ? L.markerClusterGroup({
+        showCoverageOnHover: false, spiderfyOnMaxZoom: false, zoomToBoundsOnClick: true, maxClusterRadius: 45,
+        iconCreateFunction: (cl) => L.divIcon({ className: "member-cluster", iconSize: [36, 36],
+          html: `<span>${cl.getChildCount()}</span>` }),
+      })
+      : L.layerGroup();
+    if (showMembers) memberLayer.addTo(map);
+    renderMembersToggle();
     map.attributionControl.setPrefix(false);
     const tileUrl = root.dataset.tileUrl;
     if (tileUrl) L.tileLayer(tileUrl, { attribution: root.dataset.tileAttribution || "", maxZoom: 18 }).addTo(map);
@@ -276,16 +354,38 @@
         const p = f.properties;
         if (p.level !== "town" || !p.centre) continue;
         L.marker([p.centre[1], p.centre[0]], {
-          interactive: false, keyboard: false,
+          interactive: false, keyboard: false, pane: "labels",
           icon: L.divIcon({ className: "town-label", html: `<span>${SL.esc(p.name)}</span>`, iconSize: null }),
         }).addTo(map);
       }
-      map.invalidateSize();
-      map.fitBounds(layer.getBounds(), { padding: [16, 16] });
+      fitDistrict = () => {
+        map.invalidateSize();
+        // keep the district clear of the members toggle (top) and the legend (bottom)
+        const box = el.getBoundingClientRect();
+        const tools = document.querySelector(".map-tools").getBoundingClientRect();
+        const legend = document.getElementById("legend").getBoundingClientRect();
+        map.fitBounds(layer.getBounds(), {
+          paddingTopLeft: [8, Math.max(8, tools.bottom - box.top + 4)],
+          paddingBottomRight: [8, Math.max(8, box.bottom - legend.top + 4)],
+        });
+      };
+      fitDistrict();
+      // the wall's layout settles after the first paint: fit the district again when the map's box changes
+      if (window.ResizeObserver) new ResizeObserver(() => fitDistrict()).observe(el);
     } catch (e) {
       showError(e);
     }
   }
+
+  let fitDistrict = () => {};
+  const membersBtn = document.getElementById("members-toggle");
+  function renderMembersToggle() { membersBtn.setAttribute("aria-pressed", showMembers ? "true" : "false"); }
+  membersBtn.addEventListener("click", () => {
+    showMembers = !showMembers;
+    localStorage.setItem("sl_board_members", showMembers ? "1" : "0");
+    if (map && memberLayer) { if (showMembers) memberLayer.addTo(map); else map.removeLayer(memberLayer); }
+    renderMembersToggle();
+  });
 
   // ------------------------------------------------------------------ state
   function upsert(c, fromEvent) {
@@ -356,77 +456,119 @@
     soundOn = !soundOn;
     localStorage.setItem("sl_board_sound", soundOn ? "1" : "0");
     renderSound();
-    if (soundOn) { ensureAudio(); beep(); }
+    if (soundOn) { ensureAudio(); beep("test"); }
   });
   function ensureAudio() {
     if (!audio) { const Ctx = window.AudioContext || window.webkitAudioContext; if (Ctx) audio = new Ctx(); }
     if (audio && audio.state === "suspended") audio.resume();
     return audio;
   }
-  function beep() {
+  // A tone made here (WebAudio), no audio file: two rising notes for an escalation, three for a hotspot.
+  const TONES = { escalated: [660, 880], hotspot: [880, 660, 880], overdue: [520, 520], test: [880] };
+  function beep(kind) {
     if (!soundOn || !ensureAudio()) return;
-    const o = audio.createOscillator(), g = audio.createGain();
-    o.type = "square"; o.frequency.value = 880;
-    g.gain.setValueAtTime(0.15, audio.currentTime);
-    g.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + 0.35);
-    o.connect(g).connect(audio.destination);
-    o.start(); o.stop(audio.currentTime + 0.35);
+    window.__slBeeps = (window.__slBeeps || 0) + 1;
+    (TONES[kind] || TONES.test).forEach((hz, i) => {
+      const o = audio.createOscillator(), g = audio.createGain(), at = audio.currentTime + i * 0.28;
+      o.type = "square"; o.frequency.value = hz;
+      g.gain.setValueAtTime(0.0001, at);
+      g.gain.exponentialRampToValueAtTime(0.2, at + 0.02);
+      g.gain.exponentialRampToValueAtTime(0.001, at + 0.25);
+      o.connect(g).connect(audio.destination);
+      o.start(at); o.stop(at + 0.26);
+    });
   }
   const banner = document.getElementById("alert-banner");
-  function alertText(item) {
+  const alertList = document.getElementById("alert-list");
+  const alertMore = document.getElementById("alert-more");
+  const SHOWN = 3; // alarms shown at once; the rest wait (counted) until these are acknowledged
+  const KIND_KEYS = { escalated: "alert.escalated", overdue: "alert.overdue", hotspot: "alert.hotspot" };
+  function alertParts(item) {
+    const kind = item.dataset.kind;
+    if (kind === "hotspot") {
+      const h = hotspots.get(Number(item.dataset.hotspotId));
+      const place = h ? hotPlace(h) : item.dataset.place || "";
+      return { head: SL.t("alert.hotspot"), no: "", rest: tf("alert.hotspot_line", { place, n: h ? h.size : item.dataset.size }) };
+    }
     const c = cases.get(Number(item.dataset.caseId));
-    if (!c) return item.dataset.text || "";
-    const key = item.dataset.kind === "overdue" ? "alert.overdue" : "alert.escalated";
-    return `${SL.t(key)}：${c.tracking_no} ${shortCategory(c.category)} ${placeName(c)}`;
+    if (!c || !KIND_KEYS[kind]) return { head: item.dataset.text || "", no: "", rest: "" };
+    return { head: SL.t(KIND_KEYS[kind]), no: c.tracking_no, rest: `${shortCategory(c.category)} ${placeName(c)}` };
+  }
+  function fillAlert(item) {
+    const p = alertParts(item);
+    const text = item.querySelector(".alert-text");
+    text.innerHTML = `<span class="alert-kind"></span>${p.no ? '<span class="alert-no"></span>' : ""}<span class="alert-rest"></span>`;
+    text.querySelector(".alert-kind").textContent = p.head + (p.no || p.rest ? SL.t("colon") : "");
+    if (p.no) text.querySelector(".alert-no").textContent = p.no;
+    text.querySelector(".alert-rest").textContent = p.rest;
+    const view = item.querySelector("button.view");
+    if (view) view.textContent = SL.t("alert.view");
+    const ack = item.querySelector("button.dismiss");
+    ack.textContent = SL.t(item.dataset.kind === "error" ? "alert.dismiss" : "alert.ack");
+  }
+  function renderAlertState() {
+    const items = [...alertList.children];
+    items.forEach((it, i) => { it.hidden = i >= SHOWN; });
+    const waiting = items.length - SHOWN;
+    alertMore.hidden = waiting <= 0;
+    if (waiting > 0) {
+      alertMore.querySelector(".more-text").textContent = tf("alert.more", { n: waiting });
+      alertMore.querySelector("button").textContent = tf("alert.ack_all", { n: items.length });
+    }
+    banner.hidden = !items.length;
+    document.body.classList.toggle("alarming", items.some((it) => it.dataset.kind !== "error"));
   }
   function rerenderAlerts() {
-    for (const item of banner.children) {
-      item.querySelector(".alert-text").textContent = alertText(item);
-      const view = item.querySelector("button.view");
-      if (view) view.textContent = SL.t("alert.view");
-      item.querySelector("button.dismiss").setAttribute("aria-label", SL.t("alert.dismiss"));
-    }
+    for (const item of alertList.children) fillAlert(item);
+    renderAlertState();
   }
-  function pushAlert(kind, text, caseId) {
+  function pushAlert(kind, text, caseId, extra) {
+    const same = [...alertList.children].find((it) => it.dataset.kind === kind &&
+      ((caseId != null && it.dataset.caseId === String(caseId)) || (extra && it.dataset.hotspotId === String(extra.hotspotId))));
+    if (same) same.remove(); // the same alarm again moves to the top, once
     const item = document.createElement("div");
     item.className = "alert-item " + kind;
     item.dataset.kind = kind;
     if (caseId != null) item.dataset.caseId = caseId;
-    item.dataset.text = text;
+    if (extra) Object.assign(item.dataset, extra);
+    item.dataset.text = text || "";
     const msg = document.createElement("span");
     msg.className = "alert-text";
-    msg.textContent = text;
     item.appendChild(msg);
-    if (caseId != null) {
+    if (caseId != null || (extra && extra.hotspotId)) {
       const view = document.createElement("button");
       view.type = "button";
       view.className = "view";
-      view.textContent = SL.t("alert.view");
-      view.addEventListener("click", () => openDrawer(caseId, view));
+      view.addEventListener("click", () => {
+        if (caseId != null) openDrawer(caseId, view);
+        else { hotSelected = Number(extra.hotspotId); renderHotspots(); applyHighlight(true); }
+      });
       item.appendChild(view);
     }
     const x = document.createElement("button");
     x.type = "button";
     x.className = "dismiss";
-    x.setAttribute("aria-label", SL.t("alert.dismiss"));
-    x.innerHTML = '<span aria-hidden="true">×</span>';
     x.addEventListener("click", () => removeAlert(item));
     item.appendChild(x);
-    banner.prepend(item);
-    while (banner.children.length > 3) banner.lastElementChild.remove();
-    banner.hidden = false;
-    setTimeout(() => removeAlert(item), 120000);
+    fillAlert(item);
+    alertList.prepend(item);
+    while (alertList.children.length > 200) alertList.lastElementChild.remove();
+    if (kind === "error") setTimeout(() => removeAlert(item), 120000); // an alarm stays until acknowledged
+    renderAlertState();
   }
+  document.querySelector("#alert-more button").addEventListener("click", () => {
+    alertList.innerHTML = "";
+    renderAlertState();
+  });
   function removeAlert(item) {
     item.remove();
-    if (!banner.children.length) banner.hidden = true;
+    renderAlertState();
   }
   function alarm(c, kind) {
     const card = cards.get(c.id);
     if (card) { card.classList.remove("flash"); void card.offsetWidth; card.classList.add("flash"); }
-    const key = kind === "overdue" ? "alert.overdue" : "alert.escalated";
-    pushAlert(kind, `${SL.t(key)}：${c.tracking_no} ${shortCategory(c.category)} ${placeName(c)}`, c.id);
-    beep();
+    pushAlert(kind, "", c.id);
+    beep(kind);
   }
 
   // ------------------------------------------------------------------ hotspots (研判热点)
@@ -450,7 +592,11 @@
     if (h.status === "open") {
       if (hotClosed.has(h.id)) return;
       hotspots.set(h.id, h);
-      if (ev.type === "hotspot.flagged" && !prev) { flashHot = h.id; beep(); }
+      if (ev.type === "hotspot.flagged" && !prev) {
+        flashHot = h.id;
+        pushAlert("hotspot", "", null, { hotspotId: String(h.id), place: hotPlace(h), size: String(h.size) });
+        beep("hotspot");
+      }
     } else {
       hotClosed.add(h.id);
       hotspots.delete(h.id);
@@ -522,6 +668,8 @@
       return;
     }
     if (!ev.case) return;
+    if (ev.action === "accepted") howAssigned.set(ev.case.id, "member");
+    else if (ev.action === "assigned") howAssigned.set(ev.case.id, "operator");
     const wasOverdue = overdueSeen.has(ev.case.id);
     const c = upsert(ev.case, true);
     updateCounts();
@@ -532,6 +680,7 @@
     refreshSoon();
   }
   function onStatus(up) {
+    if (typeof SL.liveStatus === "function") { SL.liveStatus(up); return; }
     const el = document.getElementById("live-status");
     el.classList.toggle("online", up);
     el.classList.toggle("offline", !up);
@@ -585,6 +734,8 @@
       const suggested = CAN_ASSIGN && c.content
         ? await SL.api("/api/analysis/suggest-category", { body: { text: c.content } }).catch(() => null) : null;
       if (seq !== drawerSeq || drawerId !== id) return;
+      const how = lastAssignment(events);
+      if (how) howAssigned.set(id, how.action === "accepted" ? "member" : "operator");
       upsert(c, true);
       updateCounts();
       drawerState = { c: cases.get(id), events, cands, suggested, msg: keepMsg && drawerState ? drawerState.msg : null,
@@ -595,6 +746,41 @@
       drawerState.msg = { ok: false, text: e.message };
       renderDrawer();
     }
+  }
+  // the latest assignment or signature in the trail (the status alone does not say which)
+  function lastAssignment(events) {
+    for (let i = (events || []).length - 1; i >= 0; i--) {
+      const e = events[i];
+      if (e.action === "accepted" || e.action === "assigned") return e;
+    }
+    return null;
+  }
+  function assignmentText(c, events) {
+    if (c.status !== "assigned" && c.status !== "in_progress") return "";
+    const e = lastAssignment(events);
+    const who = (e && e.data && e.data.member_id) || c.assignee_id;
+    const name = memberName(who);
+    if (e && e.action === "assigned" && signedBy(c) !== "member") {
+      return tf(c.status === "assigned" ? "d.by_operator" : "d.by_operator_short", { name });
+    }
+    if (e && e.action === "accepted") return tf("d.accepted_by", { name: memberName(c.assignee_id) });
+    return tf("d.handling_by", { name: memberName(c.assignee_id) });
+  }
+  function actionLabel(e) {
+    if (e.action === "assigned") return SL.t("act.assigned");
+    if (e.to_status && e.action === e.to_status) return SL.t("status." + e.to_status);
+    const key = "act." + e.action;
+    const word = SL.t(key);
+    if (word !== key) return word;
+    return e.to_status ? SL.t("status." + e.to_status) : SL.t("act.other");
+  }
+  function noteText(e) {
+    // the system writes its notes as "中文 / English": show the page's language
+    if (!e.note) return "";
+    const sys = !e.actor || e.actor === "system" || e.actor.startsWith("system:");
+    const parts = e.note.split(" / ");
+    if (!sys || parts.length !== 2) return e.note;
+    return SL.lang === "en" ? parts[1] : parts[0];
   }
   function fmtDist(m) { return m < 1000 ? Math.round(m) + " m" : (m / 1000).toFixed(1) + " km"; }
   function fmtSize(n) { return n < 1024 ? n + " B" : n < 1048576 ? Math.ceil(n / 1024) + " KB" : (n / 1048576).toFixed(1) + " MB"; }
@@ -613,9 +799,10 @@
     const loc = [placeName(c), c.address && placeName(c) !== c.address ? c.address : "",
       c.lat != null ? `${c.lat.toFixed(5)}, ${c.lon.toFixed(5)}` : ""].filter(Boolean).map(SL.esc).join("<br>");
     let html = `<dl class="facts">` +
-      row("d.status", `<span class="chip st-${col}">${SL.esc(SL.t("status." + c.status))}</span>`) +
+      row("d.status", `<span id="d-status"><span class="chip st-${col}">${SL.esc(statusLabel(c))}</span>` +
+        (assignmentText(c, events) ? ` <span class="d-assignment">${SL.esc(assignmentText(c, events))}</span>` : "") + `</span>`) +
       row("d.channel", SL.esc(SL.t("channel." + c.channel, c.channel))) +
-      row("d.category", SL.esc(c.category || "—")) +
+      row("d.category", SL.esc(fullCategory(c.category))) +
       row("d.urgency", SL.esc(SL.t("urgency." + (c.urgency || "normal")))) +
       row("d.kind", CAN_ASSIGN
         ? `<span class="kind-form"><label class="sr-only" for="kind-select">${SL.esc(SL.t("d.kind"))}</label>` +
@@ -645,9 +832,9 @@
     if (CAN_ASSIGN && Array.isArray(sugg) && sugg.length) {
       html += `<section class="suggest" aria-labelledby="suggest-title"><h3 id="suggest-title">${SL.esc(SL.t("d.suggest"))}</h3>` +
         `<ul class="cand-list" id="category-suggestions">` + sugg.slice(0, 3).map((s) =>
-          `<li><span class="cand-name">${SL.esc(s.category)}</span><span class="cand-meta">${Math.round((s.score || 0) * 100)}%</span>` +
+          `<li><span class="cand-name">${SL.esc(fullCategory(s.category))}</span><span class="cand-meta">${Math.round((s.score || 0) * 100)}%</span>` +
           `<button type="button" class="use-category" data-category="${SL.esc(s.category)}" ` +
-          `aria-label="${SL.esc(tf("d.use_category", { name: s.category }))}">${SL.esc(SL.t("d.use"))}</button></li>`).join("") +
+          `aria-label="${SL.esc(tf("d.use_category", { name: fullCategory(s.category) }))}">${SL.esc(SL.t("d.use"))}</button></li>`).join("") +
         `</ul></section>`;
     }
     if (CAN_ASSIGN) {
@@ -656,12 +843,18 @@
       if (cands == null) html += `<p class="muted">${SL.esc(SL.t("d.loading"))}</p>`;
       else if (!cands.length) html += `<p class="muted">${SL.esc(SL.t("d.no_candidates"))}</p>`;
       else {
+        // the current assignee is marked, not offered again; the others may take the case over (改派)
+        const holder = c.status === "assigned" || c.status === "in_progress" ? c.assignee_id : null;
+        const verb = holder != null ? "d.reassign" : "d.assign", verbTo = holder != null ? "d.reassign_to" : "d.assign_to";
         html += `<ul class="cand-list" id="candidates">` + cands.map((m) =>
-          `<li data-member-id="${m.member_id}"><span class="cand-name">${SL.esc(m.name)}</span>` +
+          `<li data-member-id="${m.member_id}"${m.member_id === holder ? ' class="current"' : ""}><span class="cand-name">${SL.esc(m.name)}</span>` +
           `<span class="cand-meta">${SL.esc(SL.t("level." + m.level, m.level))} · ${SL.esc(fmtDist(m.distance_m))} · ` +
           `${SL.esc(tf("d.load", { load: m.load, cap: m.capacity }))}${m.previously_offered ? " · " + SL.esc(SL.t("d.previously")) : ""}</span>` +
-          `<button type="button" class="assign primary" data-member-id="${m.member_id}" data-name="${SL.esc(m.name)}" ` +
-          `aria-label="${SL.esc(tf("d.assign_to", { name: m.name }))}">${SL.esc(SL.t("d.assign"))}</button></li>`
+          (m.member_id === holder
+            ? `<span class="cand-current">${SL.esc(SL.t("d.current"))}</span>`
+            : `<button type="button" class="assign primary" data-member-id="${m.member_id}" data-name="${SL.esc(m.name)}" ` +
+              `data-reassign="${holder != null ? "1" : ""}" ` +
+              `aria-label="${SL.esc(tf(verbTo, { name: m.name }))}">${SL.esc(SL.t(verb))}</button>`) + `</li>`
         ).join("") + `</ul>`;
       }
       html += `</section>`;
@@ -671,9 +864,10 @@
     else {
       html += `<ol class="timeline" id="timeline">` + events.map((e) =>
         `<li><time datetime="${SL.esc(e.at)}">${SL.esc(SL.fmtTime(e.at, true))}</time>` +
-        `<span class="tl-what">${SL.esc(e.to_status ? SL.t("status." + e.to_status) : e.action)}` +
-        `${e.actor ? ` <span class="muted">· ${SL.esc(e.actor)}</span>` : ""}</span>` +
-        `${e.note ? `<span class="tl-note">${SL.esc(e.note)}</span>` : ""}</li>`
+        `<span class="tl-what">${SL.esc(actionLabel(e))}` +
+        `${e.action === "assigned" && e.data && e.data.member_id ? ` → ${SL.esc(memberName(e.data.member_id))}` : ""}` +
+        `${e.actor ? ` <span class="muted">· ${SL.esc(actorName(e))}</span>` : ""}</span>` +
+        `${noteText(e) ? `<span class="tl-note">${SL.esc(noteText(e))}</span>` : ""}</li>`
       ).join("") + `</ol>`;
     }
     const focusedMember = document.activeElement && drawer.contains(document.activeElement) && document.activeElement.dataset.memberId;
@@ -696,7 +890,7 @@
       try {
         const updated = await SL.api(`/api/cases/${c.id}/category`, { body: { category: b.dataset.category } });
         upsert(updated, true);
-        drawerState.msg = { ok: true, text: tf("d.category_ok", { name: b.dataset.category }) };
+        drawerState.msg = { ok: true, text: tf("d.category_ok", { name: fullCategory(b.dataset.category) }) };
         loadDrawer(c.id, true);
       } catch (e) { drawerState.msg = { ok: false, text: e.message }; renderDrawer(); }
     }));
@@ -710,10 +904,11 @@
     dBody.querySelectorAll("button.assign").forEach((b) => { b.disabled = true; });
     try {
       const c = await SL.api(`/api/cases/${caseId}/assign`, { method: "POST", body: { member_id: Number(btn.dataset.memberId) } });
+      howAssigned.set(caseId, "operator");
       upsert(c, true);
       updateCounts();
       renderMapList();
-      drawerState.msg = { ok: true, text: tf("d.assigned_ok", { name }) };
+      drawerState.msg = { ok: true, text: tf(btn.dataset.reassign ? "d.reassigned_ok" : "d.assigned_ok", { name }) };
       renderDrawer();
       document.getElementById("drawer-title").focus();
       loadDrawer(caseId, true);
