@@ -1,4 +1,5 @@
-/* The member's phone page: offers to accept or decline, active cases to handle, duty and position, live offers. */
+/* The member's phone page: offers to accept or decline, active cases to handle, duty and position, live offers;
+   photos as thumbnails that open full size, why a case was reopened, and the resolved cases (loaded when opened). */
 (function () {
   "use strict";
   const SL = window.SL;
@@ -15,7 +16,13 @@
       "m.progress.send": "提交进展", "m.resolve": "办结", "m.result": "办理结果（必填）", "m.resolve.send": "确认办结",
       "m.toomany": "最多只能上传 3 张照片。", "m.done.accept": "已签收。", "m.done.decline": "已拒绝该派单。",
       "m.done.progress": "进展已记录。", "m.done.resolve": "已办结，等待群众评价。", "m.reporter": "反映人",
-      "m.live.on": "● 实时", "m.live.off": "● 连接中断，正在重连…", "m.neterr": "网络不通，请稍后重试。", "m.att.photos": "照片", "m.att.photo": "照片", "m.att.files": "附件",
+      "m.live.on": "实时", "m.live.off": "连接中断，正在重连…", "m.neterr": "网络不通，请稍后重试。", "m.att.photos": "照片", "m.att.photo": "照片", "m.att.files": "附件",
+      "m.doc": "我的任务 · 有事好商量", "m.photo.open": "照片 {n}，点按查看大图", "m.photo.alt": "照片 {n}",
+      "m.download": "下载 {name}",
+      "m.reopen.title": "重办原因", "m.reopen.none": "未说明原因", "m.reopen.callback": "回访电话", "m.reopen.wait": "此案件已重办，请等待指挥中心重新派单。",
+      "m.score.satisfied": "满意", "m.score.basically_satisfied": "基本满意", "m.score.dissatisfied": "不满意",
+      "m.history": "已办结的案件", "m.history.hint": "点开查看已办结、已关闭的案件", "m.none.history": "暂无已办结的案件。", "m.more": "加载更多",
+      "m.h.result": "办理结果", "m.h.resolved_at": "办结时间", "m.h.updated_at": "更新时间", "m.h.rating": "群众评价", "m.h.unrated": "等待群众评价",
     },
     en: {
       "m.title": "My cases", "m.offers.short": "Offers", "m.offers": "Offers to accept", "m.active": "Cases in hand", "m.loading": "Loading…",
@@ -28,7 +35,13 @@
       "m.progress.send": "Send progress", "m.resolve": "Resolve", "m.result": "Result (required)", "m.resolve.send": "Mark resolved",
       "m.toomany": "At most 3 photos.", "m.done.accept": "Accepted.", "m.done.decline": "Offer declined.",
       "m.done.progress": "Progress recorded.", "m.done.resolve": "Resolved; waiting for the resident's rating.", "m.reporter": "Reporter",
-      "m.live.on": "● Live", "m.live.off": "● Connection lost, reconnecting…", "m.neterr": "No connection, please try again.", "m.att.photos": "Photos", "m.att.photo": "Photo", "m.att.files": "Files",
+      "m.live.on": "Live", "m.live.off": "Connection lost, reconnecting…", "m.neterr": "No connection, please try again.", "m.att.photos": "Photos", "m.att.photo": "Photo", "m.att.files": "Files",
+      "m.doc": "My cases · Let's talk it over", "m.photo.open": "Photo {n}, tap to see it full size", "m.photo.alt": "Photo {n}",
+      "m.download": "Download {name}",
+      "m.reopen.title": "Why it was reopened", "m.reopen.none": "No reason given", "m.reopen.callback": "callback call", "m.reopen.wait": "This case was reopened: wait for the dispatcher to send it again.",
+      "m.score.satisfied": "Satisfied", "m.score.basically_satisfied": "Basically satisfied", "m.score.dissatisfied": "Dissatisfied",
+      "m.history": "Resolved cases", "m.history.hint": "Open to see your resolved and closed cases", "m.none.history": "No resolved cases yet.", "m.more": "Show more",
+      "m.h.result": "Result", "m.h.resolved_at": "Resolved", "m.h.updated_at": "Last update", "m.h.rating": "Resident's rating", "m.h.unrated": "Waiting for the resident's rating",
     },
   });
 
@@ -36,15 +49,31 @@
   if (!app) return;
   const mid = Number(app.dataset.memberId);
   const ACTIVE = ["assigned", "in_progress", "reopened"];
+  const MINE = ["offered"].concat(ACTIVE).join(",");   // the first screen: only what is in hand
+  const DONE = "resolved,closed", PAGE = 20;
   let me = null, gps = null, cases = [], first = true;
   const seen = new Set(), unseen = new Set();
+  const reopens = new Map();   // case id -> its latest "reopened" event (null: none found)
+  const reopenSeen = new Map();   // case id -> the case's updated_at when that was read
+  const tf = (k, vars) => SL.t(k).replace(/\{(\w+)\}/g, (_, v) => (vars && vars[v] != null ? vars[v] : ""));
+  const actorText = (e) => (typeof SL.actor === "function" ? SL.actor(e) : e.actor);
+  const catText = (path) => (typeof SL.category === "function" ? SL.category(path) : path);
 
-  function flash(msg, bad) {
-    const err = $("m-error"), ok = $("m-ok");
+  // a message is a function of the language, so that switching re-words it
+  let flashed = null;
+  function flash(words, bad) {
+    const err = $("m-error"), ok = $("m-ok"), msg = words();
+    flashed = { words, bad };
     (bad ? err : ok).textContent = msg; (bad ? err : ok).hidden = !msg; (bad ? ok : err).hidden = true;
-    if (msg && !bad) setTimeout(() => { if (ok.textContent === msg) ok.hidden = true; }, 5000);
+    if (msg && !bad) setTimeout(() => { if (flashed && flashed.words === words) { ok.hidden = true; flashed = null; } }, 5000);
   }
-  const failMsg = (ex) => (ex && ex.status ? ex.message : SL.t("m.neterr"));
+  function reflash() { if (flashed) $(flashed.bad ? "m-error" : "m-ok").textContent = flashed.words(); }
+  // the server's messages are "中文 / English": the half in the page's language
+  function failMsg(ex) {
+    if (!ex || !ex.status) return SL.t("m.neterr");
+    const parts = String(ex.message || "").split(" / ");
+    return parts.length > 1 ? (SL.lang === "en" ? parts.slice(1).join(" / ") : parts[0]) : ex.message;
+  }
 
   // ------------------------------------------------------------------ position and distance
   function here() {
@@ -90,18 +119,47 @@
     });
   }
   function fmtSize(n) { return n < 1024 ? n + " B" : n < 1048576 ? Math.ceil(n / 1024) + " KB" : (n / 1048576).toFixed(1) + " MB"; }
-  function key(c) { return [c.status, c.updated_at, c.offered_to, c.assignee_id].join("|"); }
+  function key(c) {
+    const r = reopens.get(c.id);
+    return [c.status, c.updated_at, c.offered_to, c.assignee_id, (c.attachments || []).length, r ? r.id : ""].join("|");
+  }
+  const mayBeReopened = (c) => c.status === "reopened" || c.rating === "dissatisfied";
+
+  // photos (only re-encoded images, kind "image") as small thumbnails that open full size; any other file is a
+  // download link with its name and size, never opened here
+  function attachmentsHtml(c) {
+    const e = SL.esc;
+    const photos = (c.attachments || []).filter((a) => a.kind === "image");
+    const others = (c.attachments || []).filter((a) => a.kind !== "image");
+    return (photos.length ? `<ul class="photos" data-i18n-attr="aria-label:m.att.photos" aria-label="${e(SL.t("m.att.photos"))}">` + photos.map((a, i) =>
+      `<li><a class="photo" href="${e(a.url)}" target="_blank" rel="noopener" data-n="${i + 1}" aria-label="${e(tf("m.photo.open", { n: i + 1 }))}">` +
+      `<img src="${e(a.url)}" alt="${e(tf("m.photo.alt", { n: i + 1 }))}" width="88" height="88" loading="lazy" decoding="async"></a></li>`).join("") + `</ul>` : "") +
+      (others.length ? `<p class="small files-label" data-i18n="m.att.files">${e(SL.t("m.att.files"))}</p><ul class="files">` + others.map((a) =>
+        `<li><a href="${e(a.url)}" download="${e(a.filename)}" aria-label="${e(tf("m.download", { name: a.filename }))}"><span class="ugc">${e(a.filename)}</span></a>` +
+        ` <span class="muted small">${e(fmtSize(a.size))}</span></li>`).join("") + `</ul>` : "");
+  }
+  function reopenHtml(c) {
+    const ev = reopens.get(c.id);
+    if (!ev) return "";
+    const e = SL.esc, d = ev.data || {};
+    const how = [d.score ? SL.t("m.score." + d.score, d.score) : "", actorText(ev), d.channel === "callback" ? SL.t("m.reopen.callback") : "",
+      SL.fmtTime(ev.at, true)].filter(Boolean).map(e).join(" · ");
+    return `<div class="reopen" role="note" data-for="${c.id}"><p class="reopen-title">${e(SL.t("m.reopen.title"))}</p>` +
+      (ev.note ? `<p class="reopen-note ugc">${e(ev.note)}</p>` : `<p class="reopen-note">${e(SL.t("m.reopen.none"))}</p>`) +
+      `<p class="muted small">${how}</p></div>`;
+  }
 
   function cardHtml(c, offer) {
     const id = c.id, e = SL.esc;
     const deadline = offer ? c.deadlines && c.deadlines.offer_expires_at : c.deadlines && c.deadlines.due_at;
-    const head = `<h3>${e(c.category || "—")}${offer ? "" : ` <span class="status-pill" data-i18n="status.${e(c.status)}">${e(c.status)}</span>`}</h3>
+    const head = `<h3><span class="cat">${e(catText(c.category) || "—")}</span>${offer ? "" : ` <span class="status-pill" data-status="${e(c.status)}" data-i18n="status.${e(c.status)}">${e(SL.t("status." + c.status))}</span>`}</h3>
       <p class="muted small">${e(c.tracking_no)}</p>
-      <p class="content">${e(c.content)}</p>
-      <div class="meta">${c.address ? `<span>${e(c.address)}</span>` : ""}<span class="dist"></span>
+      ${reopenHtml(c)}
+      <p class="content ugc">${e(c.content)}</p>
+      <div class="meta">${c.address ? `<span class="ugc">${e(c.address)}</span>` : ""}<span class="dist"></span>
         ${deadline ? `<span><span data-i18n="${offer ? "m.expires" : "m.due"}"></span> <span class="countdown" data-deadline="${e(deadline)}"></span></span>` : ""}</div>`;
     if (offer) {
-      return head + `<div class="actions"><button type="button" class="primary" data-act="accept" data-i18n="m.accept">签收</button>
+      return head + attachmentsHtml(c) + `<div class="actions"><button type="button" class="primary" data-act="accept" data-i18n="m.accept">签收</button>
         <button type="button" data-act="decline-open" data-i18n="m.decline">拒绝</button></div>
         <form class="decline-form stack" hidden><label for="reason-${id}" data-i18n="m.reason">拒绝原因（必填）</label>
         <textarea id="reason-${id}" name="reason" rows="2" required maxlength="500"></textarea>
@@ -109,18 +167,15 @@
         <button type="button" data-act="decline-cancel" data-i18n="m.cancel">取消</button></div></form>`;
     }
     const who = c.reporter_name || c.reporter_phone
-      ? `<p class="small"><span data-i18n="m.reporter">反映人</span>: ${e(c.reporter_name || "")} ${c.reporter_phone && !c.reporter_phone.includes("*")
+      ? `<p class="small"><span data-i18n="m.reporter">反映人</span>: <span class="ugc">${e(c.reporter_name || "")}</span> ${c.reporter_phone && !c.reporter_phone.includes("*")
         ? `<a href="tel:${e(c.reporter_phone)}">${e(c.reporter_phone)}</a>` : e(c.reporter_phone || "")}</p>` : "";
-    // only re-encoded photos (kind "image") are shown; any other file is a download link, never opened here
-    const photos = (c.attachments || []).filter((a) => a.kind === "image");
-    const others = (c.attachments || []).filter((a) => a.kind !== "image");
-    const atts = (photos.length ? `<div class="photos" role="group" data-i18n-attr="aria-label:m.att.photos">` + photos.map((a) =>
-      `<a href="${e(a.url)}" target="_blank" rel="noopener"><img src="${e(a.url)}" alt="" data-i18n-attr="alt:m.att.photo" loading="lazy"></a>`).join("") + `</div>` : "") +
-      (others.length ? `<p class="small files-label" data-i18n="m.att.files">附件</p><ul class="files">` + others.map((a) =>
-        `<li><a href="${e(a.url)}" download="${e(a.filename)}">${e(a.filename)}</a> <span class="muted small">${e(fmtSize(a.size))}</span></li>`).join("") + `</ul>` : "");
+    const atts = attachmentsHtml(c);
     const nav = c.lat != null && c.lon != null
       ? `<div class="actions"><a class="button" target="_blank" rel="noopener" href="https://uri.amap.com/marker?position=${c.lon},${c.lat}&name=${encodeURIComponent(c.address || c.category || c.tracking_no)}&coordinate=wgs84&callnative=1" data-i18n="m.nav">导航（高德）</a>
         <a class="button" href="geo:${c.lat},${c.lon}?q=${c.lat},${c.lon}" data-i18n="m.geo">其他地图</a></div>` : "";
+    if (c.status === "reopened") {   // reopened → in_progress/resolved is no move: the dispatcher sends it again first
+      return head + who + atts + nav + `<p class="notice-plain" data-i18n="m.reopen.wait">${e(SL.t("m.reopen.wait"))}</p>`;
+    }
     return head + who + atts + nav + `
       <details><summary data-i18n="m.progress">记录进展</summary>
         <form class="progress-form stack"><label for="note-${id}" data-i18n="m.note">进展说明（必填）</label>
@@ -168,6 +223,24 @@
     updateDistances();
     countdownTick();
     renderBadge();
+    fetchReopens(offers.concat(active));
+  }
+  // why a case was reopened: the trail's latest move to "reopened" (the resident's or the callback's rating),
+  // read only for the cases that can have one
+  const asking = new Set();
+  function fetchReopens(list) {
+    const stale = (c) => !reopens.has(c.id) || (c.status === "reopened" && reopenSeen.get(c.id) !== c.updated_at);
+    list.filter((c) => mayBeReopened(c) && stale(c) && !asking.has(c.id)).forEach(async (c) => {
+      asking.add(c.id);
+      reopenSeen.set(c.id, c.updated_at);
+      try {
+        const events = await SL.api(`/api/cases/${c.id}/events`);
+        const found = events.filter((ev) => ev.to_status === "reopened");
+        reopens.set(c.id, found.length ? found[found.length - 1] : null);
+        render();
+      } catch (ex) { /* the card stays as it is; the next load asks again */ }
+      finally { asking.delete(c.id); }
+    });
   }
   function renderBadge() {
     const n = unseen.size, badge = $("offer-badge");
@@ -189,9 +262,10 @@
     if (loading) { again = true; return loading; }
     loading = (async () => {
       try {
-        cases = await SL.api("/api/cases?limit=200");
+        cases = await SL.api(`/api/cases?status=${MINE}&limit=200`);
+        cases.forEach((c) => { if (!mayBeReopened(c)) reopens.delete(c.id); });
         render();
-      } catch (ex) { flash(failMsg(ex), true); }
+      } catch (ex) { flash(() => failMsg(ex), true); }
     })();
     await loading;
     loading = null;
@@ -202,9 +276,10 @@
   async function act(btnOrForm, fn, done) {
     const buttons = btnOrForm.closest(".case").querySelectorAll("button");
     buttons.forEach((b) => { b.disabled = true; });
-    try { await fn(); flash(SL.t(done)); }
-    catch (ex) { flash(failMsg(ex), true); buttons.forEach((b) => { b.disabled = false; }); }
+    try { await fn(); flash(() => SL.t(done)); }
+    catch (ex) { flash(() => failMsg(ex), true); buttons.forEach((b) => { b.disabled = false; }); }
     await load();
+    if (done === "m.done.resolve") refreshHistory();
   }
   document.addEventListener("click", (e) => {
     const b = e.target.closest("button[data-act]");
@@ -230,7 +305,7 @@
       act(f, () => SL.api(`/api/cases/${id}/decline`, { method: "POST", body: { reason: text } }), "m.done.decline");
     } else if (f.classList.contains("progress-form")) {
       const files = Array.from(f.elements.photos.files);
-      if (files.length > 3) { flash(SL.t("m.toomany"), true); return; }
+      if (files.length > 3) { flash(() => SL.t("m.toomany"), true); return; }
       act(f, async () => {
         await SL.api(`/api/cases/${id}/progress`, { method: "POST", body: { note: text } });
         if (files.length) {
@@ -245,7 +320,7 @@
   });
   document.addEventListener("change", (e) => {
     const input = e.target;
-    if (input.name === "photos" && input.files && input.files.length > 3) { flash(SL.t("m.toomany"), true); input.value = ""; }
+    if (input.name === "photos" && input.files && input.files.length > 3) { flash(() => SL.t("m.toomany"), true); input.value = ""; }
   });
 
   // ------------------------------------------------------------------ duty and position
@@ -262,7 +337,7 @@
     const b = $("duty-toggle");
     b.disabled = true;
     try { me = await SL.api(`/api/members/${mid}`, { method: "PATCH", body: { on_duty: !me.on_duty } }); }
-    catch (ex) { flash(failMsg(ex), true); }
+    catch (ex) { flash(() => failMsg(ex), true); }
     renderMe();
   });
   $("share-pos").addEventListener("click", async () => {
@@ -280,15 +355,77 @@
   });
   $("offer-notice-see").addEventListener("click", markSeen);
   $("offer-link").addEventListener("click", () => { if (unseen.size) markSeen(); });
+  // ------------------------------------------------------------------ resolved cases: read when the section is opened
+  const hist = { loaded: false, list: [], more: false, busy: false };
+  function historyCard(c) {
+    const e = SL.esc;
+    const when = c.resolved_at || c.updated_at;
+    const rating = c.status === "closed" && c.rating ? SL.t("m.score." + c.rating, c.rating)
+      : c.status === "resolved" ? SL.t("m.h.unrated") : "";
+    const row = (k, v, cls) => `<dt>${e(SL.t(k))}</dt><dd${cls ? ` class="${cls}"` : ""}>${v}</dd>`;
+    return `<article class="case done" data-case-id="${c.id}">
+      <h3><span class="cat">${e(catText(c.category) || "—")}</span> <span class="status-pill" data-status="${e(c.status)}">${e(SL.t("status." + c.status))}</span></h3>
+      <p class="muted small">${e(c.tracking_no)}</p>
+      <p class="content clamp ugc">${e(c.content)}</p>
+      <dl class="facts">${row("m.h.result", c.resolution ? e(c.resolution) : "—", "resolution ugc")}
+        ${row(c.resolved_at ? "m.h.resolved_at" : "m.h.updated_at", `<time datetime="${e(when)}">${e(SL.fmtTime(when, true))}</time>`)}
+        ${rating ? row("m.h.rating", e(rating), "rating") : ""}</dl></article>`;
+  }
+  function renderHistory() {
+    const box = $("history-list");
+    if (!box || !hist.loaded) return;
+    box.innerHTML = hist.list.length ? hist.list.map(historyCard).join("") : `<p class="empty">${SL.esc(SL.t("m.none.history"))}</p>`;
+    $("history-more").hidden = !hist.more;
+  }
+  async function loadHistory(reset) {
+    if (hist.busy) return;
+    hist.busy = true;
+    $("history-more").disabled = true;
+    const offset = reset ? 0 : hist.list.length;
+    const limit = reset ? Math.max(PAGE, hist.list.length) : PAGE;
+    try {
+      const got = await SL.api(`/api/cases?status=${DONE}&limit=${limit}&offset=${offset}`);
+      hist.list = reset ? got : hist.list.concat(got.filter((c) => !hist.list.some((x) => x.id === c.id)));
+      hist.more = got.length === limit;
+      hist.loaded = true;
+      renderHistory();
+    } catch (ex) { flash(() => failMsg(ex), true); }
+    finally { hist.busy = false; $("history-more").disabled = false; }
+  }
+  function refreshHistory() { if (hist.loaded) loadHistory(true); }
+  const histBox = $("history");
+  if (histBox) {
+    histBox.addEventListener("toggle", () => { if (histBox.open && !hist.loaded) loadHistory(true); });
+    $("history-more").addEventListener("click", () => loadHistory(false));
+  }
+
+  function retitle() { document.title = SL.t("m.doc"); }
   document.addEventListener("sl:lang", () => {
-    renderMe(); render();
-    document.querySelectorAll(".case").forEach((el) => SL.apply(el));
+    renderMe(); retitle(); reflash();
+    // the cards stay (a note being typed, an open form): only their words change
+    document.querySelectorAll("#offers .case, #active .case").forEach((el) => {
+      const c = cases.find((x) => x.id === Number(el.dataset.caseId));
+      if (!c) return;
+      SL.apply(el);
+      el.querySelector(".cat").textContent = catText(c.category) || "—";
+      const r = el.querySelector(".reopen");
+      if (r) r.outerHTML = reopenHtml(c);
+      el.querySelectorAll("a.photo").forEach((a) => {
+        a.setAttribute("aria-label", tf("m.photo.open", { n: a.dataset.n }));
+        a.querySelector("img").alt = tf("m.photo.alt", { n: a.dataset.n });
+      });
+      el.querySelectorAll(".files a[download]").forEach((a) => a.setAttribute("aria-label", tf("m.download", { name: a.getAttribute("download") })));
+    });
+    render(); renderHistory();
+    const s = $("live-state");
+    if (s.dataset.i18n) s.textContent = SL.t(s.dataset.i18n);
   });
 
   // ------------------------------------------------------------------ start
   async function start() {
+    retitle();
     if (!mid) return;
-    try { me = await SL.api(`/api/members/${mid}`); renderMe(); } catch (ex) { flash(failMsg(ex), true); }
+    try { me = await SL.api(`/api/members/${mid}`); renderMe(); } catch (ex) { flash(() => failMsg(ex), true); }
     if (navigator.permissions && navigator.geolocation) {
       navigator.permissions.query({ name: "geolocation" }).then((s) => { if (s.state === "granted") locate().catch(() => {}); }).catch(() => {});
     }
@@ -302,11 +439,13 @@
         if (navigator.vibrate) navigator.vibrate(200);
       }
       clearTimeout(timer);
-      timer = setTimeout(load, 150);
+      timer = setTimeout(() => { load(); if (/resolved|rated|status_changed/.test(ev.type)) refreshHistory(); }, 150);
     }, (ok) => {
       const s = $("live-state");
-      s.textContent = SL.t(ok ? "m.live.on" : "m.live.off");
+      s.dataset.i18n = ok ? "m.live.on" : "m.live.off";
+      s.textContent = SL.t(s.dataset.i18n);
       s.classList.toggle("off", !ok);
+      s.classList.toggle("on", ok);
       if (ok) load();   // catch up after a reconnection
     });
     setInterval(countdownTick, 1000);

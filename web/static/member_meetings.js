@@ -15,11 +15,11 @@
 
   function line(m) {
     const place = m.point_name || (m.point && m.point.name);  // the topic's view, or the live notice's
-    const where = place ? SL.esc(place) :
+    const where = place ? `<span class="ugc">${SL.esc(place)}</span>` :
       (m.online_url ? `<a href="${SL.esc(m.online_url)}" rel="noopener">${SL.esc(SL.t("mt.online"))}</a>` : "");
-    return `<div class="card" data-meeting-id="${m.id}"><strong>${SL.esc(m.topic_title || "")}</strong>
+    return `<div class="card" data-meeting-id="${m.id}"><strong class="ugc">${SL.esc(m.topic_title || "")}</strong>
       <p>${SL.esc(SL.t("mt.kind." + m.kind, m.kind))} · <time datetime="${SL.esc(m.starts_at)}">${SL.esc(SL.fmtTime(m.starts_at, true))}</time>
-      ${where ? " · " + where : ""}</p>${m.agenda ? `<p class="muted">${SL.esc(SL.t("mt.agenda"))}：${SL.esc(m.agenda)}</p>` : ""}</div>`;
+      ${where ? " · " + where : ""}</p>${m.agenda ? `<p class="muted">${SL.esc(SL.t("mt.agenda"))}${SL.lang === "en" ? ": " : "："}<span class="ugc">${SL.esc(m.agenda)}</span></p>` : ""}</div>`;
   }
   function render() {
     const upcoming = meetings.filter((m) => new Date(m.starts_at) > Date.now() - 3 * 3600 * 1000)
@@ -27,7 +27,7 @@
     $("meetings").innerHTML = upcoming.length ? upcoming.map(line).join("") :
       `<p class="empty">${SL.esc(SL.t("mt.none"))}</p>`;
     if (last) {
-      $("meeting-notice").textContent = SL.t("mt.new") + last.topic_title + " · " + SL.fmtTime(last.starts_at, true);
+      $("meeting-notice").innerHTML = SL.esc(SL.t("mt.new")) + `<span class="ugc">${SL.esc(last.topic_title)}</span> · ` + SL.esc(SL.fmtTime(last.starts_at, true));
       $("meeting-notice").hidden = false;
     }
   }
