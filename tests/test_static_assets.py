@@ -17,9 +17,8 @@ LINK = re.compile(r'(?:src|href)="(/static/[^"]+)"')
 
 def _raw(server, path: str, **headers: str) -> tuple[httpx.Response, bytes]:
     """The response and its bytes as sent (httpx would undo the gzip)."""
-    with httpx.Client(base_url=server.url, timeout=30) as client:
-        with client.stream("GET", path, headers=headers) as res:
-            return res, b"".join(res.iter_raw())
+    with httpx.Client(base_url=server.url, timeout=30) as client, client.stream("GET", path, headers=headers) as res:
+        return res, b"".join(res.iter_raw())
 
 
 def test_pages_link_hashed_files_that_are_cached_for_a_year_and_gzipped(api, server):

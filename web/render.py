@@ -25,6 +25,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
 # app.js reads the English category names from a meta tag: one source (categories_en.csv) for every page
 env.globals["static"] = assets.url
+env.globals["category_en"] = taxonomy.english_names()
 env.globals["categories_en"] = json.dumps(taxonomy.english_names(), ensure_ascii=False, separators=(",", ":"))
 
 

@@ -21,7 +21,8 @@ def test_the_callback_desk_in_english_says_words(api, pages, shots):
     body = {"content": "村口路灯不亮", "caller_name": "王秀英", "caller_phone": "13700001111", "category": "城乡建设"}
     cases = [api.post("/api/cases", json=body, headers=auth(op)).json() for _ in range(2)]
     for case in cases:
-        assert api.post(f"/api/cases/{case['id']}/assign", json={"member_id": member["id"]}, headers=auth(op)).is_success
+        res = api.post(f"/api/cases/{case['id']}/assign", json={"member_id": member["id"]}, headers=auth(op))
+        assert res.is_success, res.text
         res = api.post(f"/api/cases/{case['id']}/resolve", json={"note": "已修复"}, headers=auth(member_token))
         assert res.status_code == 200, res.text
     tasks = api.get("/api/callbacks", headers=auth(op)).json()

@@ -37,8 +37,24 @@
     for (const l of Object.keys(more)) Object.assign(dict[l] = dict[l] || {}, more[l]);
     apply(document);
   }
+  /** "{name}" placeholders of a message filled from args. */
+  function fmt(key, args) {
+    return t(key).replace(/\{(\w+)\}/g, (m, k) => (args && args[k] != null ? String(args[k]) : m));
+  }
+  /** Show a message by key in el; it is re-worded when the language switches (a saved note, an error). */
+  function say(el, key, args) {
+    if (!el) return;
+    if (!key) { delete el.dataset.i18n; delete el.dataset.i18nArgs; el.textContent = ""; return; }
+    el.dataset.i18n = key;
+    if (args) el.dataset.i18nArgs = JSON.stringify(args); else delete el.dataset.i18nArgs;
+    el.textContent = fmt(key, args);
+  }
   function apply(root) {
-    root.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n, el.textContent); });
+    root.querySelectorAll("[data-i18n]").forEach((el) => {
+      let args = null;
+      if (el.dataset.i18nArgs) { try { args = JSON.parse(el.dataset.i18nArgs); } catch (e) { args = null; } }
+      el.textContent = args ? fmt(el.dataset.i18n, args) : t(el.dataset.i18n, el.textContent);
+    });
     root.querySelectorAll("[data-i18n-zh]").forEach((el) => { el.textContent = lang === "en" ? el.dataset.i18nEn : el.dataset.i18nZh; });
     root.querySelectorAll("[data-i18n-attr]").forEach((el) => {
       el.dataset.i18nAttr.split(";").forEach((pair) => {
@@ -89,7 +105,10 @@
     let data = null;
     try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
     if (!res.ok) {
-      const err = new Error((data && data.error && data.error.message) || res.statusText);
+      // the server says "中文 / English": the page shows the half in its language
+      const both = (data && data.error && data.error.message) || res.statusText;
+      const cut = both.indexOf(" / ");
+      const err = new Error(cut > 0 ? (lang === "en" ? both.slice(cut + 3) : both.slice(0, cut)) : both);
       err.status = res.status; err.code = data && data.error && data.error.code; err.details = data && data.error && data.error.details;
       if (res.status === 401 && !opts.noRedirect) location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
       throw err;
@@ -117,6 +136,11 @@
     return 2 * R * Math.asin(Math.min(1, Math.sqrt(a)));
   }
 
+  // Signing out revokes the session, and the server closes this page's sockets (4401) before the form's answer
+  // arrives: without this flag the socket would send the user to /login?next=… instead of the plain /login.
+  let signingOut = false;
+  document.addEventListener("submit", (e) => { if (e.target.closest && e.target.closest("form.logout")) signingOut = true; });
+
   /** A websocket that reconnects by itself and resumes from the last event id it saw. */
   function live(path, onEvent, onStatus) {
     const key = "sl_last:" + path;
@@ -134,6 +158,7 @@
         onEvent(ev);
       };
       ws.onclose = (e) => {
+        if (signingOut) return; // our own sign-out closed it: the form's answer leads to /login
         onStatus && onStatus(false);
         if (stopped) return;
         // 4401: the session ended (signed out, password or role changed, expired); 4403/1008: refused at the door
@@ -162,7 +187,7 @@
     el.textContent = t(el.dataset.i18n);
   }
 
-  window.SL = { t, extend, apply, setLang, get lang() { return lang; }, api, actor, category, fmtTime, fmtCountdown, maskPhone, esc, haversine, live, liveStatus };
+  window.SL = { t, fmt, say, extend, apply, setLang, get lang() { return lang; }, api, actor, category, fmtTime, fmtCountdown, maskPhone, esc, haversine, live, liveStatus };
   document.addEventListener("DOMContentLoaded", () => {
     apply(document);
     const sw = document.getElementById("lang-switch");

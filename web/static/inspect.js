@@ -184,7 +184,7 @@
       <th scope="row">${SL.esc(c.tracking_no)}</th>
       <td>${SL.esc(SL.t("status." + c.status, c.status))}</td>
       <td>${SL.esc(townName(c.town_code))}</td>
-      <td>${SL.esc(c.category || "—")}</td>
+      <td>${SL.esc(SL.category(c.category, true) || "—")}</td>
       <td>${SL.esc(c.assignee_id ? fmt("ins.member", { id: c.assignee_id }) : SL.t("ins.unassigned"))}</td>
       <td>${SL.esc(SL.fmtTime(c.due_at, true))}</td>
       <td class="num">${c.hours_over.toFixed(1)}</td></tr>`).join("");
