@@ -190,6 +190,10 @@ FIELD_CODES: dict[str, tuple[str, str]] = {
         "external_id 须非空、可打印、不超过 128 个字符",
         "external_id must be non-blank, printable, at most 128 characters",
     ),
+    "invalid_phone": (
+        "电话号码格式不正确：手机号 11 位，座机须带区号",
+        "Not a Chinese phone number: 11-digit mobile, or a landline with its area code",
+    ),
 }
 _SAME_CODE = {"string_unicode": "invalid_text"}  # pydantic's own refusal of a lone surrogate
 _LOCATIONS = ("body", "query", "path", "form")

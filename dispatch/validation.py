@@ -10,10 +10,11 @@ Input that is parsed rather than validated (mail) is cleaned with ``clean_text``
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator
 from pydantic_core import PydanticCustomError
 
 from dispatch.errors import AppError
@@ -80,6 +81,76 @@ def refuse_bad_text(values: dict[str, str | None]) -> None:
             bad = forbidden_char(value)
             if bad is not None:
                 raise invalid_text(field, bad)
+
+
+# --------------------------------------------------------------------------- Chinese phone numbers
+
+# a mobile number: 1[3-9] and nine more digits, optionally after the country code (+86 / 86)
+_MOBILE = re.compile(r"(?:\+?86)?(1[3-9]\d{9})")
+# a landline: area code 010 / 02X (three digits) or 0[3-9]XX (four), then a local number of 7-8 digits that does
+# not start with 0 or 1
+_LANDLINE = re.compile(r"(?P<area>010|02\d|0[3-9]\d\d)(?P<local>[2-9]\d{6,7})")
+# an extension: 转123, 分机123, ext123, x123, #123 (or a last group after a dash: 0515-88881234-123)
+_EXTENSION = re.compile(r"(?:转|分机|ext\.?|x|#)(\d{1,6})$", re.IGNORECASE)
+_PHONE_SEPARATORS = re.compile(r"[\s\u3000()（）]+")
+PHONE_RULE_ZH = "手机号须为 1[3-9] 开头的 11 位数字（可带 +86），座机须带区号，如 0515-88881234（可加分机号）"
+PHONE_RULE_EN = (
+    "a mobile number is 11 digits starting 13-19 (+86 allowed); a landline needs its area code, "
+    "e.g. 0515-88881234 (an extension may follow)"
+)
+
+
+def normalise_phone(value: str) -> str | None:
+    """A Chinese phone number in one spelling, or None when ``value`` is not one.
+
+    Mobile: ``13800001234`` (a +86 / 86 prefix, spaces and dashes dropped). Landline: ``0515-88881234``, with an
+    extension ``0515-88881234-123`` (spaces, brackets around the area code and full-width digits accepted)."""
+    text = unicodedata.normalize("NFKC", value).strip()
+    text = _PHONE_SEPARATORS.sub("", text)
+    mobile = _MOBILE.fullmatch(text.replace("-", ""))
+    if mobile:
+        return mobile.group(1)
+    if text.startswith(("+86", "86")):  # +86-515-88881234: the area code without its leading 0
+        text = "0" + text.removeprefix("+").removeprefix("86").lstrip("-")
+    ext = _EXTENSION.search(text)
+    if ext:
+        return _landline(text[: ext.start()].replace("-", ""), ext.group(1))
+    head, _, tail = text.rpartition("-")
+    if head and re.fullmatch(r"\d{1,6}", tail):  # 0515-88881234-123: the last group is the extension...
+        found = _landline(head.replace("-", ""), tail)
+        if found:
+            return found
+    return _landline(text.replace("-", ""), None)  # ...unless the number needs it: 010-6666-7777
+
+
+def _landline(digits: str, ext: str | None) -> str | None:
+    land = _LANDLINE.fullmatch(digits)
+    if land is None:
+        return None
+    out = f"{land['area']}-{land['local']}"
+    return f"{out}-{ext}" if ext else out
+
+
+def check_phone(value: str) -> str:
+    """The pydantic rule: a phone number normalised by ``normalise_phone``, else the error type ``invalid_phone``."""
+    bad = forbidden_char(value)
+    if bad is not None:
+        raise PydanticCustomError(
+            "invalid_text", "text must not contain the control character {char}", {"char": char_name(bad)}
+        )
+    phone = normalise_phone(value)
+    if phone is None:
+        raise PydanticCustomError("invalid_phone", "not a Chinese phone number: " + PHONE_RULE_EN)
+    return phone
+
+
+def _blank_is_none(value: object) -> object:
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+Phone = Annotated[str, AfterValidator(check_phone)]
+# an optional phone field: blank means none
+OptionalPhone = Annotated[Phone | None, BeforeValidator(_blank_is_none)]
 
 
 def plausible_time(when: datetime, max_ahead_s: float) -> bool:

@@ -24,7 +24,7 @@ from dispatch.errors import AppError
 from dispatch.intake import service
 from dispatch.intake.models import HotlineFeedIn
 from dispatch.jsonbody import MAX_DEPTH
-from dispatch.validation import check_text
+from dispatch.validation import check_phone, check_text
 
 HOTLINE = "/api/intake/hotline"
 LAT, LON = 33.35, 120.16
@@ -157,7 +157,7 @@ def test_every_text_field_of_a_request_is_validated_text():
         elif origin is Annotated:
             base, *meta = get_args(annotation)
             if base is str:
-                if not any(getattr(m, "func", None) in (check_text, check_external_id) for m in meta):
+                if not any(getattr(m, "func", None) in (check_text, check_phone, check_external_id) for m in meta):
                     yield path
             else:
                 yield from bare(base, path)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 import zipfile
 from collections.abc import Iterator
@@ -18,11 +19,13 @@ from typing import Any
 from pydantic import ValidationError
 from sqlmodel import Session, col, select
 
+from dispatch.cases.service import validate_category
 from dispatch.errors import AppError
 from dispatch.members import service
 from dispatch.members.models import MemberIn
 from dispatch.regions.models import Region
-from dispatch.validation import forbidden_in_line
+from dispatch.regions.service import validate_location
+from dispatch.validation import PHONE_RULE_EN, PHONE_RULE_ZH, forbidden_in_line
 
 MAX_ROWS = 5000  # members per import
 # what reading a file may cost, whatever it declares (docs: a 297 KB XLSX of 1,000,000 rows)
@@ -313,7 +316,9 @@ class Result:
     errors: list[dict] = field(default_factory=list)
 
     def error(self, row: int, fld: str | None, code: str, zh: str, en: str) -> None:
-        self.errors.append({"row": row, "field": fld, "code": code, "message": f"{zh} / {en}"})
+        self.errors.append(
+            {"row": row, "field": fld, "code": code, "message": f"{zh} / {en}", "message_zh": zh, "message_en": en}
+        )
 
 
 def _bool(value: str) -> bool | None:
@@ -323,29 +328,119 @@ def _bool(value: str) -> bool | None:
 
 def _number(value: str) -> float | None:
     try:
-        return float(value.replace("，", "").replace(",", ""))
+        n = float(value.replace("，", "").replace(",", ""))
     except ValueError:
         return None
+    return n if math.isfinite(n) else None
 
 
 MULTILINE = ("categories",)  # a line break separates categories; every other cell is one line
+FIELD_EN = {
+    "name": "Name", "phone": "Phone", "level": "Level", "sector": "Sector", "town": "Town", "village": "Village",
+    "categories": "Categories", "capacity": "Capacity", "on_duty": "On duty", "lat": "Latitude",
+    "lon": "Longitude", "coord_system": "Coordinate system",
+}  # fmt: skip
+_MODEL_FIELD = {"town_code": "town", "village_code": "village"}
 
 
-def _check_characters(values: dict[str, str], row: int, result: Result) -> None:
-    """Control characters and bidirectional overrides are refused in every cell (``validation.forbidden_in_line``)."""
+def _check_characters(values: dict[str, str], row: int, result: Result) -> set[str]:
+    """Control characters and bidirectional overrides are refused in every cell (``validation.forbidden_in_line``).
+    Returns the fields refused."""
+    bad: set[str] = set()
     for key, value in values.items():
         text = value.replace("\r", "").replace("\n", "") if key in MULTILINE else value
         if forbidden_in_line(text) is not None:
             zh = FIELD_ZH.get(key, key)
             result.error(row, key, "invalid_characters", f"{zh}含有控制字符", f"{key} contains control characters")
+            bad.add(key)
+    return bad
+
+
+def _bounds(name: str) -> tuple[Any, Any]:
+    """The ``ge``/``le`` bounds of a ``MemberIn`` field (one source: the model the API validates with)."""
+    lo = hi = None
+    for m in MemberIn.model_fields[name].metadata:
+        lo = getattr(m, "ge", lo)
+        hi = getattr(m, "le", hi)
+    return lo, hi
+
+
+def _model_errors(body: dict, skip: set[str], row: int, result: Result) -> set[str]:
+    """Every refusal of ``MemberIn`` (the API's own model) for the row, except in fields reported already."""
+    try:
+        MemberIn(**body)
+    except ValidationError as exc:
+        errors = exc.errors()
+    else:
+        return set()
+    bad: set[str] = set()
+    for err in errors:
+        loc = str(err["loc"][0]) if err.get("loc") else None
+        fld = _MODEL_FIELD.get(loc, loc)
+        if fld in skip or fld in bad:
+            continue
+        bad.add(fld)
+        zh, en = FIELD_ZH.get(fld, fld), FIELD_EN.get(fld, fld)
+        kind, value = err.get("type", ""), err.get("input")
+        if fld == "name" and kind in ("missing", "string_too_short"):
+            result.error(row, fld, "name_required", "姓名不能为空", "Name is required")
+        elif kind == "invalid_phone":
+            v = body.get("phone", "")
+            result.error(
+                row,
+                fld,
+                "invalid_phone",
+                f"电话号码无效：{v}（{PHONE_RULE_ZH}）",
+                f"Invalid phone number: {v} ({PHONE_RULE_EN})",
+            )
+        elif kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+            lo, hi = _bounds(loc) if loc in MemberIn.model_fields else (None, None)
+            result.error(
+                row, fld, "value_out_of_range", f"{zh}超出范围（{lo} 至 {hi}）：{value}",
+                f"{en} out of range ({lo} to {hi}): {value}",
+            )  # fmt: skip
+        elif kind == "string_too_long":
+            n = (err.get("ctx") or {}).get("max_length")
+            result.error(row, fld, "value_too_long", f"{zh}过长（最多 {n} 个字符）", f"{en} is too long (at most {n})")
+        else:
+            result.error(row, fld, "invalid_value", f"{zh}无效", f"{en}: {err.get('msg', 'invalid')}")
+    return bad
+
+
+def _rule_errors(body: dict, skip: set[str], row: int, result: Result) -> None:
+    """The rules ``members.service.create`` applies, each checked on its own so that a row's every problem is
+    reported at once: categories (every unknown one), a town for town and village members, the location."""
+    categories = [] if "categories" in skip else body.get("categories") or []
+    for category in categories:
+        try:
+            validate_category(category)
+        except AppError as exc:
+            result.error(row, "categories", exc.code, exc.zh, exc.en)
+    if body.get("level") in ("town", "village") and not body.get("town_code") and not {"town", "village"} & skip:
+        result.error(
+            row, "town", "town_required", "镇级、村级委员须指定所属镇街", "Town- and village-level members need a town"
+        )
+    lat, lon = body.get("lat"), body.get("lon")
+    if (lat is not None or lon is not None) and not {"lat", "lon", "coord_system"} & skip:
+        try:
+            validate_location(lat, lon, body.get("coord_system", "wgs84"))
+        except AppError as exc:
+            fld = "lon" if exc.code == "incomplete_location" and lon is None else "lat"
+            result.error(row, fld, exc.code, exc.zh, exc.en)
 
 
 def _row_to_body(values: dict[str, str], row: int, regions: Regions, result: Result) -> dict | None:
-    """Parse one row's cells into ``MemberIn`` fields; record every problem found; None when any."""
+    """Parse one row's cells into ``MemberIn`` fields; record every problem found (cells that cannot be read,
+    the model's refusals, the service's rules); None when any."""
     before = len(result.errors)
-    _check_characters(values, row, result)
+    bad = _check_characters(values, row, result)
+
+    def fail(fld: str, code: str, zh: str, en: str) -> None:
+        result.error(row, fld, code, zh, en)
+        bad.add(fld)
+
     body: dict[str, Any] = {"name": values.get("name", "")}
-    if values.get("phone"):
+    if values.get("phone") and "phone" not in bad:
         body["phone"] = values["phone"]
     if values.get("sector"):
         body["sector"] = values["sector"]
@@ -353,78 +448,82 @@ def _row_to_body(values: dict[str, str], row: int, regions: Regions, result: Res
     level = values.get("level", "")
     body["level"] = LEVELS.get(level.strip().lower())
     if body["level"] is None:
-        result.error(row, "level", "invalid_level", f"层级无效：{level}（区/镇/村）", f"Invalid level: {level}")
+        if level:
+            fail(
+                "level",
+                "invalid_level",
+                f"层级无效：{level}（区/镇/村）",
+                f"Invalid level: {level} (district/town/village)",
+            )
+        else:
+            fail("level", "level_required", "层级不能为空（区/镇/村）", "Level is required (district/town/village)")
+        del body["level"]
 
     town_code = None
-    if values.get("town"):
+    if values.get("town") and "town" not in bad:
         towns = regions.town(values["town"])
         if len(towns) == 1:
             town_code = body["town_code"] = towns[0].code
         else:
-            result.error(
-                row, "town", "unknown_town", f"未知的镇街：{values['town']}", f"Unknown town: {values['town']}"
-            )
-    if values.get("village"):
+            fail("town", "unknown_town", f"未知的镇街：{values['town']}", f"Unknown town: {values['town']}")
+    if values.get("village") and "village" not in bad:
         villages = regions.village(values["village"], town_code)
+        v = values["village"]
         if len(villages) == 1:
             body["village_code"] = villages[0].code
             body.setdefault("town_code", villages[0].parent_code)
         elif len(villages) > 1:
-            v = values["village"]
-            result.error(row, "village", "ambiguous_village", f"村社区重名，请填写镇街：{v}", f"Ambiguous village: {v}")
-        elif town_code or not values.get("town"):  # an unknown town was reported already
-            v = values["village"]
-            result.error(row, "village", "unknown_village", f"未知的村社区：{v}", f"Unknown village: {v}")
-
-    if values.get("categories"):
-        body["categories"] = [c.strip() for c in CATEGORY_SPLIT.split(values["categories"]) if c.strip()]
-    if values.get("capacity"):
-        n = _number(values["capacity"])
-        if n is None or not n.is_integer():
-            c = values["capacity"]
-            result.error(
-                row, "capacity", "invalid_capacity", f"容量须为整数：{c}", f"Capacity must be a whole number: {c}"
+            fail(
+                "village", "ambiguous_village", f"村社区重名，请填写镇街：{v}", f"Ambiguous village, give its town: {v}"
             )
+        elif "town" in bad:  # an unknown town: the village cannot be looked for in it
+            bad.add("village")
+        else:
+            fail("village", "unknown_village", f"未知的村社区：{v}", f"Unknown village: {v}")
+
+    if values.get("categories") and "categories" not in bad:
+        body["categories"] = [c.strip() for c in CATEGORY_SPLIT.split(values["categories"]) if c.strip()]
+    if values.get("capacity") and "capacity" not in bad:
+        n = _number(values["capacity"])
+        c = values["capacity"]
+        if n is None or not n.is_integer():
+            fail("capacity", "invalid_capacity", f"容量须为整数：{c}", f"Capacity must be a whole number: {c}")
         else:
             body["capacity"] = int(n)
-    if values.get("on_duty"):
+    if values.get("on_duty") and "on_duty" not in bad:
         duty = _bool(values["on_duty"])
         if duty is None:
             d = values["on_duty"]
-            result.error(row, "on_duty", "invalid_on_duty", f"在岗须为是/否：{d}", f"on_duty must be yes/no: {d}")
+            fail("on_duty", "invalid_on_duty", f"在岗须为是/否：{d}", f"On duty must be yes/no: {d}")
         else:
             body["on_duty"] = duty
     for key in ("lat", "lon"):
-        if values.get(key):
+        if values.get(key) and key not in bad:
             n = _number(values[key])
             if n is None:
-                result.error(row, key, "invalid_number", f"{FIELD_ZH[key]}须为数字", f"{key} must be a number")
+                v = values[key]
+                fail(key, "invalid_number", f"{FIELD_ZH[key]}须为数字：{v}", f"{FIELD_EN[key]} must be a number: {v}")
             else:
                 body[key] = n
-    if values.get("coord_system"):
+    if values.get("coord_system") and "coord_system" not in bad:
         cs = COORDS.get(re.sub(r"[\s_-]", "", values["coord_system"].lower()))
         if cs is None:
             v = values["coord_system"]
-            result.error(
-                row, "coord_system", "invalid_coord_system", f"坐标系无效：{v}", f"Invalid coordinate system: {v}"
-            )
+            fail("coord_system", "invalid_coord_system", f"坐标系无效：{v}", f"Invalid coordinate system: {v}")
         else:
             body["coord_system"] = cs
+
+    bad |= _model_errors(body, bad, row, result)
+    _rule_errors(body, bad, row, result)
     return body if len(result.errors) == before else None
 
 
-_MODEL_FIELD = {"town_code": "town", "village_code": "village"}
-
-
 def _create(session: Session, body: dict, row: int, result: Result) -> None:
+    """Create the member of a row ``_row_to_body`` passed, through ``members.service.create`` in a savepoint."""
     try:
         member_in = MemberIn(**body)
-    except ValidationError as exc:
-        for err in exc.errors():
-            loc = str(err["loc"][0]) if err.get("loc") else None
-            fld = _MODEL_FIELD.get(loc, loc)
-            zh = f"{FIELD_ZH.get(fld, fld)}无效" if fld != "name" or body.get("name") else "姓名不能为空"
-            result.error(row, fld, "invalid_value", zh, f"{fld}: {err.get('msg', 'invalid')}")
+    except ValidationError:  # _row_to_body reported it
+        _model_errors(body, set(), row, result)
         return
     try:
         with session.begin_nested():
@@ -436,10 +535,18 @@ def _create(session: Session, body: dict, row: int, result: Result) -> None:
             "unknown_category": "categories",
             "point_not_found": None,
         }.get(exc.code, "lat" if "location" in exc.code else None)
-        zh, _, en = exc.message.partition(" / ")
-        result.error(row, fld, exc.code, zh, en or zh)
+        result.error(row, fld, exc.code, exc.zh, exc.en)
         return
     result.created += 1
+
+
+def _column_letter(index: int) -> str:
+    out = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        out = chr(65 + rem) + out
+    return out
 
 
 def run(session: Session, data: bytes, filename: str = "", *, dry_run: bool = False) -> Result:
@@ -461,6 +568,7 @@ def run(session: Session, data: bytes, filename: str = "", *, dry_run: bool = Fa
             zh, en, _ = COLUMNS[key]
             result.error(header_at + 1, key, "missing_column", f"缺少“{zh}”列", f'Missing column "{en}"')
     if result.errors:
+        _locate(result, columns, header)
         return result
     # at most MAX_ROWS: read_table stops (413 too_many_rows) past the header and MAX_ROWS filled rows
     body_rows = [(header_at + 2 + n, r) for n, r in enumerate(rows[header_at + 1 :]) if any(c for c in r)]
@@ -481,7 +589,20 @@ def run(session: Session, data: bytes, filename: str = "", *, dry_run: bool = Fa
         raise
     if result.errors:
         result.created = 0
+    _locate(result, columns, header)
     return result
+
+
+def _locate(result: Result, columns: dict[int, str], header: list[str]) -> None:
+    """Each error's ``column``: the letter of its field's column in the file (None when the file has none) and
+    ``header``: that column's header as written (else the template's Chinese header). Sorted by row, then in the
+    order of the file's columns."""
+    where = {key: i for i, key in columns.items()}
+    result.errors.sort(key=lambda e: (e["row"], where.get(e["field"], len(header))))
+    for err in result.errors:
+        i = where.get(err["field"])
+        err["column"] = _column_letter(i) if i is not None else None
+        err["header"] = header[i] if i is not None else FIELD_ZH.get(err["field"]) if err["field"] else None
 
 
 # --------------------------------------------------------------------------- the template

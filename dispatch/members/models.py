@@ -9,7 +9,7 @@ from sqlalchemy import JSON, Column
 from sqlmodel import Field, SQLModel
 
 from dispatch.db import UTCDateTime, utcnow
-from dispatch.validation import Text
+from dispatch.validation import OptionalPhone, Text
 
 Level = Literal["district", "town", "village"]
 CoordSystem = Literal["wgs84", "gcj02", "bd09"]
@@ -41,7 +41,7 @@ class Member(SQLModel, table=True):
 
 class MemberIn(BaseModel):
     name: Text = PField(min_length=1, max_length=64)
-    phone: Text | None = PField(default=None, max_length=32)
+    phone: OptionalPhone = PField(default=None, max_length=32)
     email: Text | None = PField(default=None, max_length=128)
     level: Level
     sector: Text | None = PField(default=None, max_length=64)
@@ -58,7 +58,7 @@ class MemberIn(BaseModel):
 
 class MemberPatch(BaseModel):
     name: Text | None = PField(default=None, min_length=1, max_length=64)
-    phone: Text | None = PField(default=None, max_length=32)
+    phone: OptionalPhone = PField(default=None, max_length=32)
     email: Text | None = PField(default=None, max_length=128)
     level: Level | None = None
     sector: Text | None = None

@@ -12,7 +12,7 @@ from typing import Any
 from sqlmodel import Session
 
 from dispatch.db import utcnow
-from dispatch.reports import kpis, service
+from dispatch.reports import formulas, kpis, service
 
 RATE_LABELS = {
     "response_rate": "响应率",
@@ -75,27 +75,53 @@ def _town_label(r: dict) -> str:
 # ---- PDF --------------------------------------------------------------------------------------------------
 
 
+CHART_CAPTION = "图：各镇街受理量（件）"
+STATUS_ZH = {
+    "new": "已受理",
+    "offered": "派单中",
+    "escalated": "调度中",
+    "assigned": "已签收",
+    "in_progress": "办理中",
+    "reopened": "已重办",
+}
+
+
+def _fit(text: str, font: str, size: float, width: float) -> str:
+    """``text`` cut to ``width`` points, with an ellipsis when cut (the full names are in the tables above)."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    if stringWidth(text, font, size) <= width:
+        return text
+    while text and stringWidth(text + "…", font, size) > width:
+        text = text[:-1]
+    return text + "…"
+
+
 def _bar_chart(rows: list[dict], font: str, width: float):
-    """Intake per town as bars drawn with reportlab shapes."""
+    """Intake per town as horizontal bars (one line per town: long names never run into each other), drawn with
+    reportlab shapes."""
     from reportlab.graphics.shapes import Drawing, Line, Rect, String
 
-    height = 150.0
-    d = Drawing(width, height + 40)
     if not rows:
-        d.add(String(0, height / 2, "该时段内没有受理工单", fontName=font, fontSize=10))
+        d = Drawing(width, 30)
+        d.add(String(0, 10, "该时段内没有受理工单", fontName=font, fontSize=10))
         return d
+    line, size = 16.0, 8.0
+    label_w, value_w = 150.0, 36.0
     top = max(r["intake"] for r in rows) or 1
-    slot = width / len(rows)
-    bar = min(36.0, slot * 0.6)
-    base = 30.0
-    d.add(Line(0, base, width, base, strokeWidth=0.5))
+    height = line * len(rows) + 22
+    d = Drawing(width, height)
+    d.add(String(0, height - 10, CHART_CAPTION, fontName=font, fontSize=size))
+    x0 = label_w + 6
+    bar_w = width - x0 - value_w
+    d.add(Line(x0, 0, x0, height - 18, strokeWidth=0.5))
     for i, r in enumerate(rows):
-        h = (height - 20) * r["intake"] / top
-        x = i * slot + (slot - bar) / 2
-        d.add(Rect(x, base, bar, h, fillColor=_color(0.70, 0.15, 0.12), strokeWidth=0))
-        d.add(String(x + bar / 2, base + h + 3, str(r["intake"]), fontName=font, fontSize=8, textAnchor="middle"))
-        label = _town_label(r)
-        d.add(String(x + bar / 2, base - 12, label[:8], fontName=font, fontSize=7, textAnchor="middle"))
+        y = height - 18 - (i + 1) * line
+        d.add(String(label_w, y + 4, _fit(_town_label(r), font, size, label_w), fontName=font, fontSize=size,
+                     textAnchor="end"))  # fmt: skip
+        w = bar_w * r["intake"] / top
+        d.add(Rect(x0, y + 2, w, line - 5, fillColor=_color(0.70, 0.15, 0.12), strokeWidth=0))
+        d.add(String(x0 + w + 3, y + 4, str(r["intake"]), fontName=font, fontSize=size))
     return d
 
 
@@ -110,22 +136,35 @@ def pdf(data: dict[str, Any]) -> bytes:
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle
     from reportlab.lib.units import cm
-    from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+    from reportlab.platypus import KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
     from qr.posters import register_font
 
     font = register_font()
     title_style = ParagraphStyle("t", fontName=font, fontSize=18, leading=24, alignment=1, wordWrap="CJK")
-    h2 = ParagraphStyle("h2", fontName=font, fontSize=13, leading=18, spaceBefore=10, spaceAfter=4, wordWrap="CJK")
+    # a heading stays on the page of what follows it (never alone at a page's foot)
+    h2 = ParagraphStyle(
+        "h2", fontName=font, fontSize=13, leading=18, spaceBefore=10, spaceAfter=4, wordWrap="CJK", keepWithNext=1
+    )
+    h3 = ParagraphStyle("h3", parent=h2, fontSize=10.5, leading=15, spaceBefore=6, spaceAfter=2)
     body = ParagraphStyle("b", fontName=font, fontSize=9, leading=13, wordWrap="CJK")
+    cell_zh = ParagraphStyle("cz", fontName=font, fontSize=8, leading=11, wordWrap="CJK")
+    cell_en = ParagraphStyle("ce", fontName=font, fontSize=7, leading=9.5, textColor=colors.Color(0.3, 0.3, 0.3))
 
-    def table(rows: list[list[Any]], widths: list[float] | None = None) -> Table:
-        t = Table([[str(c) for c in r] for r in rows], colWidths=widths, repeatRows=1)
+    def table(rows: list[list[Any]], widths: list[float], wrap: tuple[int, ...] = (0,)) -> Table:
+        """A grid as wide as ``widths`` (at most the frame); the ``wrap`` columns' cells wrap (long names)."""
+        from xml.sax.saxutils import escape
+
+        cells = [[Paragraph(escape(str(c)), cell_zh) if j in wrap else str(c) for j, c in enumerate(r)] for r in rows]
+        t = Table(cells, colWidths=widths, repeatRows=1)
         t.setStyle(
             TableStyle(
                 [
                     ("FONTNAME", (0, 0), (-1, -1), font),
                     ("FONTSIZE", (0, 0), (-1, -1), 8),
+                    ("LEADING", (0, 0), (-1, -1), 10),
+                    ("LEFTPADDING", (0, 0), (-1, -1), 3),
+                    ("RIGHTPADDING", (0, 0), (-1, -1), 3),
                     ("BACKGROUND", (0, 0), (-1, 0), colors.Color(0.9, 0.9, 0.9)),
                     ("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
                     ("ALIGN", (1, 1), (-1, -1), "RIGHT"),
@@ -141,7 +180,7 @@ def pdf(data: dict[str, Any]) -> bytes:
         Paragraph("督查报告", title_style),
         Spacer(1, 4),
         Paragraph(f"统计期间：{data['from']} 至 {data['to']} · {scope_name}", body),
-        Paragraph(f"生成时间：{data['generated_at']}（北京时间）。指标口径见 docs/kpis.md。", body),
+        Paragraph(f"生成时间：{data['generated_at']}（北京时间）。各项指标的计算公式见文末附录。", body),
         Paragraph("一、分镇街统计", h2),
     ]
     head = ["镇街", "受理量", "办结量", "办结率", "按期办结率", "满意率", "超期未办"]
@@ -158,9 +197,9 @@ def pdf(data: dict[str, Any]) -> bytes:
                 r["overdue"],
             ]
         )
-    story.append(table(rows))
+    story.append(table(rows, [130, 58, 58, 58, 58, 58, 58]))
     story.append(Paragraph("二、指标明细（分子 / 分母）", h2))
-    head = ["镇街", *RATE_LABELS.values(), "平均办理时长(时)", "P90(时)"]
+    head = ["镇街", *RATE_LABELS.values(), "平均办理\n时长(时)", "P90\n(时)"]
     rows = [head]
     names = {r["town_code"]: _town_label(r) for r in page["towns"]}
     for r in [*k["rows"], {"key": "total", "label": "合计", **k["total"]}]:
@@ -168,14 +207,14 @@ def pdf(data: dict[str, Any]) -> bytes:
         rows.append(
             [
                 label,
-                *(f"{_pct(r[n]['rate'])} ({r[n]['num']}/{r[n]['den']})" for n in RATE_LABELS),
+                *(f"{_pct(r[n]['rate'])}\n({r[n]['num']}/{r[n]['den']})" for n in RATE_LABELS),
                 "—" if r["handling_time"]["mean_h"] is None else r["handling_time"]["mean_h"],
                 "—" if r["handling_time"]["p90_h"] is None else r["handling_time"]["p90_h"],
             ]
         )
-    story.append(table(rows))
-    story.append(Paragraph("三、各镇街受理量", h2))
-    story.append(_bar_chart(page["towns"], font, A4[0] - 4 * cm))
+    story.append(table(rows, [96, 50, 50, 50, 50, 50, 50, 45, 40]))
+    # the heading and its chart on one page (the chart is one drawing: it cannot split)
+    story.append(KeepTogether([Paragraph("三、各镇街受理量", h2), _bar_chart(page["towns"], font, A4[0] - 4 * cm)]))
     story.append(Paragraph("四、超期工单", h2))
     if page["overdue"]:
         rows = [["工单编号", "状态", "镇街", "分类", "承办委员", "办理时限", "超期（小时）"]]
@@ -183,15 +222,15 @@ def pdf(data: dict[str, Any]) -> bytes:
             rows.append(
                 [
                     c["tracking_no"],
-                    c["status"],
+                    STATUS_ZH.get(c["status"], "未办结"),
                     names.get(c["town_code"], c["town_code"] or "（未定位）"),
-                    (c["category"] or "—")[:12],
+                    c["category"] or "—",
                     c["assignee_id"] or "未分派",
                     c["due_at"][:16].replace("T", " "),
                     c["hours_over"],
                 ]
             )
-        story.append(table(rows))
+        story.append(table(rows, [72, 44, 100, 84, 50, 80, 50], wrap=(2, 3)))
     else:
         story.append(Paragraph("当前没有超期工单。", body))
     for title, key in (("五、委员排名", "members"), ("六、部门排名", "departments")):
@@ -209,7 +248,7 @@ def pdf(data: dict[str, Any]) -> bytes:
                         _pct(r["satisfaction"]["rate"]),
                     ]
                 )
-            story.append(table(rows))
+            story.append(table(rows, [34, 170, 60, 60, 80, 60], wrap=(1,)))
         else:
             story.append(Paragraph("该时段内没有记录。", body))
     story.append(Paragraph(f"七、协商覆盖（{data['coverage_year']} 年）", h2))
@@ -229,7 +268,8 @@ def pdf(data: dict[str, Any]) -> bytes:
             rows.append(
                 [r["name"] or r["town_code"], r["points"], r["demonstration_points"], r["held"], r["target"], met]
             )
-        story.append(table(rows))
+        story.append(table(rows, [130, 50, 50, 70, 70, 60]))
+    story += _appendix(font, h2, h3, body, cell_zh, cell_en, A4[0] - 4 * cm)
     buf = io.BytesIO()
     doc = SimpleDocTemplate(
         buf,
@@ -248,6 +288,43 @@ def pdf(data: dict[str, Any]) -> bytes:
 
     doc.build(story, onFirstPage=footer, onLaterPages=footer)
     return buf.getvalue()
+
+
+def _appendix(font: str, h2, h3, body, cell_zh, cell_en, width: float) -> list[Any]:
+    """附录: the formulas of every figure, in Chinese and English, from ``reports.formulas``."""
+    from xml.sax.saxutils import escape
+
+    from reportlab.lib import colors
+    from reportlab.platypus import Paragraph, Spacer, Table, TableStyle
+
+    def cell(zh: str, en: str) -> list[Any]:
+        return [Paragraph(escape(zh), cell_zh), Paragraph(escape(en), cell_en)]
+
+    out: list[Any] = [
+        Paragraph("附录　指标计算公式 / Appendix: KPI formulas", h2),
+        Paragraph("统计哪些工单 / Which cases", h3),
+    ]
+    rows = [cell(t.zh, t.en) + cell(t.meaning_zh, t.meaning_en) for t in formulas.SCOPE]
+    terms = Table([[r[:2], r[2:]] for r in rows], colWidths=[width * 0.2, width * 0.8])
+    out.append(terms)
+    out.append(Paragraph("公式 / Formulas", h3))
+    rows = [[cell("指标", "KPI"), cell("分子", "Numerator"), cell("分母", "Denominator")]]
+    rows += [
+        [cell(f.zh, f.en), cell(f.numerator_zh, f.numerator_en), cell(f.denominator_zh, f.denominator_en)]
+        for f in formulas.FORMULAS
+    ]
+    t = Table(rows, colWidths=[width * 0.2, width * 0.4, width * 0.4], repeatRows=1)
+    style = [
+        ("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
+        ("BACKGROUND", (0, 0), (-1, 0), colors.Color(0.9, 0.9, 0.9)),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+    ]
+    t.setStyle(TableStyle(style))
+    terms.setStyle(TableStyle(style[:1] + style[2:]))
+    out += [t, Spacer(1, 6)]
+    for zh, en in formulas.notes(kpis.sign_deadline_h()):
+        out += [Paragraph(escape(zh), body), Paragraph(escape(en), cell_en)]
+    return out
 
 
 # ---- XLSX -------------------------------------------------------------------------------------------------

@@ -39,7 +39,7 @@
       "adm.scope_hotline": "12345 工单", "adm.scope_mail": "来信", "adm.issue": "签发",
       "adm.key_once": "新密钥只显示这一次，请立即复制保存：", "adm.new_key": "新密钥", "adm.copy": "复制", "adm.copied": "已复制。",
       "adm.key_issued": "已签发：{name}", "adm.confirm_revoke_key": "作废密钥“{name}”？使用它的调用将立即被拒绝。",
-      "adm.key_revoked": "已作废密钥：{name}", "adm.no_scope": "请至少选择一项权限范围。",
+      "adm.key_revoked": "已作废密钥：{name}", "adm.no_scope": "请至少选择一项权限范围。", "adm.no_keys": "还没有 API 密钥。",
     },
     en: {
       "adm.title": "Administration", "adm.person": "Name", "adm.sections": "Sections", "adm.accounts": "Accounts", "adm.members": "Members", "adm.points": "Points",
@@ -78,7 +78,7 @@
       "adm.scope_hotline": "12345 work orders", "adm.scope_mail": "Mail", "adm.issue": "Issue",
       "adm.key_once": "The new key is shown this once: copy it now.", "adm.new_key": "New key", "adm.copy": "Copy", "adm.copied": "Copied.",
       "adm.key_issued": "Issued: {name}", "adm.confirm_revoke_key": "Revoke the key \"{name}\"? Calls with it are refused at once.",
-      "adm.key_revoked": "Key revoked: {name}", "adm.no_scope": "Choose at least one scope.",
+      "adm.key_revoked": "Key revoked: {name}", "adm.no_scope": "Choose at least one scope.", "adm.no_keys": "No API keys yet.",
     },
   });
 
@@ -229,13 +229,22 @@
       out.className = "status ok";
     }
     table.hidden = !r.errors.length;
-    table.tBodies[0].innerHTML = r.errors.map((e) => `<tr><th scope="row">${esc(e.row)}</th>
-      <td>${esc(e.field ? SL.t("field." + e.field, e.field) : "—")}</td><td>${esc(e.message)}</td></tr>`).join("");
+    // each error in the page's language (message_zh / message_en); the column's letter in the file with its name
+    table.tBodies[0].innerHTML = r.errors.map((e) => {
+      const name = e.field ? SL.t("field." + e.field, e.field) : "—";
+      const where = e.column ? `${e.column} · ${name}` : name;
+      const message = e["message_" + SL.lang] || e.message;
+      return `<tr><th scope="row">${esc(e.row)}</th><td>${esc(where)}</td><td>${esc(message)}</td></tr>`;
+    }).join("");
   }
 
   // ---- API keys ----
   async function loadApiKeys() { state.apikeys = await SL.api("/api/open311/keys"); renderApiKeys(); }
   function renderApiKeys() {
+    if (!state.apikeys.length) {
+      $("apikeys-table").tBodies[0].innerHTML = `<tr class="empty"><td colspan="6">${esc(SL.t("adm.no_keys"))}</td></tr>`;
+      return;
+    }
     $("apikeys-table").tBodies[0].innerHTML = state.apikeys.map((k) => `<tr>
       <th scope="row">${esc(k.name)}</th><td><code>${esc(k.prefix)}…</code></td><td>${esc(k.scopes.join(", "))}</td>
       <td><span class="pill ${k.active ? "on" : "off"}">${esc(SL.t(k.active ? "adm.valid" : "adm.revoked"))}</span></td>
@@ -291,6 +300,7 @@
         const k = state.apikeys.find((x) => x.id === id);
         if (!confirm(fmt("adm.confirm_revoke_key", { name: k.name }))) return;
         await SL.api(`/api/open311/keys/${id}`, { method: "DELETE" });
+        if (state.newKeyId === id) { $("apikey-new").hidden = true; $("apikey-raw").value = ""; state.newKeyId = null; }
         await loadApiKeys(); status(fmt("adm.key_revoked", { name: k.name }));
       } else if (btn.dataset.act === "revoke-point") {
         const p = state.points.find((x) => x.id === id);
@@ -349,6 +359,7 @@
         const k = await SL.api("/api/open311/keys", { method: "POST", body: { name: $("k-name").value.trim(), scopes } });
         $("k-name").value = "";
         $("apikey-raw").value = k.api_key;  // shown this once: only its hash is stored
+        state.newKeyId = k.id;
         $("apikey-new").hidden = false;
         $("apikey-raw").focus(); $("apikey-raw").select();
         await loadApiKeys(); status(fmt("adm.key_issued", { name: k.name }));
@@ -379,7 +390,8 @@
   document.addEventListener("DOMContentLoaded", () => {
     initTabs();
     bindForms();
-    document.addEventListener("sl:lang", renderAll);
+    // the last status line was written in the other language: drop it rather than leave it untranslated
+    document.addEventListener("sl:lang", () => { status(""); renderAll(); });
     run(async () => {
       state.me = await SL.api("/api/auth/me");
       const [towns, villages] = await Promise.all([SL.api("/api/regions?level=town"), SL.api("/api/regions?level=village")]);

@@ -12,6 +12,7 @@
       "qr.loc.locating": "正在获取您的位置…", "qr.loc.using": "正在使用您的位置", "qr.loc.denied": "未能获取位置（未授权或信号弱），将使用点位位置。",
       "qr.name": "姓名（选填）", "qr.phone": "电话（选填）", "qr.privacy": "留下电话便于委员联系您；号码不会公开。",
       "qr.submit": "提交", "qr.sending": "正在提交…", "qr.hotline": "也可拨打市民热线",
+      "qr.uploading": "正在上传：{sent} / {total}（{pct}%）", "qr.processing": "已上传 {total}，正在处理…", "qr.preparing": "正在准备照片…",
       "qr.toomany": "最多只能上传 3 张照片，多余的未添加。", "qr.notimage": "只能上传图片。", "qr.remove": "删除",
       "qr.photo": "照片", "qr.neterr": "网络不通，请稍后重试。", "qr.empty": "请填写诉求内容",
       "t.received": "已受理", "t.title": "查询办理进度", "t.keep": "请保存受理编号和查询码，用于查询进度和评价。",
@@ -37,6 +38,7 @@
       "qr.loc.locating": "Finding your location…", "qr.loc.using": "Using your location", "qr.loc.denied": "Could not get your location (not allowed or weak signal); the point's location will be used.",
       "qr.name": "Name (optional)", "qr.phone": "Phone (optional)", "qr.privacy": "A phone number lets a member call you back; it is not published.",
       "qr.submit": "Submit", "qr.sending": "Sending…", "qr.hotline": "Or call the citizen hotline",
+      "qr.uploading": "Uploading: {sent} of {total} ({pct}%)", "qr.processing": "Uploaded {total}, processing…", "qr.preparing": "Preparing the photos…",
       "qr.toomany": "At most 3 photos; the extra ones were not added.", "qr.notimage": "Only images can be attached.", "qr.remove": "Remove",
       "qr.photo": "Photo", "qr.neterr": "No connection, please try again.", "qr.empty": "Please describe the issue",
       "t.received": "Received", "t.title": "Follow your case", "t.keep": "Keep the tracking number and the secret: you need them to follow and rate your case.",
@@ -61,7 +63,7 @@
   // ------------------------------------------------------------------ QR intake form
   function qrForm(form) {
     const input = $("photos"), thumbs = $("thumbs"), photoMsg = $("photo-msg"), err = $("form-error");
-    const btn = $("submit"), bar = $("sending");
+    const btn = $("submit"), bar = $("sending"), barBox = $("sending-box"), barText = $("sending-text");
     const MAX = 3;
     let photos = [];   // File objects chosen so far (the camera gives one at a time)
     let urls = [];
@@ -137,6 +139,45 @@
       } catch (e) { return file; }
     }
 
+    // the upload's progress: bytes sent of the request's total, as a bar and in words
+    let sent = null;  // null: preparing; {loaded, total}
+    const fmtBytes = (n) => (n >= 1048576 ? (n / 1048576).toFixed(1) + " MB" : Math.max(1, Math.round(n / 1024)) + " KB");
+    const fill = (key, vars) => SL.t(key).replace(/\{(\w+)\}/g, (_, k) => vars[k]);
+    function renderProgress() {
+      if (!sent) { bar.removeAttribute("value"); barText.textContent = SL.t("qr.preparing"); return; }
+      const pct = sent.total ? Math.min(100, Math.floor((sent.loaded * 100) / sent.total)) : 0;
+      bar.value = pct;
+      const vars = { sent: fmtBytes(sent.loaded), total: fmtBytes(sent.total), pct };
+      barText.textContent = fill(sent.loaded >= sent.total ? "qr.processing" : "qr.uploading", vars);
+    }
+    document.addEventListener("sl:lang", () => { if (!barBox.hidden) renderProgress(); });
+
+    // SL.api's request (same headers, same-origin cookies, the error's half in the page's language) through
+    // XMLHttpRequest: fetch reports no upload progress
+    function upload(path, body, onProgress) {
+      return new Promise((resolve, reject) => {
+        const xhr = new XMLHttpRequest();
+        xhr.open("POST", path);
+        // a same-origin request with withCredentials left false: the cookies go, as fetch's credentials: "same-origin"
+        xhr.setRequestHeader("X-Requested-With", "shangliang");
+        xhr.setRequestHeader("Accept", "application/json");
+        xhr.upload.addEventListener("progress", (ev) => { if (ev.lengthComputable) onProgress(ev.loaded, ev.total); });
+        xhr.addEventListener("load", () => {
+          let data = null;
+          try { data = xhr.responseText ? JSON.parse(xhr.responseText) : null; } catch (e) { data = null; }
+          if (xhr.status >= 200 && xhr.status < 300) { resolve(data); return; }
+          const both = (data && data.error && data.error.message) || xhr.statusText || String(xhr.status);
+          const cut = both.indexOf(" / ");
+          const err = new Error(cut > 0 ? (SL.lang === "en" ? both.slice(cut + 3) : both.slice(0, cut)) : both);
+          err.status = xhr.status; err.code = data && data.error && data.error.code; err.details = data && data.error && data.error.details;
+          reject(err);
+        });
+        xhr.addEventListener("error", () => reject(new Error("network")));
+        xhr.addEventListener("abort", () => reject(new Error("aborted")));
+        xhr.send(body);
+      });
+    }
+
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       showError(err, "");
@@ -150,18 +191,19 @@
       if ($("lat").value && $("lon").value) {
         fd.append("lat", $("lat").value); fd.append("lon", $("lon").value); fd.append("coord_system", "wgs84");
       }
-      btn.disabled = true; bar.hidden = false;
+      btn.disabled = true; sent = null; renderProgress(); barBox.hidden = false;
       const label = btn.textContent;
       btn.textContent = SL.t("qr.sending");
       btn.setAttribute("aria-busy", "true");
       try {
         for (const f of photos) fd.append("photos", await shrink(f), f.name || "photo.jpg");
-        const out = await SL.api("/api/intake/qr/" + encodeURIComponent(form.dataset.token), { method: "POST", body: fd });
+        const out = await upload("/api/intake/qr/" + encodeURIComponent(form.dataset.token), fd,
+          (loaded, total) => { sent = { loaded, total }; renderProgress(); });
         location.href = "/t/" + encodeURIComponent(out.tracking_no) + "#s=" + encodeURIComponent(out.secret);
       } catch (ex) {
         showError(err, ex.status ? ex.message : SL.t("qr.neterr"));
         err.scrollIntoView({ block: "center" });
-        btn.disabled = false; bar.hidden = true; btn.textContent = label; btn.removeAttribute("aria-busy");
+        btn.disabled = false; barBox.hidden = true; btn.textContent = label; btn.removeAttribute("aria-busy");
       }
     });
   }
