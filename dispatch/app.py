@@ -196,6 +196,7 @@ def create_app(*, start_background: bool = True, embedded_worker: bool | None = 
     from dispatch.deadlines.views import router as deadlines_router
     from dispatch.departments.views import router as departments_router
     from dispatch.events.views import router as events_router
+    from dispatch.experts.views import router as experts_router
     from dispatch.intake.views import router as intake_router
     from dispatch.members.import_views import router as members_import_router
     from dispatch.members.views import router as members_router
@@ -230,6 +231,7 @@ def create_app(*, start_background: bool = True, embedded_worker: bool | None = 
         users_router,
         intake_router,
         cases_router,
+        experts_router,
         consultations_router,
         deadlines_router,
         members_import_router,

@@ -1,4 +1,5 @@
-"""The Yandu demo data: a point in every village, about 300 members, departments, mailboxes, sample cases.
+"""The Yandu demo data: a point in every village, about 300 members, 120 think-tank experts, departments,
+mailboxes, sample cases.
 
 Town and village positions are not real (no public coordinates exist): ``regions.reference`` places them
 inside the district polygon with a fixed seed, and members are placed around them the same way.
@@ -19,6 +20,7 @@ from dispatch.auth.service import create_user
 from dispatch.cases import taxonomy
 from dispatch.cases.service import NewCase
 from dispatch.departments.models import Department
+from dispatch.experts.models import Expert
 from dispatch.intake.models import Mailbox
 from dispatch.members.models import Member
 from dispatch.points.models import Point
@@ -97,6 +99,98 @@ SAMPLES = [
 ]
 
 
+# the think tank (协商智库): Yandu's gathers 1,450 policy experts, departments' specialists, lawyers, seasoned
+# people of the trades and local notables; the demo holds a sample of each group, fields named like the 12345
+# categories (what the cases of a topic are filed under) plus the specialities the consultations ask for
+EXPERT_FIELDS = {
+    "policy": (
+        ("中共盐城市盐都区委党校", "副教授", ("党务政务", "民政")),
+        ("盐城师范学院", "教授", ("教育文体", "经济管理")),
+        ("盐城工学院", "副教授", ("科技与信息产业", "经济管理")),
+        ("盐城市社会科学院", "研究员", ("民政", "劳动和社会保障")),
+        ("盐都区发展和改革委员会", "政策研究室主任", ("经济管理", "国土资源")),
+        ("盐城市委政策研究室", "调研员", ("党务政务", "经济管理")),
+        ("盐城师范学院", "副教授", ("环境保护", "农村农业")),
+    ),
+    "department": (
+        ("区住房和城乡建设局", "工程师", ("城乡建设", "物业管理")),
+        ("区城市管理局", "科长", ("城乡建设", "市容环卫")),
+        ("区交通运输局", "高级工程师", ("交通运输",)),
+        ("区生态环境局", "工程师", ("环境保护",)),
+        ("区水务局", "高级工程师", ("环境保护", "农村农业")),
+        ("区市场监督管理局", "科长", ("商贸旅游", "食品安全")),
+        ("区人力资源和社会保障局", "劳动保障监察员", ("劳动和社会保障",)),
+        ("区卫生健康委员会", "主任医师", ("卫生计生",)),
+        ("区教育局", "高级教师", ("教育文体",)),
+        ("区农业农村局", "农艺师", ("农村农业",)),
+    ),
+    "law": (
+        ("江苏盐都律师事务所", "律师", ("政法", "法律咨询")),
+        ("江苏弘正律师事务所", "律师", ("法律咨询", "劳动和社会保障")),
+        ("盐都区法律援助中心", "法律援助律师", ("法律咨询", "人民调解")),
+        ("盐都区人民调解委员会", "人民调解员", ("人民调解", "民政")),
+        ("盐都区司法局", "公职律师", ("政法", "法律咨询")),
+        ("盐城仲裁委员会", "仲裁员", ("法律咨询", "商贸旅游")),
+    ),
+    "trade": (
+        ("盐城市规划设计研究院", "高级工程师", ("城乡建设", "国土资源")),
+        ("盐都区建筑业协会", "秘书长", ("城乡建设",)),
+        ("盐都区物业管理协会", "副会长", ("物业管理", "城乡建设")),
+        ("盐城市第一人民医院", "副主任医师", ("卫生计生",)),
+        ("盐都区人民医院", "主治医师", ("卫生计生", "养老服务")),
+        ("盐城公交集团", "线路规划主管", ("交通运输",)),
+        ("盐都区个体劳动者协会", "会长", ("商贸旅游",)),
+        ("盐都区农民专业合作社联合会", "理事长", ("农村农业",)),
+        ("江苏环保产业园", "环评工程师", ("环境保护",)),
+        ("盐都区养老服务中心", "主任", ("养老服务", "民政")),
+        ("盐城电信分公司", "工程师", ("科技与信息产业",)),
+    ),
+    "notable": (
+        ("", "退休教师", ("教育文体", "人民调解")),
+        ("", "返乡企业家", ("农村农业", "商贸旅游")),
+        ("", "退休村干部", ("人民调解", "农村农业")),
+        ("", "老党员", ("民政", "人民调解")),
+        ("", "乡村医生", ("卫生计生",)),
+        ("", "种植大户", ("农村农业",)),
+    ),
+}
+EXPERTS_PER_KIND = {"policy": 20, "department": 22, "law": 18, "trade": 28, "notable": 32}  # 120
+
+
+def demo_experts(towns: list[Region], seed: int = SEED) -> list[Expert]:
+    """About 120 think-tank experts over the five groups; local notables two in each town, the others spread
+    over the towns; a few declare a town they must stay away from (a relative on its staff, a client there)."""
+    rng = random.Random(seed + 2)  # its own stream: the points, members and accounts stay as they were
+    phones: set[str] = set()
+    out = []
+    for kind, n in EXPERTS_PER_KIND.items():
+        profiles = EXPERT_FIELDS[kind]
+        for i in range(n):
+            organisation, title, fields = profiles[i % len(profiles)]
+            town = towns[i % len(towns)] if kind == "notable" else rng.choice(towns)
+            if kind == "notable":
+                organisation = f"{town.name}乡贤理事会"
+            phone = f"1{rng.choice('3589')}{rng.randrange(10**9):09d}"
+            while phone in phones:
+                phone = f"1{rng.choice('3589')}{rng.randrange(10**9):09d}"
+            phones.add(phone)
+            conflicts = [rng.choice(towns).code] if kind in ("law", "trade") and rng.random() < 0.15 else []
+            out.append(
+                Expert(
+                    name=_name(rng),
+                    phone=phone,
+                    organisation=organisation,
+                    title=title,
+                    kind=kind,
+                    town_code=town.code,
+                    fields=list(fields),
+                    active=rng.random() < 0.95,
+                    conflict_towns=[c for c in conflicts if c != town.code],
+                )
+            )
+    return out
+
+
 def _point_kind(i: int) -> str:
     return ("opinion_point", "consultation_room", "member_studio")[i % 10 % 3] if i % 10 < 3 else "opinion_point"
 
@@ -173,6 +267,8 @@ def load(
         )
         progress(1)
     session.add_all(made)
+    experts = demo_experts(towns)
+    session.add_all(experts)
     session.add_all(Department(name=n) for n in DEPARTMENTS)
     session.flush()
     session.add_all(
@@ -181,7 +277,7 @@ def load(
     )
     session.add_all(Mailbox(address=f"member{m.id}@cppcc.yandu.gov.cn", kind="member", member_id=m.id) for m in made)
     session.commit()
-    return {"points": len(points), "members": len(made), "departments": len(DEPARTMENTS)}
+    return {"points": len(points), "members": len(made), "departments": len(DEPARTMENTS), "experts": len(experts)}
 
 
 @dataclass(frozen=True)

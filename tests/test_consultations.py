@@ -12,6 +12,7 @@ from websockets.sync.client import connect
 
 from dispatch.cases.models import Case
 from dispatch.cases.service import hash_secret
+from dispatch.consultations.models import FollowUp
 from dispatch.db import get_engine
 
 OK = {
@@ -175,7 +176,9 @@ def test_the_full_path_from_hotline_cases_to_a_closed_topic(api, server):
         api.put(f"/api/meetings/{meeting['id']}/minutes", json={"minutes": "议定：更换路灯"}, headers=auth(op))
     )
     assert minutes["minutes"] == "议定：更换路灯"
-    _ok(api.post(f"/api/meetings/{meeting['id']}/held", headers=auth(op)))
+    # two days before its start: marked held only with the reason it was held early, which the trail keeps
+    early = _ok(api.post(f"/api/meetings/{meeting['id']}/held", json={"reason": "居民要求提前商量"}, headers=auth(op)))
+    assert early["held_at"] is not None
 
     # outcome → reported → ledger 50% then 100% with a milestone
     due = (date.today() + timedelta(days=30)).isoformat()
@@ -232,6 +235,12 @@ def test_the_full_path_from_hotline_cases_to_a_closed_topic(api, server):
         "closed",
     ]
     assert all(e["actor"] for e in trail)
+    [held] = [e for e in trail if e["to_status"] == "held"]
+    assert (held["note"], held["data"]["early"], held["data"]["early_reason"]) == (
+        "居民要求提前商量",
+        True,
+        "居民要求提前商量",
+    )
     assert {"experts_drawn", "expert_redrawn", "checked_in", "follow_up_due"} <= {e["action"] for e in trail}
 
     # each linked resident sees the outcome on the tracking page
@@ -327,3 +336,115 @@ def test_an_individual_claim_is_forwarded_to_a_department(api):
         assert track["status"] == "forwarded" and track["consultation"]["status"] == "forwarded"
     missing = api.post(f"{T}/{topic['id']}/forward", json={"department_id": 99999}, headers=auth(op))
     assert missing.status_code == 404
+
+
+def _to_scheduled(api, w: dict, starts: datetime) -> tuple[dict, dict]:
+    op, v = w["op"], w["v"]
+    topic = _topic(api, op, [_call(api, op, v)["id"]])
+    tid = topic["id"]
+    _ok(api.post(f"{T}/{tid}/screening", json={"decision": "accept", "principles": OK}, headers=auth(op)))
+    _ok(
+        api.post(
+            f"{T}/{tid}/participants", json={"kind": "member", "member_id": w["members"][0]["id"]}, headers=auth(op)
+        ),
+        201,
+    )
+    _ok(api.post(f"{T}/{tid}/participants/confirm", headers=auth(op)))
+    body = {"kind": "bench", "starts_at": starts.isoformat(), "point_id": w["point"]["id"]}
+    return topic, _ok(api.post(f"{T}/{tid}/meetings", json=body, headers=auth(op)), 201)
+
+
+def test_nothing_is_marked_done_before_its_time(api):
+    """A meeting is not held before it starts (unless it really was, with the reason on the trail); a follow-up
+    review's result is not recorded before it is due."""
+    w = _world(api)
+    op, dept = w["op"], w["dept"]
+    topic, meeting = _to_scheduled(api, w, datetime.now(UTC) + timedelta(days=2))
+    tid = topic["id"]
+    for body in (None, {}, {"reason": "   "}):
+        res = api.post(f"/api/meetings/{meeting['id']}/held", json=body, headers=auth(op))
+        assert res.status_code == 409, res.text
+        err = res.json()["error"]
+        assert err["code"] == "meeting_not_started" and err["details"]["reason_required"] is True
+        zh, en = err["message"].split(" / ", 1)
+        assert "尚未到时间" in zh and "Beijing time" in en and "give the reason" in en
+    after = _ok(api.get(f"{T}/{tid}", headers=auth(op)))
+    assert after["status"] == "scheduled" and after["meetings"][0]["held_at"] is None
+    assert not [e for e in _ok(api.get(f"{T}/{tid}/events", headers=auth(op))) if e["to_status"] == "held"]
+
+    # a meeting whose start has passed is simply held; no reason asked
+    past, started = _to_scheduled(api, w, datetime.now(UTC) - timedelta(minutes=5))
+    _ok(api.post(f"/api/meetings/{started['id']}/held", headers=auth(op)))
+    [held] = [e for e in _ok(api.get(f"{T}/{past['id']}/events", headers=auth(op))) if e["to_status"] == "held"]
+    assert "early" not in held["data"] and held["note"] is None
+
+    # held early for real: the reason is on the trail
+    _ok(api.post(f"/api/meetings/{meeting['id']}/held", json={"reason": "镇里统一提前到周一"}, headers=auth(op)))
+    [held] = [e for e in _ok(api.get(f"{T}/{tid}/events", headers=auth(op))) if e["to_status"] == "held"]
+    assert held["note"] == "镇里统一提前到周一" and held["data"]["early"] is True
+
+    # a follow-up review due in two days: its result cannot be recorded yet
+    due = (date.today() + timedelta(days=30)).isoformat()
+    outcome = _ok(
+        api.post(
+            f"{T}/{tid}/outcomes", json={"text": "修路", "department_id": dept["id"], "due_date": due}, headers=auth(op)
+        ),
+        201,
+    )
+    _ok(api.post(f"{T}/{tid}/report", headers=auth(op)))
+    _ok(
+        api.post(
+            f"/api/consultations/outcomes/{outcome['id']}/ledger",
+            json={"note": "开工", "percent": 10},
+            headers=auth(op),
+        ),
+        201,
+    )
+    at = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    follow = _ok(api.post(f"{T}/{tid}/follow-ups", json={"due_at": at}, headers=auth(op)), 201)
+    url = f"/api/consultations/follow-ups/{follow['id']}/result"
+    res = api.post(url, json={"result": "已整改"}, headers=auth(op))
+    assert res.status_code == 409, res.text
+    err = res.json()["error"]
+    assert err["code"] == "follow_up_not_due" and err["details"]["reason_required"] is False
+    assert "尚未到期" in err["message"] and "cannot be recorded before" in err["message"]
+    assert _ok(api.get(f"/api/consultations/follow-ups/{follow['id']}", headers=auth(op)))["state"] == "scheduled"
+    assert _ok(api.get(f"{T}/{tid}", headers=auth(op)))["status"] == "implementing"
+    # once due, it is recorded (the due time moved into the past, as the clock would)
+    with Session(get_engine()) as session:
+        row = session.get(FollowUp, follow["id"])
+        row.due_at = datetime.now(UTC) - timedelta(seconds=1)
+        session.add(row)
+        session.commit()
+    assert _ok(api.post(url, json={"result": "已整改"}, headers=auth(op)))["state"] == "recorded"
+    assert _ok(api.get(f"{T}/{tid}", headers=auth(op)))["status"] == "reviewed"
+
+
+def test_resolved_and_closed_cases_are_linked_to_a_new_topic(api):
+    """Topics often come from cases already resolved: staff link resolved and closed ones, a member their own."""
+    w = _world(api)
+    op, v, m = w["op"], w["v"], w["members"][0]
+    tm = user_token(api, "member", "linker", member_id=m["id"])
+    resolved = _call(api, op, v)
+    _ok(api.post(f"/api/cases/{resolved['id']}/assign", json={"member_id": m["id"]}, headers=auth(op)))
+    _ok(api.post(f"/api/cases/{resolved['id']}/accept", headers=auth(tm)))
+    _ok(api.post(f"/api/cases/{resolved['id']}/resolve", json={"note": "已修好"}, headers=auth(tm)))
+    closed = _call(api, op, v)
+    _ok(api.post(f"/api/cases/{closed['id']}/assign", json={"member_id": m["id"]}, headers=auth(op)))
+    _ok(api.post(f"/api/cases/{closed['id']}/accept", headers=auth(tm)))
+    _ok(api.post(f"/api/cases/{closed['id']}/resolve", json={"note": "已修好"}, headers=auth(tm)))
+    rating = {"secret": closed["secret"], "score": "satisfied"}
+    rated = api.post(f"/api/track/{closed['tracking_no']}/rating", json=rating)
+    assert rated.status_code in (200, 201), rated.text
+    states = {c["id"]: _ok(api.get(f"/api/cases/{c['id']}", headers=auth(op)))["status"] for c in (resolved, closed)}
+    assert states == {resolved["id"]: "resolved", closed["id"]: "closed"}
+
+    topic = _topic(api, op, [resolved["id"], closed["id"]], title="路灯反复损坏：从已办结案件立题")
+    assert topic["case_ids"] == sorted([resolved["id"], closed["id"]])
+    # the member's own resolved case links too; another member's resolved case answers like an unknown one
+    mine = _topic(api, tm, [resolved["id"]], title="委员提议：路灯维护机制")
+    assert (mine["source"], mine["case_ids"]) == ("proposal", [resolved["id"]])
+    other = create_member(api, op, name="别的委员", town_code=v["parent_code"], lat=v["lat"], lon=v["lon"])
+    to = user_token(api, "member", "other-linker", member_id=other["id"])
+    res = api.post(T, json={"title": "x", "case_ids": [closed["id"]]}, headers=auth(to))
+    assert res.status_code == 404 and res.json()["error"]["code"] == "case_not_found"

@@ -1,4 +1,5 @@
-"""Consultation pages: the operators' topic list and topic page, and the member's meeting check-in page."""
+"""Consultation pages: the operators' topic list and topic page, the think tank (experts), and the member's
+meeting check-in page."""
 
 from __future__ import annotations
 
@@ -20,6 +21,13 @@ router = APIRouter(include_in_schema=False)
 @router.get("/consult", response_class=HTMLResponse)
 def consult_list(request: Request) -> HTMLResponse:
     return render(request, "consult_list.html", user=page_user(request, "operator", "supervisor"))
+
+
+@router.get("/consult/experts", response_class=HTMLResponse)
+def consult_experts(request: Request) -> HTMLResponse:
+    """The think tank: list, add, edit, deactivate and import experts (supervisors read)."""
+    user = page_user(request, "operator", "supervisor")
+    return render(request, "consult_experts.html", user=user, can_run=user.role != "supervisor")
 
 
 @router.get("/consult/{topic_id}", response_class=HTMLResponse)

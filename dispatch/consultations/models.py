@@ -12,6 +12,7 @@ from sqlalchemy import JSON, BigInteger, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from dispatch.db import UTCDateTime, utcnow
+from dispatch.experts.models import Expert, ExpertIn, ExpertPatch  # noqa: F401 - the think tank's, re-exported
 from dispatch.validation import Text
 
 Source = Literal["cases", "proposal", "plan"]
@@ -65,22 +66,6 @@ class TopicEvent(SQLModel, table=True):
     to_status: str | None = Field(default=None, max_length=24)
     note: str | None = None
     data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
-
-
-class Expert(SQLModel, table=True):
-    """A member of the think tank (协商智库)."""
-
-    __tablename__ = "expert"
-
-    id: int | None = Field(default=None, primary_key=True)
-    name: str = Field(max_length=64)
-    phone: str | None = Field(default=None, max_length=32)
-    organisation: str | None = Field(default=None, max_length=128)
-    fields: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    active: bool = True
-    conflict_towns: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    conflict_topics: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class ExpertDraw(SQLModel, table=True):
@@ -243,26 +228,6 @@ class NoteIn(BaseModel):
     note: Text | None = PField(default=None, max_length=5000)
 
 
-class ExpertIn(BaseModel):
-    name: Text = PField(min_length=1, max_length=64)
-    phone: Text | None = PField(default=None, max_length=32)
-    organisation: Text | None = PField(default=None, max_length=128)
-    fields: list[Text] = PField(default_factory=list)
-    active: bool = True
-    conflict_towns: list[Text] = PField(default_factory=list)
-    conflict_topics: list[int] = PField(default_factory=list)
-
-
-class ExpertPatch(BaseModel):
-    name: Text | None = PField(default=None, min_length=1, max_length=64)
-    phone: Text | None = PField(default=None, max_length=32)
-    organisation: Text | None = PField(default=None, max_length=128)
-    fields: list[Text] | None = None
-    active: bool | None = None
-    conflict_towns: list[Text] | None = None
-    conflict_topics: list[int] | None = None
-
-
 class ParticipantIn(BaseModel):
     kind: Literal["member", "department", "resident"]
     member_id: int | None = None
@@ -289,6 +254,11 @@ class MeetingIn(BaseModel):
     point_id: int | None = None
     online_url: Text | None = PField(default=None, max_length=512)
     agenda: Text = PField(default="", max_length=20000)
+
+
+class HeldIn(BaseModel):
+    # why a meeting is marked held before its start time (it really began early): kept on the topic's trail
+    reason: Text | None = PField(default=None, max_length=2000)
 
 
 class MinutesIn(BaseModel):

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 
 from dispatch.auth.service import Principal
 from dispatch.cases.models import Case, CaseEvent
-from dispatch.cases.service import SHANGHAI, mask_phone, sees_phones
+from dispatch.cases.service import SHANGHAI
 from dispatch.config import get_settings
 from dispatch.consultations import states
 from dispatch.consultations.models import (
@@ -26,8 +26,6 @@ from dispatch.consultations.models import (
     EvaluationIn,
     Expert,
     ExpertDraw,
-    ExpertIn,
-    ExpertPatch,
     FollowUp,
     FollowUpIn,
     LedgerEntry,
@@ -262,47 +260,6 @@ def forward(session: Session, topic: Topic, department_id: int, note: str | None
 def events(session: Session, topic_id: int) -> list[TopicEvent]:
     stmt = select(TopicEvent).where(TopicEvent.topic_id == topic_id).order_by(col(TopicEvent.id))
     return list(session.exec(stmt).all())
-
-
-# ---- think tank ----------------------------------------------------------------------------------------
-
-
-def create_expert(session: Session, body: ExpertIn) -> Expert:
-    expert = Expert(**body.model_dump())
-    session.add(expert)
-    session.flush()
-    return expert
-
-
-def expert_view(expert: Expert, p: Principal) -> dict[str, Any]:
-    """An expert of the think tank; the phone in full only for the roles that call people (``PHONE_ROLES``)."""
-    out = expert.model_dump()
-    if not sees_phones(p.role):
-        out["phone"] = mask_phone(expert.phone)
-    return out
-
-
-def get_expert(session: Session, expert_id: int) -> Expert:
-    expert = session.get(Expert, expert_id)
-    if expert is None:
-        raise not_found("专家", "Expert", code="expert_not_found", id=expert_id)
-    return expert
-
-
-def patch_expert(session: Session, expert: Expert, body: ExpertPatch) -> Expert:
-    for key, value in body.model_dump(exclude_unset=True).items():
-        if value is not None or key in ("phone", "organisation"):
-            setattr(expert, key, value)
-    session.add(expert)
-    return expert
-
-
-def list_experts(session: Session, field: str | None = None, active: bool | None = None) -> list[Expert]:
-    stmt = select(Expert).order_by(col(Expert.id))
-    if active is not None:
-        stmt = stmt.where(Expert.active == active)
-    experts = list(session.exec(stmt).all())
-    return [e for e in experts if field is None or field in e.fields]
 
 
 # ---- participants and draws -------------------------------------------------------------------------------
@@ -561,14 +518,22 @@ def set_minutes(session: Session, meeting: Meeting, minutes: str, actor: str) ->
     return meeting
 
 
-def hold_meeting(session: Session, meeting: Meeting, actor: str) -> Meeting:
+def hold_meeting(session: Session, meeting: Meeting, actor: str, reason: str | None = None) -> Meeting:
+    """Mark the meeting held: from its start on, or earlier with the ``reason`` (recorded on the trail)."""
     topic = get_topic(session, meeting.topic_id, lock=True)
     if meeting.held_at is not None:
         raise Conflict("meeting_already_held", "该协商活动已召开", "This meeting has already been held")
-    states.check(topic, "held")
+    states.transition(
+        session,
+        topic,
+        "held",
+        actor=actor,
+        data={"meeting_id": meeting.id},
+        not_before=meeting.starts_at,
+        reason=reason,
+    )
     meeting.held_at = utcnow()
     session.add(meeting)
-    states.transition(session, topic, "held", actor=actor, data={"meeting_id": meeting.id})
     return meeting
 
 
@@ -682,10 +647,13 @@ def record_follow_up(session: Session, row: FollowUp, result: str, actor: str) -
     topic = get_topic(session, row.topic_id, lock=True)
     if row.state == "recorded":
         raise Conflict("follow_up_recorded", "该回头看已记录结果", "This follow-up already has its result")
-    states.check(topic, "reviewed")
+    # due from its due time on, or once the job announced it due (RQ runs it on the second, not the microsecond)
+    due_from = row.notified_at if row.state == "due" and row.notified_at else row.due_at
+    states.transition(
+        session, topic, "reviewed", actor=actor, note=result, data={"follow_up_id": row.id}, not_before=due_from
+    )
     row.state, row.result, row.recorded_at = "recorded", result, utcnow()
     session.add(row)
-    states.transition(session, topic, "reviewed", actor=actor, note=result, data={"follow_up_id": row.id})
     return row
 
 

@@ -5,7 +5,10 @@ Every change checks the move, appends a ``TopicEvent`` and adds an outbox event,
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
@@ -47,6 +50,53 @@ STAGES = (
 
 MOVES = Transitions(TRANSITIONS, "议题", "topic")
 allowed = MOVES.allowed
+
+
+@dataclass(frozen=True)
+class NotBefore:
+    """A move that may not happen before a time (the meeting's start, the review's due time)."""
+
+    code: str
+    zh: str  # "{at}" is the time, in Beijing time
+    en: str
+    early_with_reason: bool  # when it really happened earlier: allowed with a reason, recorded on the trail
+
+
+# the one rule for moves bound to a time: nothing is marked done before it was due
+NOT_BEFORE: dict[str, NotBefore] = {
+    "held": NotBefore(
+        "meeting_not_started",
+        "协商活动定于 {at}（北京时间）开始，尚未到时间，不能标记为已召开；如确已提前召开，请填写提前召开的原因",
+        "The meeting starts at {at} (Beijing time); it cannot be marked held before then. If it really was held "
+        "early, give the reason",
+        early_with_reason=True,
+    ),
+    "reviewed": NotBefore(
+        "follow_up_not_due",
+        "回头看定于 {at}（北京时间），尚未到期，不能记录结果",
+        "The follow-up review is due at {at} (Beijing time); its result cannot be recorded before then",
+        early_with_reason=False,
+    ),
+}
+_SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def check_time(to_status: str, not_before: datetime, now: datetime, reason: str | None = None) -> bool:
+    """Refuse (409 with ``not_before``) a move to ``to_status`` before ``not_before``; a move that may happen
+    early with a reason passes when one is given. Returns whether the move is early."""
+    rule = NOT_BEFORE[to_status]
+    if now >= not_before:
+        return False
+    if rule.early_with_reason and reason and reason.strip():
+        return True
+    at = not_before.astimezone(_SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    raise Conflict(
+        rule.code,
+        rule.zh.format(at=at),
+        rule.en.format(at=at),
+        not_before=not_before.isoformat(),
+        reason_required=rule.early_with_reason,
+    )
 
 
 def check(topic: Topic, to_status: str) -> None:
@@ -137,6 +187,17 @@ def transition(
     action: str | None = None,
     note: str | None = None,
     data: dict[str, Any] | None = None,
+    not_before: datetime | None = None,
+    reason: str | None = None,
 ) -> TopicEvent:
-    """Move ``topic`` to ``to_status`` (409 with the allowed moves if illegal)."""
+    """Move ``topic`` to ``to_status`` (409 with the allowed moves if illegal). A move bound to a time
+    (``NOT_BEFORE``) needs ``not_before``: before it, 409, or (where allowed) the ``reason`` it happened early,
+    which becomes the event's note and ``data.early_reason``."""
+    if to_status in NOT_BEFORE:
+        if not_before is None:
+            raise TypeError(f"a move to {to_status} needs its not_before time")
+        check(topic, to_status)
+        if check_time(to_status, not_before, utcnow(), reason):
+            note = reason.strip() if reason else note
+            data = {**(data or {}), "early": True, "early_reason": note, "not_before": not_before.isoformat()}
     return record(session, topic, actor=actor, action=action or to_status, to_status=to_status, note=note, data=data)

@@ -15,11 +15,10 @@ from dispatch.consultations.models import (
     DemonstrationIn,
     DrawIn,
     EvaluationIn,
-    ExpertIn,
-    ExpertPatch,
     FollowUpIn,
     FollowUpResultIn,
     ForwardTopicIn,
+    HeldIn,
     LedgerIn,
     MeetingIn,
     MinutesIn,
@@ -196,8 +195,12 @@ def put_minutes(
 
 
 @router.post("/api/meetings/{meeting_id}/held")
-def hold_meeting(meeting_id: int, session: Session = Depends(get_session), p: Principal = Depends(RUN)) -> dict:
-    meeting = service.hold_meeting(session, service.get_meeting(session, meeting_id), p.actor)
+def hold_meeting(
+    meeting_id: int, body: HeldIn | None = None, session: Session = Depends(get_session), p: Principal = Depends(RUN)
+) -> dict:
+    """Held from its start time on; earlier only with ``{"reason"}`` (409 ``meeting_not_started`` without)."""
+    meeting = service.get_meeting(session, meeting_id)
+    meeting = service.hold_meeting(session, meeting, p.actor, body.reason if body else None)
     session.commit()
     return service.meeting_view(session, meeting)
 
@@ -302,40 +305,6 @@ def close(
         session, service.get_topic(session, topic_id, lock=True), body.note if body else None, p.actor
     )
     return _done(session, topic)
-
-
-# ---- think tank -------------------------------------------------------------------------------------------------
-
-
-@router.post("/api/consultations/experts", status_code=201)
-def create_expert(body: ExpertIn, session: Session = Depends(get_session), p: Principal = Depends(RUN)):
-    expert = service.create_expert(session, body)
-    session.commit()
-    return service.expert_view(expert, p)
-
-
-@router.get("/api/consultations/experts")
-def list_experts(
-    field: str | None = None,
-    active: bool | None = None,
-    session: Session = Depends(get_session),
-    p: Principal = Depends(READ),
-) -> list[dict]:
-    return [service.expert_view(e, p) for e in service.list_experts(session, field, active)]
-
-
-@router.get("/api/consultations/experts/{expert_id}")
-def get_expert(expert_id: int, session: Session = Depends(get_session), p: Principal = Depends(READ)) -> dict:
-    return service.expert_view(service.get_expert(session, expert_id), p)
-
-
-@router.patch("/api/consultations/experts/{expert_id}")
-def patch_expert(
-    expert_id: int, body: ExpertPatch, session: Session = Depends(get_session), p: Principal = Depends(RUN)
-) -> dict:
-    expert = service.patch_expert(session, service.get_expert(session, expert_id), body)
-    session.commit()
-    return service.expert_view(expert, p)
 
 
 # ---- coverage -----------------------------------------------------------------------------------------------------

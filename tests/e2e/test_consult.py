@@ -140,6 +140,10 @@ def test_operator_runs_a_topic_and_members_check_in_on_their_phones(api, pages, 
     path = urlsplit(meeting["checkin_url"]).path
     assert path == f"/c/{meeting['checkin_token']}"
     expect(meeting_card.locator("a.checkin-link")).to_have_attribute("href", path)
+    # the meeting is in 2030: not "held" at a click, only with the reason it was held early
+    expect(meeting_card.get_by_role("button", name="标记为已召开")).to_have_count(1)
+    expect(meeting_card.locator("form.held-early")).to_contain_text("尚未到开始时间")
+    expect(meeting_card.get_by_label("提前召开的原因（未到开始时间，必填）")).to_be_visible()
     assert violations(page) == []
     shots(page, "meeting")
 

@@ -6,15 +6,16 @@
     "reviewed", "evaluated", "closed"];
   const PRINCIPLES = ["political", "group_interest", "forward_looking", "democratic", "feasible"];
   const CRITERIA = ["implementation", "participation", "satisfaction"];
-  const OPEN = new Set(["new", "offered", "assigned", "in_progress", "reopened", "escalated"]);
+  // cases a topic may be formed from: open ones, and resolved or closed ones (topics often come from those)
+  const LINKABLE = new Set(["new", "offered", "assigned", "in_progress", "reopened", "escalated", "resolved", "closed"]);
 
   SL.extend({
     zh: {
       "c.nav": "协商议事", "c.list.title": "协商议题", "c.topics": "议题列表", "c.status": "状态", "c.all": "全部",
       "c.town": "镇街", "c.all_towns": "全部镇街", "c.filter": "筛选", "c.col.title": "议题", "c.col.source": "来源",
       "c.col.updated": "更新时间", "c.no_topics": "暂无议题。", "c.new": "由所选案件新建议题",
-      "c.cases_town": "案件所在镇街", "c.choose_town": "请选择镇街", "c.open_cases": "未办结案件（勾选形成议题）",
-      "c.pick_town": "选择镇街后列出案件。", "c.no_cases": "该镇街暂无未办结案件。", "c.topic_title": "议题名称（必填）",
+      "c.cases_town": "案件所在镇街", "c.choose_town": "请选择镇街", "c.open_cases": "案件（含已办结，勾选形成议题）",
+      "c.pick_town": "选择镇街后列出案件。", "c.no_cases": "该镇街暂无可形成议题的案件。", "c.topic_title": "议题名称（必填）",
       "c.description": "议题说明", "c.create": "新建议题", "c.need_cases": "请至少勾选一件案件。",
       "c.coverage": "协商覆盖情况", "c.coverage_caption": "各镇街本年度已召开协商次数与示范点目标",
       "c.cov.points": "点位数", "c.cov.demo": "示范点", "c.cov.held": "已召开", "c.cov.target": "目标", "c.cov.met": "达标",
@@ -46,7 +47,8 @@
       "c.mkind.onsite": "现场协商", "c.mkind.online": "网上议事", "c.starts": "时间（北京时间）", "c.point": "地点（点位）",
       "c.online_url": "会议链接", "c.agenda": "议程", "c.schedule_btn": "安排并通知参与委员",
       "c.checkin_qr": "签到二维码", "c.checkin_link": "签到链接", "c.attendance": "签到情况", "c.no_attendance": "尚无人签到。",
-      "c.refresh_att": "刷新签到", "c.minutes": "会议纪要", "c.save_minutes": "保存纪要", "c.held": "标记为已召开",
+      "c.refresh_att": "刷新签到", "c.minutes": "会议纪要", "c.save_minutes": "保存纪要", "c.held": "标记为已召开", "c.early_reason": "提前召开的原因（未到开始时间，必填）",
+      "c.early_hint": "尚未到开始时间：如确已提前召开，请填写原因，将记入议题记录。", "c.experts_link": "智库专家", "c.experts_manage": "管理智库专家",
       "c.held_at": "召开于", "c.place": "地点", "c.time": "时间",
       "c.outcomes": "协商成果与落实台账", "c.no_outcomes": "尚无成果。", "c.add_outcome": "登记成果",
       "c.outcome_text": "成果内容", "c.resp_dept": "责任部门", "c.due": "完成期限", "c.report": "报送成果",
@@ -70,8 +72,8 @@
       "c.nav": "Consultations", "c.list.title": "Consultation topics", "c.topics": "Topics", "c.status": "Status", "c.all": "All",
       "c.town": "Town", "c.all_towns": "All towns", "c.filter": "Filter", "c.col.title": "Topic", "c.col.source": "Source",
       "c.col.updated": "Updated", "c.no_topics": "No topics yet.", "c.new": "New topic from selected cases",
-      "c.cases_town": "Town of the cases", "c.choose_town": "Choose a town", "c.open_cases": "Open cases (tick to form a topic)",
-      "c.pick_town": "Choose a town to list its cases.", "c.no_cases": "No open cases in this town.",
+      "c.cases_town": "Town of the cases", "c.choose_town": "Choose a town", "c.open_cases": "Cases, resolved ones included (tick to form a topic)",
+      "c.pick_town": "Choose a town to list its cases.", "c.no_cases": "No cases in this town to form a topic from.",
       "c.topic_title": "Topic title (required)", "c.description": "Description", "c.create": "Create topic",
       "c.need_cases": "Tick at least one case.", "c.coverage": "Consultation coverage",
       "c.coverage_caption": "Consultations held this year per town against the demonstration points' target",
@@ -110,7 +112,9 @@
       "c.agenda": "Agenda", "c.schedule_btn": "Schedule and notify members", "c.checkin_qr": "Check-in QR code",
       "c.checkin_link": "Check-in link", "c.attendance": "Attendance", "c.no_attendance": "Nobody has checked in yet.",
       "c.refresh_att": "Refresh attendance", "c.minutes": "Minutes", "c.save_minutes": "Save minutes",
-      "c.held": "Mark as held", "c.held_at": "Held at", "c.place": "Place", "c.time": "Time",
+      "c.held": "Mark as held", "c.early_reason": "Why it was held early (before its start time; required)",
+      "c.early_hint": "The start time has not come yet: if the meeting really was held early, give the reason; it goes on the topic's record.",
+      "c.experts_link": "Think tank", "c.experts_manage": "Manage the think tank's experts", "c.held_at": "Held at", "c.place": "Place", "c.time": "Time",
       "c.outcomes": "Outcomes and implementation ledger", "c.no_outcomes": "No outcomes yet.", "c.add_outcome": "Record outcome",
       "c.outcome_text": "Outcome", "c.resp_dept": "Responsible department", "c.due": "Due date", "c.report": "Report outcomes",
       "c.progress": "Progress", "c.ledger": "Ledger", "c.ledger_note": "Progress note", "c.percent": "Percent done",
@@ -134,6 +138,8 @@
 
   const $ = (id) => document.getElementById(id);
   const esc = SL.esc;
+  // an actor in words ("operator:2" → 值班员 / Operator), not the raw identifier
+  const who = (e) => (SL.actor ? SL.actor(e) : (typeof e === "string" ? e : e.actor));
   const tr = (key, fb) => `<span data-i18n="${esc(key)}">${esc(SL.t(key, fb))}</span>`;
   const st = (s) => `<span class="pill ${s === "closed" ? "done" : (s === "rejected" || s === "forwarded") ? "stop" : ""}" data-status="${esc(s)}">${tr("c.st." + s, s)}</span>`;
   const msg = (ex) => {
@@ -210,7 +216,7 @@
       const box = $("n-cases");
       if (!town) { box.innerHTML = `<p class="muted">${tr("c.pick_town")}</p>`; return; }
       try {
-        const rows = (await SL.api("/api/cases?town_code=" + encodeURIComponent(town))).filter((c) => OPEN.has(c.status));
+        const rows = (await SL.api("/api/cases?town_code=" + encodeURIComponent(town))).filter((c) => LINKABLE.has(c.status));
         box.innerHTML = rows.length ? rows.map((c) => `<label class="check" for="case-${c.id}">
             <input type="checkbox" id="case-${c.id}" name="case_ids" value="${c.id}">
             <span><strong>${esc(c.tracking_no)}</strong> ${esc((c.title || c.content || "").slice(0, 60))}
@@ -265,7 +271,7 @@
     options($("pt-member"), members, (m) => m.name);
     document.querySelectorAll("select.depts").forEach((s) => options(s, depts, (d) => d.name));
     options($("mt-point"), points, (p) => p.name);
-    const fields = [...new Set(ex.flatMap((e) => e.fields || []))];
+    const fields = await get("/api/consultations/experts/fields");
     $("fields-list").innerHTML = fields.map((f) => `<option value="${esc(f)}">`).join("");
   }
 
@@ -303,7 +309,7 @@
     const box = $("screen-result");
     if (!s.principles) { box.innerHTML = canRun && t.status === "proposed" ? `<p class="muted">${tr("c.all_five")}</p>` : ""; return; }
     box.innerHTML = `<p><strong>${tr("c.screened_by")}</strong>：${tr("c.decision." + s.decision)}
-      ${s.note ? "· " + esc(s.note) : ""} <span class="muted">(${esc(s.by || "")})</span></p>
+      ${s.note ? "· " + esc(s.note) : ""} <span class="muted">(${esc(who(s.by || ""))})</span></p>
       <ul class="plain">${PRINCIPLES.map((k) => {
         const p = s.principles[k] || {};
         return `<li>${p.ok ? "✔" : "✘"} ${tr("c.p." + k)} — <strong class="${p.ok ? "ok" : "error"}">${tr(p.ok ? "c.met" : "c.not_met")}</strong>
@@ -324,7 +330,7 @@
       <p>${d.replaces_expert_id ? `${tr("c.redraw_of")} <strong>${esc(expertName(d.replaces_expert_id))}</strong>
           (${tr("c.reason")}：${esc(d.reason || "")}) · ` : ""}
         ${tr("c.field")}：<strong>${esc(d.field)}</strong> · ${tr("c.seed")}：<strong class="seed">${esc(d.seed)}</strong>
-        · <span class="muted">${esc(SL.fmtTime(d.at, true))} ${esc(d.actor)}</span></p>
+        · <span class="muted">${esc(SL.fmtTime(d.at, true))} ${esc(who(d.actor))}</span></p>
       <p>${tr("c.pool")}：${d.pool.map((id) => esc(expertName(id))).join("、") || "—"}</p>
       <p>${tr("c.picks")}：${d.picks.map((id) => `<strong class="pick">${esc(expertName(id))}</strong>`).join("、") || "—"}</p>
       ${open ? d.picks.filter((id) => current.has(id)).map((id) => `<form class="redraw row" data-draw="${d.id}" data-expert="${id}">
@@ -334,6 +340,7 @@
     </div>`).join("") : "";
   }
 
+  const early = (m) => new Date(m.starts_at).getTime() > Date.now();
   function renderMeetings(t) {
     $("t-meetings").innerHTML = t.meetings.length ? t.meetings.map((m) => {
       const url = m.checkin_url ? new URL(m.checkin_url, location.href) : null;
@@ -353,8 +360,14 @@
           <label for="min-${m.id}">${tr("c.minutes")}</label>
           <textarea id="min-${m.id}" name="minutes" rows="3" ${canRun ? "" : "readonly"}>${esc(m.minutes || "")}</textarea>
           ${canRun ? `<div class="actions"><button type="submit">${tr("c.save_minutes")}</button>
-            ${!m.held_at && t.status === "scheduled" ? `<button type="button" class="primary held" data-meeting="${m.id}">${tr("c.held")}</button>` : ""}</div>` : ""}
+            ${!m.held_at && t.status === "scheduled" && !early(m) ? `<button type="button" class="primary held" data-meeting="${m.id}">${tr("c.held")}</button>` : ""}</div>` : ""}
         </form>
+        ${canRun && !m.held_at && t.status === "scheduled" && early(m) ? `<form class="held-early stack" data-meeting="${m.id}">
+          <p class="muted">${tr("c.early_hint")}</p>
+          <label for="early-${m.id}">${tr("c.early_reason")}</label>
+          <input id="early-${m.id}" name="reason" required maxlength="2000">
+          <div class="actions"><button type="submit" class="primary">${tr("c.held")}</button></div>
+        </form>` : ""}
       </div>
       ${path ? `<figure class="qr-box"><div class="qr"><img src="/api/meetings/${m.id}/qr.svg" alt="${esc(SL.t("c.checkin_qr"))}"
           data-i18n-attr="alt:c.checkin_qr" width="200" height="200"></div>
@@ -422,7 +435,7 @@
       const rows = await SL.api(base + "/events");
       $("t-trail").innerHTML = rows.map((e) => `<li><time>${esc(SL.fmtTime(e.at, true))}</time>
         <strong>${e.to_status ? tr("c.st." + e.to_status, e.to_status) : tr("c.act." + e.action, e.action)}</strong>
-        <span class="muted">${esc(e.actor)}</span> ${e.note ? "· " + esc(e.note) : ""}</li>`).join("");
+        <span class="muted">${esc(who(e))}</span> ${e.note ? "· " + esc(e.note) : ""}</li>`).join("");
     } catch (ex) { flash(msg(ex), true); }
   }
 
@@ -502,6 +515,8 @@
       call = () => SL.api(`/api/meetings/${f.dataset.meeting}/minutes`, { method: "PUT", body: { minutes: f.minutes.value } });
     } else if (f.classList.contains("ledger")) {
       call = () => SL.api(`/api/consultations/outcomes/${f.dataset.outcome}/ledger`, { body: { note: f.note.value, percent: Number(f.percent.value), milestone: f.milestone.checked } });
+    } else if (f.classList.contains("held-early")) {
+      call = () => SL.api(`/api/meetings/${f.dataset.meeting}/held`, { body: { reason: f.reason.value.trim() } });
     } else if (f.classList.contains("fu-result")) {
       call = () => SL.api(`/api/consultations/follow-ups/${f.dataset.followUp}/result`, { body: { result: f.result.value } });
     }
