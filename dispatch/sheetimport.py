@@ -300,9 +300,10 @@ class Result:
         self.error(row, fld, exc.code, exc.zh, exc.en)
 
 
-def as_bool(value: str) -> bool | None:
+def as_bool(value: str, true: set[str] = TRUE, false: set[str] = FALSE) -> bool | None:
+    """Yes/no in a cell (是/否, 在岗, yes, 1, √ …); None when it is neither. An import may name its own words."""
     v = value.strip().lower()
-    return True if v in TRUE else False if v in FALSE else None
+    return True if v in true else False if v in false else None
 
 
 def as_number(value: str) -> float | None:
@@ -365,6 +366,7 @@ def run(
             zh, en, _ = columns.columns[key]
             result.error(header_at + 1, key, "missing_column", f"缺少“{zh}”列", f'Missing column "{en}"')
     if result.errors:
+        _locate(result, columns, found, rows[header_at])
         return result
     # at most limit.max_rows: read_table stops (413 too_many_rows) past the header and that many filled rows
     body_rows = [(header_at + 2 + n, r) for n, r in enumerate(rows[header_at + 1 :]) if any(c for c in r)]
@@ -382,4 +384,26 @@ def run(
         raise
     if result.errors:
         result.created = 0
+    _locate(result, columns, found, rows[header_at])
     return result
+
+
+def _column_letter(index: int) -> str:
+    out = ""
+    index += 1
+    while index:
+        index, rem = divmod(index - 1, 26)
+        out = chr(65 + rem) + out
+    return out
+
+
+def _locate(result: Result, columns: Columns, found: dict[int, str], header: list[str]) -> None:
+    """Each error's ``column``: the letter of its field's column in the file (None when the file has none) and
+    ``header``: that column's header as written (else the template's Chinese header). Sorted by row, then in the
+    order of the file's columns."""
+    where = {key: i for i, key in found.items()}
+    result.errors.sort(key=lambda e: (e["row"], where.get(e["field"], len(header))))
+    for err in result.errors:
+        i = where.get(err["field"])
+        err["column"] = _column_letter(i) if i is not None else None
+        err["header"] = header[i] if i is not None else columns.zh.get(err["field"]) if err["field"] else None
