@@ -8,7 +8,7 @@ their villages (statuses, due/accepted/resolved times and ratings drawn with fix
 - service: ``reports.service.towns`` for the whole year (the figures of the inspection report: per-town
   intake, resolution, on-time, satisfaction, overdue list), in this process;
 - data: ``reports.export.inspection`` (what the PDF and XLSX are drawn from);
-- API: ``GET /api/reports/towns?from=&to=`` from ``shangliang serve`` (JSON) and
+- API: ``GET /api/reports/towns?start=&end=`` from ``shangliang serve`` (JSON) and
   ``GET /api/reports/inspection.xlsx``.
 
 The statements the service runs are captured and the slowest is shown with ``EXPLAIN (ANALYZE, BUFFERS)``.
@@ -180,7 +180,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         op = token(url, creds)
         headers = {"Authorization": f"Bearer {op}"}
-        query = {"from": start.isoformat(), "to": end.isoformat()}
+        query = {"start": start.isoformat(), "end": end.isoformat()}
+        answered = httpx.get(url + "/api/reports/towns", params=query, headers=headers, timeout=600)
+        answered.raise_for_status()  # an unknown parameter is a 422 now, not a silent 30-day default
+        period = answered.json()["from"], answered.json()["to"]
+        print(f"API period: {period[0]}..{period[1]} (asked {query['start']}..{query['end']})", flush=True)
+        if period != (query["start"], query["end"]):
+            sys.exit("the API answered for another period than the one asked")
 
         def api_json():
             res = httpx.get(url + "/api/reports/towns", params=query, headers=headers, timeout=600)
@@ -190,7 +196,6 @@ def main(argv: list[str] | None = None) -> int:
             res = httpx.get(url + "/api/reports/inspection.xlsx", params=query, headers=headers, timeout=600)
             res.raise_for_status()
 
-        api_json()  # warm-up: imports and the pool
         json_s = timed(api_json, args.repeat)
         xlsx_s = timed(api_xlsx, args.repeat)
     finally:

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
 from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
@@ -24,6 +24,7 @@ from dispatch.jsonbody import JsonBody
 from dispatch.maintenance import Maintenance
 from dispatch.observability.logs import install_redaction
 from dispatch.observability.middleware import RequestContext
+from dispatch.queryparams import refuse_unknown_query
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +183,7 @@ def create_app(*, start_background: bool = True, embedded_worker: bool | None = 
         lifespan=lifespan,
         docs_url=None,  # served by web.docs_pages from vendored assets
         redoc_url=None,
+        dependencies=[Depends(refuse_unknown_query)],
     )
     from web.render import error_page
 
