@@ -7,13 +7,13 @@ import hashlib
 import hmac
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import String, create_engine, text
+from sqlalchemy import String, create_engine, func, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.pool import NullPool
@@ -497,17 +497,46 @@ def events(session: Session, case_id: int) -> list[CaseEvent]:
     return list(session.exec(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id)).all())
 
 
-def attachments(session: Session, case_id: int) -> list[Attachment]:
-    stmt = select(Attachment).where(Attachment.case_id == case_id).order_by(Attachment.id)
-    return list(session.exec(stmt).all())
+# enough leading bytes for every magic number ``files.kind`` checks
+ATTACHMENT_HEAD = 16
 
 
-def deadlines(case: Case) -> dict[str, datetime | None]:
-    from dispatch.deadlines.service import sign_by  # late: deadlines import cases
+def attachment_views(session: Session, case_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    """The attachment lists of many cases in one read, without their bytes: only the head that tells a photo
+    from a file."""
+    if not case_ids:
+        return {}
+    stmt = (
+        select(
+            Attachment.id,
+            Attachment.case_id,
+            Attachment.filename,
+            Attachment.content_type,
+            Attachment.size,
+            func.substr(Attachment.data, 1, ATTACHMENT_HEAD),
+        )
+        .where(col(Attachment.case_id).in_(list(case_ids)))
+        .order_by(col(Attachment.id))
+    )
+    out: dict[int, list[dict[str, Any]]] = {}
+    for id_, case_id, filename, content_type, size, head in session.exec(stmt).all():
+        view = _attachment_out(id_, case_id, filename, content_type, size, bytes(head or b""))
+        out.setdefault(case_id, []).append(view)
+    return out
 
+
+def deadlines(case: Case, sign_by: Mapping[int, datetime | None] | None = None) -> dict[str, datetime | None]:
+    """The case's running deadlines; ``sign_by``: the 签收 deadlines read for a whole list at once
+    (``deadlines.service.sign_by_of``), else the case's own is read here."""
+    if sign_by is None:
+        from dispatch.deadlines.service import sign_by as read_sign_by  # late: deadlines import cases
+
+        signing = read_sign_by(case)
+    else:
+        signing = sign_by.get(case.id) if case.id is not None else None
     return {
         "offer_expires_at": case.offer_expires_at if case.status == "offered" else None,
-        "sign_by": sign_by(case),
+        "sign_by": signing,
         "due_at": case.due_at,
     }
 
@@ -515,18 +544,31 @@ def deadlines(case: Case) -> dict[str, datetime | None]:
 def attachment_view(a: Attachment) -> dict[str, Any]:
     """An attachment as pages list it: ``kind`` "image" (a re-encoded photo: a thumbnail) or "file" (a
     download only)."""
+    return _attachment_out(a.id, a.case_id, a.filename, a.content_type, a.size, a.data[:ATTACHMENT_HEAD])
+
+
+def _attachment_out(
+    id_: int | None, case_id: int, filename: str, content_type: str, size: int, head: bytes
+) -> dict[str, Any]:
     return {
-        "id": a.id,
-        "filename": files.safe_filename(a.filename),  # rows from before names were cleaned
-        "content_type": a.content_type,
-        "size": a.size,
-        "kind": files.kind(a.content_type, a.data),
-        "url": f"/api/cases/{a.case_id}/attachments/{a.id}",
+        "id": id_,
+        "filename": files.safe_filename(filename),  # rows from before names were cleaned
+        "content_type": content_type,
+        "size": size,
+        "kind": files.kind(content_type, head),
+        "url": f"/api/cases/{case_id}/attachments/{id_}",
     }
 
 
-def view(case: Case, *, reveal_reporter: bool, attachments: list[Attachment] | None = None) -> dict[str, Any]:
-    """The case as staff see it; the reporter's phone is masked unless ``reveal_reporter``."""
+def view(
+    case: Case,
+    *,
+    reveal_reporter: bool,
+    attachments: list[dict[str, Any]] | None = None,
+    sign_by: Mapping[int, datetime | None] | None = None,
+) -> dict[str, Any]:
+    """The case as staff see it; the reporter's phone is masked unless ``reveal_reporter``. ``attachments``
+    as ``attachment_views`` gives them, ``sign_by`` as ``deadlines`` takes it."""
     out = {
         name: getattr(case, name)
         for name in (
@@ -564,12 +606,12 @@ def view(case: Case, *, reveal_reporter: bool, attachments: list[Attachment] | N
             "rating",
         )
     }
-    out["deadlines"] = deadlines(case)
+    out["deadlines"] = deadlines(case, sign_by)
     if not reveal_reporter:
         out["reporter_phone"] = mask_phone(case.reporter_phone)
         if case.confidential:
             out["reporter_name"] = "***" if case.reporter_name else None
-    out["attachments"] = [attachment_view(a) for a in (attachments or [])]
+    out["attachments"] = attachments or []
     return out
 
 

@@ -23,6 +23,7 @@ from dispatch.cases.models import (
     RequestKindIn,
     TrackOut,
 )
+from dispatch.deadlines.service import sign_by_of
 from dispatch.dispatching import service as dispatching
 from dispatch.errors import Forbidden, not_found
 from dispatch.ratelimit import rate_limit
@@ -37,11 +38,23 @@ def _visible(case, p: Principal) -> None:
         raise not_found("案件", "Case", code="case_not_found", id=case.id)
 
 
+def _reveals(case, p: Principal) -> bool:
+    return p.role in REVEAL_ROLES or (p.role == "member" and p.member_id == case.assignee_id and not case.confidential)
+
+
 def _out(session: Session, case, p: Principal) -> dict:
-    reveal = p.role in REVEAL_ROLES or (
-        p.role == "member" and p.member_id == case.assignee_id and not case.confidential
-    )
-    return service.view(case, reveal_reporter=reveal, attachments=service.attachments(session, case.id))
+    return _outs(session, [case], p)[0]
+
+
+def _outs(session: Session, cases: list, p: Principal) -> list[dict]:
+    """Cases as the caller may see them, in three reads whatever their number (cases, attachments, deadlines)."""
+    ids = [c.id for c in cases]
+    attachments = service.attachment_views(session, ids)
+    signing = sign_by_of(session, ids)
+    return [
+        service.view(c, reveal_reporter=_reveals(c, p), attachments=attachments.get(c.id), sign_by=signing)
+        for c in cases
+    ]
 
 
 @router.get("/api/cases", response_model=list[CaseOut])
@@ -64,7 +77,7 @@ def list_cases(
         limit=min(max(limit, 1), 1000),
         offset=max(offset, 0),
     )
-    return [_out(session, c, p) for c in found]
+    return _outs(session, list(found), p)
 
 
 @router.get("/api/cases/{case_id}", response_model=CaseOut)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -377,6 +378,14 @@ def sign_by(case: Case) -> datetime | None:
         return known[case.id]
     row = session.get(CaseDeadline, case.id)
     return row.sign_by if row else None
+
+
+def sign_by_of(session: Session, case_ids: Sequence[int]) -> dict[int, datetime | None]:
+    """The 签收 deadlines of many cases in one read (a list of cases); a case without a row is absent."""
+    if not case_ids:
+        return {}
+    stmt = select(CaseDeadline.case_id, CaseDeadline.sign_by).where(col(CaseDeadline.case_id).in_(list(case_ids)))
+    return {case_id: at for case_id, at in session.exec(stmt).all()}
 
 
 def steps(session: Session, case_id: int) -> list[LadderStep]:
