@@ -246,7 +246,16 @@ def test_the_case_list_reads_in_three_statements_however_long_and_keeps_each_kin
         with Session(get_engine()) as session:
             connection = session.connection()
             event.listen(connection, "before_cursor_execute", lambda *args: seen.append(args[2]))
-            out = list_cases(status=None, town_code=None, channel=None, limit=limit, offset=0, session=session, p=admin)
+            out = list_cases(
+                status=None,
+                town_code=None,
+                channel=None,
+                limit=limit,
+                offset=0,
+                before_id=None,
+                session=session,
+                p=admin,
+            )
         return out, seen
 
     few, few_statements = listed(2)

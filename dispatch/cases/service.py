@@ -480,8 +480,12 @@ def search(
     member_id: int | None = None,
     limit: int = 200,
     offset: int = 0,
+    before_id: int | None = None,
 ) -> list[Case]:
+    """Cases newest first; ``before_id`` pages by key (stable while cases come and go, unlike ``offset``)."""
     stmt = select(Case)
+    if before_id is not None:
+        stmt = stmt.where(col(Case.id) < before_id)
     if status:
         stmt = stmt.where(col(Case.status).in_(status.split(",")))
     if town_code:

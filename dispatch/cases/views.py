@@ -62,11 +62,14 @@ def list_cases(
     status: str | None = None,
     town_code: str | None = None,
     channel: str | None = None,
-    limit: int = 200,
+    limit: int = Query(200, description="at most 1000"),
     offset: int = 0,
+    before_id: int | None = Query(None, description="only cases with a smaller id: the next page of a long list"),
     session: Session = Depends(get_session),
     p: Principal = Depends(require(*STAFF, "member")),
 ) -> list[dict]:
+    """Cases newest first. A long list (the board's thousands of open cases) pages with ``before_id`` = the last
+    id of the previous page, which neither skips nor repeats a case while others change status."""
     member_id = p.member_id if p.role == "member" else None
     found = service.search(
         session,
@@ -76,6 +79,7 @@ def list_cases(
         member_id=member_id,
         limit=min(max(limit, 1), 1000),
         offset=max(offset, 0),
+        before_id=before_id,
     )
     return _outs(session, list(found), p)
 

@@ -10,7 +10,8 @@
       "map.cases": "地图上的案件", legend: "图例", "legend.new": "待派/升级", "legend.offered": "已派待签",
       "legend.active": "办理中", "legend.overdue": "超时", "legend.free": "委员（空闲）", "legend.busy": "委员（满负荷）",
       "queues.title": "工单队列", "q.new": "待派", "q.offered": "已派待签", "q.active": "办理中", "q.overdue": "超时",
-      "q.empty": "暂无", close: "关闭", "card.offer_left": "签收剩余", "card.due_left": "办结剩余",
+      "q.empty": "暂无", "q.more": "另有 {n} 件，继续滚动显示", "find.label": "查找在办工单", "find.placeholder": "工单编号",
+      "find.go": "查找", "find.none": "在办工单中没有编号含 {q} 的", "find.many": "{n} 件编号含 {q}，已打开最新一件", close: "关闭", "card.offer_left": "签收剩余", "card.due_left": "办结剩余",
       "card.overdue_by": "已超时", "card.no_deadline": "无时限", "card.age": "受理于", "card.urgent": "急",
       "age.min": "{n}分钟前", "age.hour": "{n}小时前", "age.day": "{n}天前", "age.now": "刚刚",
       "alert.escalated": "升级待人工派单", "alert.overdue": "工单超时", "alert.view": "查看", "alert.dismiss": "关闭提醒",
@@ -52,7 +53,8 @@
       "map.cases": "Cases on the map", legend: "Legend", "legend.new": "New / escalated", "legend.offered": "Offered",
       "legend.active": "In progress", "legend.overdue": "Overdue", "legend.free": "Member (free)", "legend.busy": "Member (full)",
       "queues.title": "Queues", "q.new": "To dispatch", "q.offered": "Offered", "q.active": "In progress",
-      "q.overdue": "Overdue", "q.empty": "None", close: "Close", "card.offer_left": "Accept within",
+      "q.overdue": "Overdue", "q.empty": "None", "q.more": "{n} more: scroll to show", "find.label": "Find an open case", "find.placeholder": "Tracking no.",
+      "find.go": "Find", "find.none": "No open case number contains {q}", "find.many": "{n} numbers contain {q}; the newest is open", close: "Close", "card.offer_left": "Accept within",
       "card.due_left": "Due in", "card.overdue_by": "Overdue by", "card.no_deadline": "No deadline", "card.age": "Received",
       "card.urgent": "Urgent",
       "age.min": "{n} min ago", "age.hour": "{n} h ago", "age.day": "{n} d ago", "age.now": "just now",
@@ -203,47 +205,149 @@
     el.lastChild.textContent = value;
     el.classList.toggle("late", left < 0);
   }
-  function renderCard(c, now) {
-    const col = column(c, now);
-    let card = cards.get(c.id);
-    if (!col) {
-      if (card) { card.remove(); cards.delete(c.id); }
-      return;
+  // ------------------------------------------------------------------ queues at county scale
+  // Every open case is held in its column's order (newest first) and counted; the page holds cards only for the
+  // first `shown[col]` of a column and adds PAGE more when the column's end scrolls into view, so 5,000 open cases
+  // cost a few hundred cards. Changes mark what they touch and one animation frame redraws it.
+  const PAGE = 60;
+  const order = { new: [], offered: [], active: [], overdue: [] }; // case ids, newest first
+  const placed = new Map(); // case id -> the column it is in
+  const shown = { new: PAGE, offered: PAGE, active: PAGE, overdue: PAGE };
+  const dirtyCols = new Set(COLS), dirtyCards = new Set(), dirtyMarkers = new Set();
+  let frame = 0;
+  function createdTs(id) { const c = cases.get(id); return c ? c._ts : 0; }
+  function before(a, b) { const d = createdTs(b) - createdTs(a); return d ? d < 0 : a > b; } // a shown above b
+  function insertAt(arr, id) {
+    let lo = 0, hi = arr.length;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (before(arr[mid], id)) lo = mid + 1; else hi = mid; }
+    return lo;
+  }
+  function place(id, col) {
+    const was = placed.get(id);
+    if (was === col) return;
+    if (was) {
+      const arr = order[was], i = arr.indexOf(id);
+      if (i >= 0) arr.splice(i, 1);
+      dirtyCols.add(was);
     }
+    if (col) { order[col].splice(insertAt(order[col], id), 0, id); placed.set(id, col); dirtyCols.add(col); }
+    else placed.delete(id);
+  }
+  function schedule() { if (!frame) frame = requestAnimationFrame(flush); }
+  function renderCard(c, now) {
+    place(c.id, column(c, now));
+    dirtyCards.add(c.id);
+    schedule();
+  }
+  function renderMarker(c) { dirtyMarkers.add(c.id); schedule(); }
+  function cardFor(id) {
+    let card = cards.get(id);
     if (!card) {
       card = document.createElement("button");
       card.type = "button";
       card.className = "case-card";
-      card.dataset.caseId = c.id;
-      card.addEventListener("click", () => openDrawer(c.id, card));
-      cards.set(c.id, card);
+      card.dataset.caseId = id;
+      card.addEventListener("click", () => openDrawer(id, card));
+      cards.set(id, card);
+      dirtyCards.add(id);
     }
+    return card;
+  }
+  function fillCard(card, c, col, now, hot) {
     card.dataset.col = col;
     card.dataset.status = c.status;
-    card.classList.toggle("hot", hotCases().has(c.id));
+    card.classList.toggle("hot", hot.has(c.id));
+    card.classList.toggle("selected", drawerId === c.id);
     card.innerHTML = cardHTML(c, col);
     card.setAttribute("aria-label", `${c.tracking_no} ${statusLabel(c)} ${shortCategory(c.category)} ${placeName(c)}`);
     updateCountdown(card, c, now);
-    const list = document.getElementById("queue-" + col);
-    if (card.parentElement !== list) insertSorted(list, card, c);
   }
-  function insertSorted(list, card, c) {
-    // Most recent first; a card keeps keyboard focus when it moves.
-    const focused = document.activeElement === card;
-    const created = ts(c.created_at);
-    let before = null;
-    for (const other of list.children) {
-      const oc = cases.get(Number(other.dataset.caseId));
-      if (oc && ts(oc.created_at) < created) { before = other; break; }
+  const moreObserver = window.IntersectionObserver
+    ? new IntersectionObserver((entries) => {
+      for (const e of entries) {
+        if (!e.isIntersecting) continue;
+        const col = e.target.dataset.col;
+        if (shown[col] < order[col].length) { shown[col] += PAGE; dirtyCols.add(col); schedule(); }
+      }
+    }, { rootMargin: "0px 0px 400px 0px" })
+    : null;
+  const moreRows = {};
+  function moreRow(col) {
+    let row = moreRows[col];
+    if (!row) {
+      row = moreRows[col] = document.createElement("button");
+      row.type = "button";
+      row.className = "more-cards";
+      row.dataset.col = col;
+      row.addEventListener("click", () => { shown[col] += PAGE; dirtyCols.add(col); schedule(); });
+      if (moreObserver) moreObserver.observe(row);
     }
-    list.insertBefore(card, before);
-    if (focused) card.focus();
+    row.textContent = tf("q.more", { n: order[col].length - shown[col] });
+    return row;
   }
+  function drawColumn(col) {
+    const list = document.getElementById("queue-" + col);
+    const want = order[col].slice(0, shown[col]);
+    let i = 0;
+    for (const id of want) {
+      const card = cardFor(id);
+      const at = list.children[i];
+      if (at !== card) list.insertBefore(card, at || null);
+      i++;
+    }
+    while (list.children.length > i) list.lastElementChild.remove();
+    if (order[col].length > want.length) list.appendChild(moreRow(col));
+  }
+  function flush() {
+    frame = 0;
+    const now = Date.now(), focused = document.activeElement;
+    for (const col of dirtyCols) drawColumn(col);
+    const drewCols = dirtyCols.size > 0;
+    dirtyCols.clear();
+    for (const [id, card] of cards) if (!card.isConnected) cards.delete(id);
+    const hot = hotCases();
+    for (const id of dirtyCards) {
+      const card = cards.get(id), c = cases.get(id);
+      if (card && c) fillCard(card, c, placed.get(id), now, hot);
+    }
+    dirtyCards.clear();
+    for (const id of dirtyMarkers) { const c = cases.get(id); if (c) drawMarker(c, now, hot); }
+    dirtyMarkers.clear();
+    if (drewCols) updateCounts();
+    if (focused && focused !== document.activeElement && focused.isConnected) focused.focus({ preventScroll: true });
+  }
+  // the card of a case, drawn now even when it lies beyond what its column shows (a hotspot, a search)
+  function reveal(id) {
+    const col = placed.get(id);
+    if (!col) return null;
+    const i = order[col].indexOf(id);
+    if (i >= shown[col]) { shown[col] = Math.ceil((i + 1) / PAGE) * PAGE; dirtyCols.add(col); }
+    flush();
+    return cards.get(id) || null;
+  }
+  // the operator on the phone with a resident types the tracking number (or its end) to find the case
+  const findForm = document.getElementById("find");
+  findForm.addEventListener("submit", (e) => {
+    e.preventDefault();
+    const q = document.getElementById("find-no").value.trim().toUpperCase();
+    const msg = document.getElementById("find-msg");
+    msg.textContent = "";
+    if (!q) return;
+    const found = [];
+    for (const id of placed.keys()) { const c = cases.get(id); if (c && c.tracking_no.toUpperCase().includes(q)) found.push(c); }
+    const exact = found.find((c) => c.tracking_no.toUpperCase() === q);
+    found.sort((a, b) => b._ts - a._ts || b.id - a.id);
+    const pick = exact || found[0];
+    if (!pick) { msg.textContent = tf("find.none", { q }); return; }
+    if (!exact && found.length > 1) msg.textContent = tf("find.many", { n: found.length, q });
+    const card = reveal(pick.id);
+    if (card) card.scrollIntoView({ block: "center" });
+    openDrawer(pick.id, card);
+  });
   function updateCounts() {
     for (const col of COLS) {
-      const list = document.getElementById("queue-" + col);
-      document.getElementById("count-" + col).textContent = list.children.length;
-      list.dataset.empty = SL.t("q.empty");
+      document.getElementById("count-" + col).textContent = order[col].length;
+      document.getElementById("queue-" + col).dataset.empty = SL.t("q.empty");
     }
   }
 
@@ -252,45 +356,55 @@
     const col = column(c, now);
     return col ? COLOURS[col] : COLOURS.closed;
   }
-  function renderMarker(c, now) {
+  // A keyboard-reachable mirror of the markers for screen readers (visually hidden), one item per marker.
+  const mapItems = new Map(); // case id -> li
+  function mapItem(c) {
+    let li = mapItems.get(c.id);
+    if (!li) {
+      li = document.createElement("li");
+      const b = document.createElement("button");
+      b.type = "button";
+      b.dataset.caseId = c.id;
+      b.addEventListener("click", () => openDrawer(c.id, b));
+      li.appendChild(b);
+      document.getElementById("map-cases").appendChild(li);
+      mapItems.set(c.id, li);
+    }
+    li.firstChild.textContent = `${c.tracking_no} ${statusLabel(c)} ${placeName(c)}`;
+  }
+  function dropMarker(id) {
+    const m = markers.get(id);
+    if (m) { map.removeLayer(m); markers.delete(id); }
+    const li = mapItems.get(id);
+    if (li) { li.remove(); mapItems.delete(id); }
+    const c = cases.get(id);
+    if (c && !OPEN.includes(c.status)) cases.delete(id); // a closed case's last trace on the board
+  }
+  function drawMarker(c, now, hot) {
     if (!map || c.lat == null || c.lon == null) return;
     let m = markers.get(c.id);
     const colour = markerColour(c, now);
+    const tip = `${SL.esc(c.tracking_no)} · ${SL.esc(statusLabel(c))}`;
     if (!m) {
       m = L.circleMarker([c.lat, c.lon], { pane: "cases", radius: 10, weight: 2, color: "#0b0f14", fillColor: colour, fillOpacity: 0.95 });
       m.on("click", () => openDrawer(c.id, null));
       m.addTo(map);
-      if (hotCases().has(c.id)) m.setStyle({ color: "#ffd54f", weight: 5 });
+      if (hot.has(c.id)) m.setStyle({ color: "#ffd54f", weight: 5 });
+      m.bindTooltip(tip);
       markers.set(c.id, m);
       const el = m.getElement();
       if (el) { el.setAttribute("data-case-id", c.id); el.classList.add("case-marker"); }
     } else {
       m.setLatLng([c.lat, c.lon]);
       m.setStyle({ fillColor: colour });
+      m.setTooltipContent(tip);
     }
-    m.unbindTooltip().bindTooltip(`${SL.esc(c.tracking_no)} · ${SL.esc(statusLabel(c))}`);
     const el = m.getElement();
     if (el) el.setAttribute("data-status", c.status);
+    mapItem(c);
     if (!OPEN.includes(c.status)) {
       clearTimeout(m._slRemove);
-      m._slRemove = setTimeout(() => { map.removeLayer(m); markers.delete(c.id); renderMapList(); }, 60000);
-    }
-  }
-  function renderMapList() {
-    // A keyboard-reachable mirror of the markers for screen readers (visually hidden).
-    const ul = document.getElementById("map-cases");
-    ul.innerHTML = "";
-    for (const id of markers.keys()) {
-      const c = cases.get(id);
-      if (!c) continue;
-      const li = document.createElement("li");
-      const b = document.createElement("button");
-      b.type = "button";
-      b.dataset.caseId = id;
-      b.textContent = `${c.tracking_no} ${statusLabel(c)} ${placeName(c)}`;
-      b.addEventListener("click", () => openDrawer(id, b));
-      li.appendChild(b);
-      ul.appendChild(li);
+      m._slRemove = setTimeout(() => dropMarker(c.id), 60000);
     }
   }
   function memberIcon(mb) {
@@ -391,8 +505,10 @@
   function upsert(c, fromEvent) {
     const prev = cases.get(c.id);
     if (prev && fromEvent && c.updated_at && prev.updated_at && ts(c.updated_at) < ts(prev.updated_at)) return prev;
+    if (fromEvent && liveDuringLoad) liveDuringLoad.add(c.id);
     const merged = Object.assign({}, prev || {}, c);
     if (prev && prev.attachments && !c.attachments) merged.attachments = prev.attachments;
+    merged._ts = ts(merged.created_at) || 0;
     cases.set(c.id, merged);
     const now = Date.now();
     if (isOverdue(merged, now)) overdueSeen.add(merged.id);
@@ -400,13 +516,25 @@
     renderMarker(merged, now);
     return merged;
   }
+  // Every open case, newest first, a page of 1,000 at a time by key (no case skipped or repeated while others
+  // change); each page is on the board as soon as it arrives.
+  const LOAD_PAGE = 1000;
+  let liveDuringLoad = null; // cases events brought while a load ran: not absent because a page missed them
   async function loadCases() {
-    const list = await SL.api("/api/cases?status=" + OPEN.join(",") + "&limit=1000");
-    const ids = new Set(list.map((c) => c.id));
-    for (const [id, c] of cases) if (!ids.has(id)) upsert(Object.assign({}, c, { status: "closed" }));
-    for (const c of list) upsert(c);
-    updateCounts();
-    renderMapList();
+    const ids = new Set();
+    let last = null;
+    liveDuringLoad = new Set();
+    for (;;) {
+      const page = await SL.api(`/api/cases?status=${OPEN.join(",")}&limit=${LOAD_PAGE}` + (last ? `&before_id=${last}` : ""));
+      for (const c of page) { ids.add(c.id); upsert(c); }
+      if (page.length < LOAD_PAGE) break;
+      last = page[page.length - 1].id;
+    }
+    const live = liveDuringLoad;
+    liveDuringLoad = null;
+    for (const [id, c] of cases) {
+      if (!ids.has(id) && !live.has(id) && OPEN.includes(c.status)) upsert(Object.assign({}, c, { status: "closed" }));
+    }
   }
   async function loadMembers() {
     const list = await SL.api("/api/members");
@@ -565,6 +693,7 @@
     renderAlertState();
   }
   function alarm(c, kind) {
+    flush(); // the card of a case that just arrived exists from here on
     const card = cards.get(c.id);
     if (card) { card.classList.remove("flash"); void card.offsetWidth; card.classList.add("flash"); }
     pushAlert(kind, "", c.id);
@@ -649,7 +778,7 @@
       if (ids.has(id)) m.bringToFront();
     }
     if (!fit || !ids.size) return;
-    const first = [...ids].map((id) => cards.get(id)).find(Boolean);
+    const first = [...ids].filter((id) => placed.has(id)).map((id) => reveal(id)).find(Boolean);
     if (first) first.scrollIntoView({ block: "nearest" });
     const pts = [...ids].map((id) => cases.get(id)).filter((c) => c && c.lat != null).map((c) => [c.lat, c.lon]);
     if (map && pts.length) map.fitBounds(L.latLngBounds(pts).pad(0.5), { maxZoom: 15 });
@@ -673,7 +802,6 @@
     const wasOverdue = overdueSeen.has(ev.case.id);
     const c = upsert(ev.case, true);
     updateCounts();
-    renderMapList();
     if (ev.type === "case.escalated") alarm(c, "escalated");
     else if ((ev.type === "case.overdue" || isOverdue(c, Date.now())) && !wasOverdue && loaded) alarm(c, "overdue");
     if (drawerId === c.id) refreshDrawerSoon();
@@ -907,7 +1035,6 @@
       howAssigned.set(caseId, "operator");
       upsert(c, true);
       updateCounts();
-      renderMapList();
       drawerState.msg = { ok: true, text: tf(btn.dataset.reassign ? "d.reassigned_ok" : "d.assigned_ok", { name }) };
       renderDrawer();
       document.getElementById("drawer-title").focus();
@@ -922,21 +1049,16 @@
   // ------------------------------------------------------------------ the clock
   function tick() {
     const now = Date.now();
-    let moved = false;
     for (const [id, c] of cases) {
-      const card = cards.get(id);
-      if (!card) continue;
       const col = column(c, now);
-      if (col !== card.dataset.col) {
-        const becameOverdue = col === "overdue" && !overdueSeen.has(id);
-        if (col === "overdue") overdueSeen.add(id);
-        renderCard(c, now);
-        renderMarker(c, now);
-        moved = true;
-        if (becameOverdue) alarm(c, "overdue");
-      } else updateCountdown(card, c, now);
+      if (col === (placed.get(id) || null)) continue;
+      const becameOverdue = col === "overdue" && !overdueSeen.has(id);
+      if (col === "overdue") overdueSeen.add(id);
+      renderCard(c, now);
+      renderMarker(c, now);
+      if (becameOverdue) alarm(c, "overdue");
     }
-    if (moved) updateCounts();
+    for (const [id, card] of cards) { const c = cases.get(id); if (c) updateCountdown(card, c, now); }
     const clock = document.getElementById("clock");
     clock.textContent = SL.fmtTime(new Date(now).toISOString(), true);
   }
@@ -944,9 +1066,9 @@
   function rerenderAll() {
     const now = Date.now();
     for (const c of cases.values()) { renderCard(c, now); renderMarker(c, now); }
+    for (const col of COLS) dirtyCols.add(col); // the "more" rows speak the new language too
     for (const mb of members.values()) renderMember(mb);
     updateCounts();
-    renderMapList();
     renderDrawer();
     rerenderAlerts();
     renderHotspots();
