@@ -160,16 +160,17 @@ def test_operator_runs_a_topic_and_members_check_in_on_their_phones(api, pages, 
     expect(phone.locator(".facts")).to_contain_text("2030/05/20 09:30")
     assert violations(phone) == []
     shots(phone, "checkin-before")
-    phone.get_by_role("button", name="签到 / Check in").click()
+    phone.get_by_role("button", name="签到", exact=True).click()
     expect(phone.locator("#ci-result")).to_have_text(re.compile("^✔ 已签到"))
     assert violations(phone) == []
     shots(phone, "checked-in")
-    phone.get_by_role("button", name="签到 / Check in").click()
+    phone.get_by_role("button", name="签到", exact=True).click()
     expect(phone.locator("#ci-result")).to_contain_text("您已签到，无需重复签到")
     shots(phone, "again")
     phone.locator("#lang-switch").click()
     expect(phone.locator("#ci-result")).to_contain_text("You have already checked in")
     expect(phone.locator("h1")).to_have_text("Meeting check-in")
+    expect(phone.locator("#checkin-btn")).to_have_text("Check in")
     shots(phone, "english")
 
     # back on the operator's page, the attendance list shows the member
@@ -183,7 +184,7 @@ def test_operator_runs_a_topic_and_members_check_in_on_their_phones(api, pages, 
     # a member who is not a participant is told so, and is not counted
     other = pages(mobile=True)
     login(other, "zhou", PASSWORD, path)
-    other.get_by_role("button", name="签到 / Check in").click()
+    other.get_by_role("button", name="签到", exact=True).click()
     expect(other.locator("#ci-result")).to_contain_text("您不是本次协商的参与委员")
     assert violations(other) == []
     shots(other, "not-a-participant")

@@ -3,13 +3,13 @@
   "use strict";
   SL.extend({
     zh: { "ci.title": "协商签到", "ci.kind": "形式", "ci.time": "时间", "ci.place": "地点", "ci.agenda": "议程",
-          "ci.online": "网上议事", "ci.button": "签到 / Check in", "ci.back": "返回我的任务",
+          "ci.online": "网上议事", "ci.button": "签到", "ci.back": "返回我的任务",
           "ci.kind.bench": "板凳议事", "ci.kind.roundtable": "圆桌协商", "ci.kind.onsite": "现场协商", "ci.kind.online": "网上议事",
           "ci.done": "已签到", "ci.done_sub": "签到时间 {t}", "ci.already": "您已签到，无需重复签到",
           "ci.not_participant": "您不是本次协商的参与委员，无法签到", "ci.not_participant_sub": "如有疑问请联系工作人员。",
           "ci.invalid": "签到码无效", "ci.failed": "签到失败，请重试" },
     en: { "ci.title": "Meeting check-in", "ci.kind": "Format", "ci.time": "Time", "ci.place": "Place", "ci.agenda": "Agenda",
-          "ci.online": "Online meeting", "ci.button": "签到 / Check in", "ci.back": "Back to my cases",
+          "ci.online": "Online meeting", "ci.button": "Check in", "ci.back": "Back to my cases",
           "ci.kind.bench": "Bench talk", "ci.kind.roundtable": "Round table", "ci.kind.onsite": "On site", "ci.kind.online": "Online",
           "ci.done": "Checked in", "ci.done_sub": "Checked in at {t}", "ci.already": "You have already checked in",
           "ci.not_participant": "You are not a participant of this meeting", "ci.not_participant_sub": "Please ask the staff if this is wrong.",
