@@ -8,7 +8,7 @@ import random
 import re
 from datetime import timedelta
 
-from helpers import PASSWORD, auth, user_token
+from helpers import PASSWORD, api_key, auth, create_member, user_token
 from playwright.sync_api import expect
 from sqlalchemy import text
 from sqlmodel import Session, select
@@ -122,3 +122,39 @@ def test_five_thousand_open_cases_are_all_counted_findable_and_a_new_one_arrives
     for col, n in after.items():
         expect(page.locator(f"#count-{col}")).to_have_text(str(n), timeout=10_000)
     assert sum(after.values()) == OPEN + 1
+
+
+def test_member_loads_follow_the_cases_without_fetching_the_member_list_again(api, pages):
+    """The board used to fetch all members again every few seconds while events came; a member's load now follows
+    from the open cases it holds."""
+    op = user_token(api, "operator", "op")
+    village = api.get("/api/regions?level=village", headers=auth(op)).json()[0]
+    member = create_member(
+        api,
+        op,
+        name="满负荷委员",
+        town_code=village["parent_code"],
+        capacity=1,
+        lat=village["lat"] + 0.001,
+        lon=village["lon"],
+    )
+    page = pages()
+    login(page, "op", PASSWORD, "/board")
+    expect(page.locator("#board[data-ready='1']")).to_be_attached()
+    expect(page.locator("#map .member-icon.free")).to_have_count(1)
+    fetched: list[str] = []
+    page.on("request", lambda r: fetched.append(r.url) if "/api/members" in r.url else None)
+
+    body = {"external_id": "load-1", "content": "路灯不亮", "lat": village["lat"], "lon": village["lon"]}
+    res = api.post("/api/intake/hotline", json=body, headers={"X-API-Key": api_key("hotline")})
+    assert res.status_code == 201, res.text
+    expect(page.locator(f"#queue-offered [data-case-id='{res.json()['id']}']")).to_be_visible()
+    # offered to the only member, whose one slot it takes: drawn full at once
+    expect(page.locator("#map .member-icon.busy")).to_have_count(1)
+    expect(page.locator("#map .member-icon.free")).to_have_count(0)
+    assert api.get(f"/api/members/{member['id']}", headers=auth(op)).json()["load"] == 1
+    page.wait_for_function(
+        "() => document.querySelectorAll('#kpi-total').length && "
+        "document.getElementById('kpi-total').textContent === '1'"
+    )
+    assert fetched == []

@@ -239,7 +239,24 @@
     dirtyCards.add(c.id);
     schedule();
   }
-  function renderMarker(c) { dirtyMarkers.add(c.id); schedule(); }
+  function renderMarker(c) { dirtyMarkers.add(c.id); loadsDirty = true; schedule(); }
+  // A member's load (open offer + assigned + in progress) follows from the open cases, which the board holds
+  // in full once loaded: counted here on every change instead of fetching the member list again.
+  let loadsDirty = false, allCases = false;
+  function countLoads() {
+    loadsDirty = false;
+    if (!allCases) return;
+    const held = new Map();
+    for (const c of cases.values()) {
+      const who = c.status === "offered" ? c.offered_to
+        : c.status === "assigned" || c.status === "in_progress" ? c.assignee_id : null;
+      if (who != null) held.set(who, (held.get(who) || 0) + 1);
+    }
+    for (const mb of members.values()) {
+      const load = held.get(mb.id) || 0;
+      if (mb.load !== load) { mb.load = load; renderMember(mb); }
+    }
+  }
   function cardFor(id) {
     let card = cards.get(id);
     if (!card) {
@@ -313,6 +330,7 @@
     dirtyCards.clear();
     for (const id of dirtyMarkers) { const c = cases.get(id); if (c) drawMarker(c, now, hot); }
     dirtyMarkers.clear();
+    if (loadsDirty) countLoads();
     if (drewCols) updateCounts();
     if (focused && focused !== document.activeElement && focused.isConnected) focused.focus({ preventScroll: true });
   }
@@ -532,6 +550,8 @@
     }
     const live = liveDuringLoad;
     liveDuringLoad = null;
+    allCases = true;
+    loadsDirty = true;
     for (const [id, c] of cases) {
       if (!ids.has(id) && !live.has(id) && OPEN.includes(c.status)) upsert(Object.assign({}, c, { status: "closed" }));
     }
@@ -563,12 +583,13 @@
     pushAlert("error", SL.t("err.load") + (e && e.message ? e.message : e), null);
   }
 
-  // Counters and member loads: on load, at most every 5 s after events, and every 60 s.
+  // Counters: on load, at most every 5 s after events, and every 60 s with the member list (loads are counted
+  // from the cases in between; positions and duty changes arrive as events).
   let lastRefresh = 0, refreshTimer = null;
   function refreshSoon() {
     if (refreshTimer) return;
     const wait = Math.max(300, lastRefresh + 5000 - Date.now());
-    refreshTimer = setTimeout(() => { refreshTimer = null; refreshNow(); }, wait);
+    refreshTimer = setTimeout(() => { refreshTimer = null; lastRefresh = Date.now(); loadSummary().catch(() => {}); }, wait);
   }
   function refreshNow() {
     lastRefresh = Date.now();
