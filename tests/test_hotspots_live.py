@@ -5,10 +5,12 @@ detection flags nothing new. Detection runs as the real RQ job the intake schedu
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 
 import pytest
+from conftest import SERVICES
 from helpers import api_key, auth, board, create_member, recv, recv_until, user_token
 
 from dispatch.analysis import flows
@@ -310,3 +312,15 @@ def test_a_lost_detection_job_is_made_up_by_the_safety_net_on_the_analysis_queue
     while not (spots := open_hotspots(api, op)) or not set(ids) <= set(spots[0]["case_ids"]):
         assert time.monotonic() < deadline, spots
         time.sleep(0.1)
+
+
+@pytest.mark.skipif(SERVICES, reason="the embedded default only (with services an RQ worker process clusters)")
+def test_the_embedded_default_clusters_in_a_low_priority_child_process_not_beside_intake(api, server):
+    """In the embedded default the worker is a thread of the API process: clustering there held the GIL that
+    intake needed for seconds at a time (intake fell from 244 to 47 cases/s during a run)."""
+    op = user_token(api, "operator")
+    spot, ids = flagged(api, op, {"X-API-Key": api_key("hotline")}, village(api, op))
+    assert set(ids) <= set(spot["case_ids"])
+    children = flows.child_pids()
+    assert children and os.getpid() not in children
+    assert os.getpriority(os.PRIO_PROCESS, children[0]) >= os.getpriority(os.PRIO_PROCESS, 0) + flows.CHILD_NICE

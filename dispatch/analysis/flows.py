@@ -7,14 +7,25 @@ schedules the next one. Under continuous intake a run that took d seconds holds 
 (``DUTY``), including a job asked for during that run, so detection over thousands of cases never keeps more
 than a fifth of a core busy. The maintenance loop asks for a detection now and then in case a job was lost
 (Redis down, worker killed); detection is idempotent, so extra runs flag nothing twice.
+
+In the embedded default the worker is a thread of the API process, so clustering there would hold the GIL that
+intake needs for seconds at a time; it runs in a child process at a lower priority instead (``clusterer``),
+which keeps its token cache between runs. An RQ analysis worker is its own process already and clusters in it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing
+import os
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from redis.exceptions import RedisError
 from sqlmodel import Session
@@ -68,11 +79,50 @@ def schedule_detection(delay_s: float = DEBOUNCE_S) -> bool:
     return False
 
 
+CHILD_NICE = 10
+_pool: ProcessPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _lower_priority() -> None:
+    with contextlib.suppress(OSError):
+        os.nice(CHILD_NICE)
+
+
+def _in_child(items: list[Any]) -> list[dict[str, Any]]:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_lower_priority
+            )
+        pool = _pool
+    try:
+        return pool.submit(service.cluster, items).result()
+    except BrokenProcessPool:  # the child was killed (OOM, a signal): a new one next time, this run in-process
+        log.warning("hotspot clustering child died; clustering in process this time")
+        with _pool_lock:
+            if _pool is pool:
+                _pool = None
+        return service.cluster(items)
+
+
+def clusterer() -> Callable[[list[Any]], list[dict[str, Any]]]:
+    """Where clustering runs: a low-priority child process in the embedded default, else right here."""
+    return _in_child if get_broker().embedded else service.cluster
+
+
+def child_pids() -> list[int]:
+    """The clustering child's process id, once it has started (for tests and diagnostics)."""
+    pool = _pool
+    return [p.pid for p in (getattr(pool, "_processes", None) or {}).values() if p.pid] if pool else []
+
+
 def detect() -> dict:
     """Read the open cases, cluster them outside any transaction, then reconcile the flags under a lock."""
     with Session(get_engine()) as session:
         items = service.open_cases(session, service.DEFAULT_DAYS)
-    found = service.cluster(items)
+    found = clusterer()(items)
     with Session(get_engine(), expire_on_commit=False) as session:
         service.lock_detection(session)
         result = service.reconcile(session, found)
