@@ -4,6 +4,7 @@ Same database, same JSON body, same commit-before-answering as the real intake, 
 validation beyond JSON, no dispatch, no events. Served like the API (uvicorn, the same number of workers):
 
     BENCH_BARE_DB=postgresql+psycopg://... uvicorn _bare:app --app-dir bench --workers 2
+    BENCH_BARE_DB=sqlite:////tmp/bare.db uvicorn _bare:app --app-dir bench   # beside the embedded default
 """
 
 from __future__ import annotations
@@ -29,8 +30,15 @@ bare = Table(
 # as a careful engineer sizes it: one connection per request thread (anyio's 40), none opened and closed per
 # request. The old 20 + 20 overflow closed overflow connections on return, so PostgreSQL started ~4,000
 # sessions per 30 s phase and the yardstick spent about half its CPU on connection set-up.
-POOL = int(os.environ.get("BENCH_BARE_POOL", "40"))
-engine = create_engine(os.environ["BENCH_BARE_DB"], pool_size=POOL, max_overflow=0, pool_pre_ping=False)
+URL = os.environ["BENCH_BARE_DB"]
+if URL.startswith("sqlite"):  # the embedded default's own SQLite set-up: WAL, synchronous=NORMAL, BEGIN IMMEDIATE
+    from dispatch.db import make_engine
+
+    engine = make_engine(URL)
+    POOL = engine.pool.size()  # type: ignore[attr-defined]
+else:
+    POOL = int(os.environ.get("BENCH_BARE_POOL", "40"))
+    engine = create_engine(URL, pool_size=POOL, max_overflow=0, pool_pre_ping=False)
 metadata.create_all(engine, checkfirst=True)
 app = FastAPI()
 

@@ -29,8 +29,10 @@ import json
 import os
 import resource
 import shutil
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -194,18 +196,28 @@ def profile(pids: list[int], seconds: float, out: Path) -> list[subprocess.Popen
 
 
 async def main_async(args) -> int:
-    r_url = redis_url()
-    db_url = scratch_database(DB_NAME)
-    flush_redis(r_url)
-    env = app_env(db_url, r_url)
-    creds = prepare(env, members=args.members)
-    import psycopg
+    if args.embedded:  # one process: SQLite, in-process Redis and the worker thread, as `make run` serves
+        var = Path(tempfile.mkdtemp(prefix="sl-bench-embedded-"))
+        db_url, r_url = f"sqlite:///{var / 'shangliang.db'}", None
+        env = app_env(None, None, var_dir=var)
+        creds = prepare(env, members=args.members)
+        with sqlite3.connect(var / "shangliang.db") as conn:
+            conn.execute("UPDATE member SET capacity = 1000000, on_duty = 1")
+        bare_db = f"sqlite:///{var / 'bare.db'}"
+    else:
+        r_url = redis_url()
+        db_url = scratch_database(DB_NAME)
+        flush_redis(r_url)
+        env = app_env(db_url, r_url)
+        creds = prepare(env, members=args.members)
+        import psycopg
 
-    with psycopg.connect(db_url) as conn:  # room for every case: they are offered, not escalated
-        conn.execute("UPDATE member SET capacity = 1000000, on_duty = true")
-    flush_redis(r_url)  # the locator rebuilds from the database at the first claim
+        with psycopg.connect(db_url) as conn:  # room for every case: they are offered, not escalated
+            conn.execute("UPDATE member SET capacity = 1000000, on_duty = true")
+        flush_redis(r_url)  # the locator rebuilds from the database at the first claim
+        bare_db = db_url.replace("postgresql://", "postgresql+psycopg://")
 
-    os.environ["BENCH_BARE_DB"] = db_url.replace("postgresql://", "postgresql+psycopg://")
+    os.environ["BENCH_BARE_DB"] = bare_db
     sys.path.insert(0, str(Path(__file__).parent))
     import _bare  # noqa: F401 - creates its table once, before its workers start
 
@@ -224,8 +236,8 @@ async def main_async(args) -> int:
         api, url = serve(env, args.api_workers)
         procs.append(api)
         # as compose runs them: short jobs on their own workers, hotspot detection on one at a lower priority
-        workers = [rq_worker(env, f"worker-{i}", "default") for i in range(args.rq_workers)]
-        if not args.no_analysis:
+        workers = [] if args.embedded else [rq_worker(env, f"worker-{i}", "default") for i in range(args.rq_workers)]
+        if not args.no_analysis and not args.embedded:
             workers.append(rq_worker(env, "worker-analysis", "analysis", nice=10))
         procs += workers
         op = token(url, creds)
@@ -250,7 +262,8 @@ async def main_async(args) -> int:
             return seen
 
         groups = {
-            "API workers": lambda: [p for p in api.pids() if p != api.pid],
+            # embedded: the one process and its clustering child
+            "API workers": lambda: [p for p in api.pids() if p != api.pid or args.embedded],
             "RQ workers": lambda: [p for w in workers for p in w.pids()],
             "bare workers": lambda: [p for p in bare.pids() if p != bare.pid],
             "PostgreSQL": lambda: processes_named("postgres"),
@@ -271,7 +284,7 @@ async def main_async(args) -> int:
         bare_pool = json.loads(urllib.request.urlopen(bare_url + "/readyz", timeout=10).read())
         print(f"bare endpoint pool: {bare_pool['pool_size']} + overflow {bare_pool['max_overflow']}", flush=True)
         for r in range(args.rounds):
-            before = sessions_started(db_url)
+            before = sessions_started(db_url) if not args.embedded else 0
             runs["bare"].append(
                 await phase(
                     "bare",
@@ -286,11 +299,11 @@ async def main_async(args) -> int:
                     args.trace,
                 )
             )
-            sessions["bare"] += sessions_started(db_url) - before
+            sessions["bare"] += sessions_started(db_url) - before if not args.embedded else 0
             if r == 0 and args.profile:
                 api_pids = [p for p in descendants(api.pid) if p != api.pid] or [api.pid]
                 spies = profile(api_pids, args.duration, Path(args.profile))
-            before = sessions_started(db_url)
+            before = sessions_started(db_url) if not args.embedded else 0
             runs["intake"].append(
                 await phase(
                     "intake",
@@ -305,7 +318,7 @@ async def main_async(args) -> int:
                     args.trace,
                 )
             )
-            sessions["intake"] += sessions_started(db_url) - before
+            sessions["intake"] += sessions_started(db_url) - before if not args.embedded else 0
         print(f"PostgreSQL sessions started: bare {sessions['bare']}, intake {sessions['intake']}", flush=True)
         for spy in spies:
             spy.wait(timeout=60)
@@ -353,12 +366,15 @@ async def main_async(args) -> int:
         )
     )
     report(
-        "Intake end to end vs a bare Core insert",
+        "Intake end to end vs a bare Core insert" + (" (embedded default)" if args.embedded else ""),
         cmd,
         {
             "phases": f"{args.rounds} rounds × (bare {args.duration:.0f} s, intake {args.duration:.0f} s), alternating",
             "load": f"closed loop, {args.concurrency} keep-alive connections, one Python asyncio client process",
-            "API": f"`shangliang serve --workers {args.api_workers}` + {args.rq_workers} × `shangliang worker "
+            "API": "the embedded default: one `shangliang serve` process (SQLite, in-process Redis, worker thread, "
+            "clustering in a child process); the bare endpoint on its own SQLite file, the app's SQLite settings"
+            if args.embedded
+            else f"`shangliang serve --workers {args.api_workers}` + {args.rq_workers} × `shangliang worker "
             "--queues default`"
             + (
                 " and no analysis worker (`--no-analysis`)"
@@ -371,12 +387,17 @@ async def main_async(args) -> int:
             "thread)",
             "load client CPU": f"{usage.ru_utime + usage.ru_stime:.1f} s over the whole run",
             "board client": "a separate process (`bench/_board.py`), reconnecting with `last_event_id` if cut",
-            **versions(db_url, r_url),
+            **versions(None if args.embedded else db_url, r_url),
+            **({"sqlite": sqlite3.sqlite_version} if args.embedded else {}),
         },
         table,
         [
             f"ratio intake / bare = **{ratio:.2f}**",
-            verdict(intake_s["throughput"] >= 500 and ratio >= 0.8, "≥ 500 cases/s and ≥ 0.8 × the fair bare endpoint"),
+            verdict(ratio >= 0.5 and intake_s["e2e_p99"] <= 1.0, "≥ 0.5 × a bare SQLite insert, board p99 ≤ 1 s")
+            if args.embedded
+            else verdict(
+                intake_s["throughput"] >= 500 and ratio >= 0.8, "≥ 500 cases/s and ≥ 0.8 × the fair bare endpoint"
+            ),
             "CPU ms per request during the load (all processes of each group; the machine has 2 cores): "
             + "; ".join(
                 f"{name}: bare {bare_s['cpu_ms_per_request'].get(name, 0):.2f} / intake "
@@ -402,6 +423,11 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--no-analysis", action="store_true", help="no hotspot-detection worker (to see what detection costs)"
     )
+    ap.add_argument(
+        "--embedded",
+        action="store_true",
+        help="the embedded default (SQLite, in-process Redis and worker, one process) against a bare SQLite insert",
+    )
     ap.add_argument("--trace", action="store_true", help="print completions per second of each phase (stderr)")
     ap.add_argument("--profile", default=None, help="directory for py-spy profiles of the API workers")
     return ap
@@ -411,6 +437,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.quick:
         args.duration, args.concurrency, args.rounds = 3.0, 8, 1
+    if args.embedded:  # one process holds the in-process Redis: there is no second API process or RQ worker
+        args.api_workers, args.rq_workers = 1, 0
     return asyncio.run(main_async(args))
 
 
