@@ -61,7 +61,7 @@ lint: $(STAMP)
 # `make bench`: every benchmark at its --quick size (minutes; checks the scripts, figures not comparable).
 # `make bench-full`: the sizes of docs/benchmarks.md (over an hour; on a quiet machine). Both need PostgreSQL
 # (SHANGLIANG_DATABASE_URL's server; scratch databases sl_bench_*) and Redis (BENCH_REDIS_URL, default db 13).
-SCALE_BENCH := bench_intake bench_fanout bench_replay bench_report bench_memory
+SCALE_BENCH := bench_intake bench_fanout bench_replay bench_report bench_memory bench_board
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_locator.py --sizes 1000,10000 --claims 1000 --server-claims 200 --verify 50
