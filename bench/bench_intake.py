@@ -265,7 +265,7 @@ async def main_async(args) -> int:
             # embedded: the one process and its clustering child
             "API workers": lambda: [p for p in api.pids() if p != api.pid or args.embedded],
             "RQ workers": lambda: [p for w in workers for p in w.pids()],
-            "bare workers": lambda: [p for p in bare.pids() if p != bare.pid],
+            "bare workers": lambda: [p for p in bare.pids() if p != bare.pid or args.embedded],
             "PostgreSQL": lambda: processes_named("postgres"),
             "Redis": lambda: processes_named("redis-server"),
             "load client": lambda: [os.getpid()],
