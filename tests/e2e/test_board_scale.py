@@ -124,7 +124,7 @@ def test_five_thousand_open_cases_are_all_counted_findable_and_a_new_one_arrives
     assert sum(after.values()) == OPEN + 1
 
 
-def test_member_loads_follow_the_cases_without_fetching_the_member_list_again(api, pages):
+def test_member_loads_and_changes_follow_without_fetching_the_member_list_again(api, pages):
     """The board used to fetch all members again every few seconds while events came; a member's load now follows
     from the open cases it holds."""
     op = user_token(api, "operator", "op")
@@ -157,4 +157,9 @@ def test_member_loads_follow_the_cases_without_fetching_the_member_list_again(ap
         "() => document.querySelectorAll('#kpi-total').length && "
         "document.getElementById('kpi-total').textContent === '1'"
     )
+    # a change to the member made elsewhere arrives as a delta over the socket, not by fetching the list
+    res = api.patch(f"/api/members/{member['id']}", json={"on_duty": False}, headers=auth(op))
+    assert res.status_code == 200, res.text
+    expect(page.locator("#map .member-icon.off")).to_have_count(1)
+    expect(page.locator("#map .member-icon.busy")).to_have_count(0)
     assert fetched == []

@@ -594,7 +594,6 @@
   function refreshNow() {
     lastRefresh = Date.now();
     loadSummary().catch(() => {});
-    loadMembers().catch(() => {});
   }
 
   // ------------------------------------------------------------------ alarms
@@ -809,7 +808,10 @@
   function onEvent(ev) {
     if (ev.type === "hello") return;
     if (!loaded) { buffered.push(ev); return; }
-    if (ev.type === "replay.gap") { loadCases().catch(showError); loadHotspots().catch(showError); refreshSoon(); return; }
+    if (ev.type === "replay.gap") {
+      // events were lost: reload what they would have told us (members otherwise arrive only as deltas)
+      loadCases().catch(showError); loadHotspots().catch(showError); loadMembers().catch(showError); refreshSoon(); return;
+    }
     if (ev.type && ev.type.startsWith("hotspot.")) { onHotspot(ev); return; }
     if ((ev.type === "member.position" || ev.type === "member.updated") && ev.member) {
       const mb = Object.assign({}, members.get(ev.member.id) || {}, ev.member);
