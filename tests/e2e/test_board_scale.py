@@ -126,7 +126,7 @@ def test_five_thousand_open_cases_are_all_counted_findable_and_a_new_one_arrives
 
 def test_member_loads_and_changes_follow_without_fetching_the_member_list_again(api, pages):
     """The board used to fetch all members again every few seconds while events came; a member's load now follows
-    from the open cases it holds."""
+    from the open cases it holds, and other changes to a member arrive as deltas over the socket."""
     op = user_token(api, "operator", "op")
     village = api.get("/api/regions?level=village", headers=auth(op)).json()[0]
     member = create_member(

@@ -589,7 +589,7 @@
   function refreshSoon() {
     if (refreshTimer) return;
     const wait = Math.max(300, lastRefresh + 5000 - Date.now());
-    refreshTimer = setTimeout(() => { refreshTimer = null; lastRefresh = Date.now(); loadSummary().catch(() => {}); }, wait);
+    refreshTimer = setTimeout(() => { refreshTimer = null; refreshNow(); }, wait);
   }
   function refreshNow() {
     lastRefresh = Date.now();
