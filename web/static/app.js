@@ -96,6 +96,12 @@
     return full && parts.length > 1 ? top + " / " + parts.slice(1).join(" / ") : top;
   }
 
+  // Signing out revokes the session, and the server closes this page's sockets (4401) and refuses its requests in
+  // flight (401) before the form's answer arrives: without this flag they would send the user to /login?next=…
+  // instead of the plain /login.
+  let signingOut = false;
+  document.addEventListener("submit", (e) => { if (e.target.closest && e.target.closest("form.logout")) signingOut = true; });
+
   async function api(path, opts = {}) {
     const headers = Object.assign({ "X-Requested-With": "shangliang", Accept: "application/json" }, opts.headers);
     let body = opts.body;
@@ -110,7 +116,8 @@
       const cut = both.indexOf(" / ");
       const err = new Error(cut > 0 ? (lang === "en" ? both.slice(cut + 3) : both.slice(0, cut)) : both);
       err.status = res.status; err.code = data && data.error && data.error.code; err.details = data && data.error && data.error.details;
-      if (res.status === 401 && !opts.noRedirect) location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
+      // a request in flight while the user signs out gets 401: the form's answer leads to the plain /login
+      if (res.status === 401 && !opts.noRedirect && !signingOut) location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
       throw err;
     }
     return data;
@@ -136,10 +143,6 @@
     return 2 * R * Math.asin(Math.min(1, Math.sqrt(a)));
   }
 
-  // Signing out revokes the session, and the server closes this page's sockets (4401) before the form's answer
-  // arrives: without this flag the socket would send the user to /login?next=… instead of the plain /login.
-  let signingOut = false;
-  document.addEventListener("submit", (e) => { if (e.target.closest && e.target.closest("form.logout")) signingOut = true; });
 
   /** A websocket that reconnects by itself and resumes from the last event id it saw. */
   function live(path, onEvent, onStatus) {
