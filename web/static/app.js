@@ -101,6 +101,10 @@
   // instead of the plain /login.
   let signingOut = false;
   document.addEventListener("submit", (e) => { if (e.target.closest && e.target.closest("form.logout")) signingOut = true; });
+  /** The session ended: sign in again and come back here (unless the user is signing out). */
+  function signInAgain() {
+    if (!signingOut) location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
+  }
 
   async function api(path, opts = {}) {
     const headers = Object.assign({ "X-Requested-With": "shangliang", Accept: "application/json" }, opts.headers);
@@ -116,8 +120,7 @@
       const cut = both.indexOf(" / ");
       const err = new Error(cut > 0 ? (lang === "en" ? both.slice(cut + 3) : both.slice(0, cut)) : both);
       err.status = res.status; err.code = data && data.error && data.error.code; err.details = data && data.error && data.error.details;
-      // a request in flight while the user signs out gets 401: the form's answer leads to the plain /login
-      if (res.status === 401 && !opts.noRedirect && !signingOut) location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
+      if (res.status === 401 && !opts.noRedirect) signInAgain();
       throw err;
     }
     return data;
@@ -143,7 +146,6 @@
     return 2 * R * Math.asin(Math.min(1, Math.sqrt(a)));
   }
 
-
   /** A websocket that reconnects by itself and resumes from the last event id it saw. */
   function live(path, onEvent, onStatus) {
     const key = "sl_last:" + path;
@@ -167,7 +169,7 @@
         // 4401: the session ended (signed out, password or role changed, expired); 4403/1008: refused at the door
         if (e.code === 4401 || e.code === 4403 || e.code === 1008) {
           stopped = true;
-          location.href = "/login?next=" + encodeURIComponent(location.pathname + location.search);
+          signInAgain();
           return;
         }
         // refused before opening (a browser shows an HTTP 403 as 1006): if the session is gone, api() signs in again
