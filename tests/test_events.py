@@ -240,7 +240,7 @@ def test_events_within_the_fanout_interval_reach_a_socket_in_one_pass(env):
     arrived = threading.Event()
 
     class Socket:  # what the hub sees of a live board
-        def offer_batch(self, events):
+        def offer_batch(self, events, shared=None):
             passes.append([e["n"] for e in events])
             arrived.set()
 
@@ -271,3 +271,50 @@ def test_events_within_the_fanout_interval_reach_a_socket_in_one_pass(env):
         serving.join(10)
         loop.close()
         broker.r.delete(key)
+
+
+def test_boards_with_the_same_filter_share_one_pass_over_a_live_batch():
+    """A thousand boards of one scope cost one filtering per batch; each socket still gets exactly its events."""
+    from collections import Counter
+
+    from dispatch.events.hub import Connection, Hub, frame, id_key
+
+    class Writer:  # a live socket's transport
+        def __init__(self) -> None:
+            self.data = b""
+
+        def write(self, data: bytes) -> bool:
+            self.data += data
+            return True
+
+        def backlog(self) -> int:
+            return 0
+
+    calls: Counter = Counter()
+
+    def town(code):
+        def accepts(event):
+            calls[code] += 1
+            return code is None or event["route"]["town_code"] == code
+
+        return accepts
+
+    events = [
+        {"id": f"1-{i}", "type": "case.created", "route": {"town_code": "T1" if i % 2 else "T2"}, "n": i}
+        for i in range(10)
+    ]
+    hub = Hub(broker=None, stream_key="unused")  # type: ignore[arg-type]
+    everything = [Connection(town(None), 10, Writer(), 1 << 20, key=("board", None)) for _ in range(50)]
+    t1 = [Connection(town("T1"), 10, Writer(), 1 << 20, key=("board", "T1")) for _ in range(50)]
+    reconnected = Connection(town(None), 10, Writer(), 1 << 20, key=("board", None))
+    reconnected.replayed_upto = id_key("1-4")  # its replay already sent events 0..4
+    for conn in [*everything, *t1, reconnected]:
+        conn.go_direct()
+        hub.connections.add(conn)
+
+    hub._fan_out(events)
+
+    assert calls == {None: 10 + 5, "T1": 10}  # once per scope, plus the reconnected socket's own pass
+    assert {c.writer.data for c in everything} == {b"".join(frame(e) for e in events)}
+    assert {c.writer.data for c in t1} == {b"".join(frame(e) for e in events if e["n"] % 2)}
+    assert reconnected.writer.data == b"".join(frame(e) for e in events[5:])

@@ -20,7 +20,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
@@ -90,8 +90,11 @@ class Connection:
         writer: FrameWriter | None,
         buffer_bytes: int,
         session: str | None = None,
+        key: Hashable | None = None,
     ) -> None:
         self.accepts = accepts
+        # sockets with the same key have the same filter: a live batch's bytes are joined once for all of them
+        self.key = key
         self.session = session  # the sign-in session the socket was opened with
         self.ended = asyncio.Event()  # that session was revoked or expired
         self.queue: asyncio.Queue = asyncio.Queue(maxsize)
@@ -120,16 +123,23 @@ class Connection:
             # the sender may be stuck writing to this client: drop its backlog and end the connection
             self.overflow()
 
-    def offer_batch(self, events: list[dict[str, Any]]) -> None:
+    def offer_batch(self, events: list[dict[str, Any]], shared: dict[Hashable, bytes] | None = None) -> None:
+        """Hand on a batch. ``shared`` holds this pass's bytes per filter key: a thousand boards that see the
+        same events cost one filtering of the batch, not a thousand."""
         if not self.direct:
             for event in events:
                 self.offer(event)
             return
         if self.overflowed.is_set():
             return
-        frames = [frame(e) for e in events if self.past_replay(e) and self.accepts(e)]
-        if frames:
-            self.write(b"".join(frames))
+        if shared is not None and self.key is not None and self.replayed_upto is None:
+            data = shared.get(self.key)
+            if data is None:
+                data = shared[self.key] = b"".join([frame(e) for e in events if self.accepts(e)])
+        else:
+            data = b"".join([frame(e) for e in events if self.past_replay(e) and self.accepts(e)])
+        if data:
+            self.write(data)
 
     def write(self, data: bytes) -> None:
         assert self.writer is not None
@@ -241,8 +251,9 @@ class Hub:
         client.close()
 
     def _fan_out(self, events: list[dict[str, Any]]) -> None:
+        shared: dict[Hashable, bytes] = {}
         for conn in list(self.connections):
-            conn.offer_batch(events)
+            conn.offer_batch(events, shared)
 
     # -- sessions -----------------------------------------------------------------------------------
 
@@ -292,12 +303,16 @@ class Hub:
         accepts: Filter,
         last_event_id: str | None,
         *,
+        key: Hashable | None = None,
         session: str | None = None,
         expires_at: float | None = None,
     ) -> None:
-        """Replay what the client missed, then stream live events until it goes away or its session ends."""
+        """Replay what the client missed, then stream live events until it goes away or its session ends.
+
+        ``key`` names the filter: sockets given the same key must be given filters that accept the same events.
+        """
         writer = ws.scope.get("extensions", {}).get(EXTENSION)
-        conn = Connection(accepts, self.queue_size, writer, self.buffer_bytes, session)
+        conn = Connection(accepts, self.queue_size, writer, self.buffer_bytes, session, key)
         self.connections.add(conn)
         clients = WEBSOCKET_CLIENTS.labels(socket_kind(ws.scope["path"]))
         clients.inc()

@@ -59,7 +59,9 @@ async def board(ws: WebSocket, town_code: str | None = None, last_event_id: str 
         return town_code is None or event.get("route", {}).get("town_code") == town_code
 
     await ws.accept()
-    await ws.app.state.hub.serve(ws, accepts, last_event_id, session=p.session, expires_at=p.expires_at)
+    hub = ws.app.state.hub
+    key = ("board", town_code)
+    await hub.serve(ws, accepts, last_event_id, key=key, session=p.session, expires_at=p.expires_at)
 
 
 @router.websocket("/ws/member")
@@ -73,4 +75,6 @@ async def member(ws: WebSocket, last_event_id: str | None = None) -> None:
         return event.get("type", "").startswith(MEMBER_TYPES) and member_id in event.get("route", {}).get("members", ())
 
     await ws.accept()
-    await ws.app.state.hub.serve(ws, accepts, last_event_id, session=p.session, expires_at=p.expires_at)
+    hub = ws.app.state.hub
+    key = ("member", member_id)
+    await hub.serve(ws, accepts, last_event_id, key=key, session=p.session, expires_at=p.expires_at)
