@@ -31,6 +31,7 @@ from datetime import datetime
 from _common import (
     WsClient,
     app_env,
+    cpu_seconds,
     flush_redis,
     ms,
     pct,
@@ -171,11 +172,17 @@ def main(argv: list[str] | None = None) -> int:
                 "p99 ms": ms(r["p99"]),
                 "max ms": ms(r["max"]),
                 "API RSS MiB (end / peak)": f"{r['rss']:.0f} / {r['peak']:.0f}",
+                "CPU s: API / clients / emitter": " / ".join(
+                    f"{r[k]:.1f}" for k in ("cpu_api", "cpu_clients", "cpu_emitter")
+                ),
             }
         ],
         [
             f"**{'met' if r['p99'] <= 0.25 and r['frames'] == r['expected'] else 'NOT met'}**: p99 ≤ 250 ms, all "
-            "frames delivered"
+            "frames delivered",
+            f"CPU seconds while the events were emitted and delivered ({r['window']:.1f} s, so at most "
+            f"{2 * r['window']:.0f} on two cores): the API process, the client processes together, the emitter "
+            "(this process: outbox writes and the relay)",
         ],
     )
     return 0
@@ -222,8 +229,11 @@ def run(
                 peak_sampler["peak"] = max(peak_sampler["peak"], rss_mb(pid)[0])
 
         threading.Thread(target=sample, daemon=True).start()
+        client_pids = [p.pid for p in procs]
+        cpu0 = (cpu_seconds(pid), sum(map(cpu_seconds, client_pids)), time.process_time(), time.perf_counter())
         emitted = emitter(rate, duration, batch_ms)
         time.sleep(2)  # the last events' way through
+        cpu1 = (cpu_seconds(pid), sum(map(cpu_seconds, client_pids)), time.process_time(), time.perf_counter())
         for _ in procs:
             go_home.put(1)
         frames, lat, codes = 0, [], []
@@ -248,6 +258,10 @@ def run(
         "max": max(lat) if lat else float("nan"),
         "rss": rss,
         "peak": max(peak, peak_sampler["peak"]),
+        "cpu_api": cpu1[0] - cpu0[0],
+        "cpu_clients": cpu1[1] - cpu0[1],
+        "cpu_emitter": cpu1[2] - cpu0[2],
+        "window": cpu1[3] - cpu0[3],
         "versions": versions(db_url, r_url),
     }
 
