@@ -192,6 +192,52 @@ def test_the_grid_finds_every_near_pair_without_comparing_all(lat0):
     assert len(pairs) < n * (n - 1) / 4  # and far from all pairs
 
 
+def test_incremental_detection_finds_exactly_the_groups_of_clustering_from_nothing():
+    """Cases arrive, close, leave the window and are edited (moved, reworded); after every step the index,
+    which compares only what is new, groups exactly as ``cluster`` over the same cases does, and it compares
+    far fewer pairs than clustering each step from nothing would."""
+    import random
+
+    rng = random.Random(11)
+    idf = classify.background_idf()
+    texts = [*DRAIN, *OTHER_HERE, *DRAIN_FAR, "路灯坏了，晚上很黑", "路灯不亮，晚上出行不安全，请修路灯"]
+    villages = ["V1", "V2", "V3", "V4", None]
+    lat0, lon0 = 33.35, 120.15
+    index = hotspots.Index(idf)
+    held: list[hotspots.Item] = []
+    next_id, linked, from_nothing = 1, 0, 0
+
+    def new_item(k: int, day: float) -> hotspots.Item:
+        located = rng.random() < 0.8
+        lat, lon = offset(lat0, lon0, rng.uniform(0, 2500), rng.uniform(0, 2500)) if located else (None, None)
+        return hotspots.Item(k, rng.choice(texts), at(day), rng.choice(villages), "T1", lat, lon)
+
+    for step in range(40):
+        for _ in range(rng.randrange(1, 12)):  # new cases
+            held.append(new_item(next_id, step * 0.7 + rng.random()))
+            next_id += 1
+        for _ in range(rng.randrange(0, 4)):  # closed ones leave
+            if held:
+                held.pop(rng.randrange(len(held)))
+        if held and rng.random() < 0.5:  # an operator corrects the place, or the resident adds to the text
+            i = rng.randrange(len(held))
+            old = held[i]
+            held[i] = hotspots.Item(old.id, old.text + "。", old.at, rng.choice(villages), "T1", old.lat, old.lon)
+        if step == 30:  # a case far north: the grid's cells widen
+            held.append(hotspots.Item(next_id, DRAIN[0], at(step * 0.7), None, None, 60.0, 120.0))
+            next_id += 1
+        window = sorted(held, key=lambda it: (it.at, it.id))[-60:]  # the newest, oldest first, as detection reads
+        fresh = [hotspots.Item(it.id, it.text, it.at, it.village_code, it.town_code, it.lat, it.lon) for it in window]
+        expected = hotspots.cluster(fresh, idf=idf)
+        got = index.sync(window)
+        assert got == expected, step
+        assert [it.vector for it in window] == [it.vector for it in fresh]
+        linked += sum(len(g) for g in got if len(g) > 1)
+        from_nothing += sum(1 for _ in hotspots.near_pairs(fresh, hotspots.DEFAULT_RADIUS_M))
+    assert linked > 100  # the steps did form groups
+    assert index.compared < from_nothing / 4  # clustering each step from nothing compares every near pair
+
+
 @pytest.mark.skipif(not (SHARED_DATA / "messages").exists(), reason="../shared/data is absent")
 def test_evaluation_on_shared_messages():
     """A quick run of bench/eval_analysis.py: the named groups plus 400 other messages as distractors."""

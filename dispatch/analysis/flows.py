@@ -98,18 +98,18 @@ def _in_child(items: list[Any]) -> list[dict[str, Any]]:
             )
         pool = _pool
     try:
-        return pool.submit(service.cluster, items).result()
+        return pool.submit(service.detect_clusters, items).result()
     except BrokenProcessPool:  # the child was killed (OOM, a signal): a new one next time, this run in-process
         log.warning("hotspot clustering child died; clustering in process this time")
         with _pool_lock:
             if _pool is pool:
                 _pool = None
-        return service.cluster(items)
+        return service.detect_clusters(items)
 
 
 def clusterer() -> Callable[[list[Any]], list[dict[str, Any]]]:
     """Where clustering runs: a low-priority child process in the embedded default, else right here."""
-    return _in_child if get_broker().embedded else service.cluster
+    return _in_child if get_broker().embedded else service.detect_clusters
 
 
 def child_pids() -> list[int]:

@@ -8,9 +8,9 @@ mapped). ``Segmenter`` is jieba's ``Tokenizer`` with the steps that read the dic
 graph (``get_DAG``) and the best route through it (``calc``), fused into one pass for a block of text. They
 compute exactly what jieba computes, in the same floating-point order, so ``Segmenter().lcut(text)`` equals
 ``jieba.lcut(text)`` (a test checks it over real messages); the HMM for words not in the dictionary is
-jieba's. A block of Chinese characters alone (70 % of the text of real messages) goes to jieba-rs
-(``rjieba``, about 30 MiB for its copy of the same dictionary), which cuts those exactly as jieba does and
-twenty times faster. Only precise mode (``cut(text, HMM=True)``, the default) is supported.
+jieba's. A block of Chinese characters, ASCII letters and digits (97 % of the text of real messages) goes
+to jieba-rs (``rjieba``, about 30 MiB for its copy of the same dictionary), which cuts those exactly as jieba
+does and twenty times faster. Only precise mode (``cut(text, HMM=True)``, the default) is supported.
 """
 
 from __future__ import annotations
@@ -46,6 +46,9 @@ finally:
 
 DICT_PATH = Path(jieba.__file__).with_name("dict.txt")
 _HAN_ONLY = re.compile("[\u4e00-\u9fd5]+")  # jieba's own range of Chinese characters
+# blocks jieba-rs cuts exactly as jieba does: Chinese characters, ASCII letters and digits (jieba-rs joins
+# "80-90" and "4.2.3", which jieba splits at the punctuation)
+_RUST_CUTS = re.compile("[\u4e00-\u9fd5a-zA-Z0-9]+")
 FORMAT = 2  # bump when the cached files' layout changes
 
 
@@ -127,7 +130,7 @@ class Segmenter(jieba.Tokenizer):
         self.words = dictionary
         self.FREQ = dictionary  # jieba's cut asks FREQ.get(run of single characters) before its HMM
         # jieba-rs carries jieba's own dictionary: it stands in only for a segmenter over that one
-        self.han_only = rjieba.cut if dictionary.path == DICT_PATH else None
+        self.rust = rjieba.cut if dictionary.path == DICT_PATH else None
         self.initialized = True
 
     def get_DAG(self, sentence: str) -> dict[int, list[tuple[int, float]]]:  # noqa: N802 - jieba's name
@@ -151,11 +154,11 @@ class Segmenter(jieba.Tokenizer):
     def _Tokenizer__cut_DAG(self, sentence: str) -> Iterator[str]:  # noqa: N802 - jieba's private __cut_DAG
         """jieba's precise cut of one block with the HMM, with ``get_DAG`` and ``calc`` fused into one pass from
         the end (no graph built): the same sums in the same order, and a tie goes to the longer word, as
-        jieba's ``max`` over ``(probability, end)`` does. A block of Chinese characters alone goes to jieba-rs,
-        which cuts those exactly as jieba does, twenty times faster (``tests/test_segment.py`` compares over
-        real messages); jieba-rs treats digits, letters and the ``.-%`` jieba keeps in a block its own way."""
-        if self.han_only is not None and _HAN_ONLY.fullmatch(sentence):
-            yield from self.han_only(sentence)
+        jieba's ``max`` over ``(probability, end)`` does. A block of Chinese characters, ASCII letters and digits
+        goes to jieba-rs, which cuts those exactly as jieba does, twenty times faster (``tests/test_segment.py``
+        compares over real messages); the ``.-%_#&+`` jieba also keeps in a block, jieba-rs treats its own way."""
+        if self.rust is not None and _RUST_CUTS.fullmatch(sentence):
+            yield from self.rust(sentence)
             return
         words = self.words
         logp, unknown, reach, known = words.logp, words.unknown, words.max_len, words.trie
@@ -184,6 +187,27 @@ class Segmenter(jieba.Tokenizer):
             x = y
         if buf:
             yield from _singles(buf, known)
+
+    def blocks(self, text: str) -> Iterator[tuple[bool, list[str]]]:
+        """``cut(text)`` (precise, with the HMM) block by block: ``(han_only, words)``, where ``han_only`` says
+        the block held Chinese characters alone, so its words need no cleaning. Joined, the words are
+        ``lcut(text)``; a caller that filters words skips a generator step per word."""
+        for blk in jieba.re_han_default.split(text):
+            if not blk:
+                continue
+            if jieba.re_han_default.match(blk):
+                if self.rust is not None and _RUST_CUTS.fullmatch(blk):
+                    yield _HAN_ONLY.fullmatch(blk) is not None, self.rust(blk)
+                else:
+                    yield False, list(self._Tokenizer__cut_DAG(blk))
+            else:  # what jieba makes of the rest: whitespace runs whole, anything else character by character
+                words: list[str] = []
+                for x in jieba.re_skip_default.split(blk):
+                    if jieba.re_skip_default.match(x):
+                        words.append(x)
+                    else:
+                        words.extend(x)
+                yield False, words
 
 
 @lru_cache(maxsize=4096)

@@ -8,6 +8,7 @@ outbox: ``hotspot.flagged``, ``hotspot.updated``, ``hotspot.dismissed``, ``hotsp
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -135,6 +136,25 @@ def cluster(items: list[hotspots.Item], params: Params | None = None) -> list[di
         radius_m=params.radius_m,
         idf=_idf(),
     )
+    return [summary([items[i] for i in g]) for g in found if len(g) >= 2]
+
+
+_index: hotspots.Index | None = None
+_index_lock = threading.Lock()
+
+
+def detect_clusters(items: list[hotspots.Item]) -> list[dict[str, Any]]:
+    """``cluster`` at the default parameters for live detection, incrementally: the process that detects (the RQ
+    analysis worker, the embedded default's clustering child) keeps a ``hotspots.Index``, so each run compares
+    only the cases new since the last. Without the background idf it clusters from nothing each time."""
+    global _index
+    idf = _idf()
+    if idf is None:
+        return cluster(items)
+    with _index_lock:
+        if _index is None or _index.idf is not idf:
+            _index = hotspots.Index(idf)
+        found = _index.sync(items)
     return [summary([items[i] for i in g]) for g in found if len(g) >= 2]
 
 

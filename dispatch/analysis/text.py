@@ -13,6 +13,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
+from operator import mul
 
 from dispatch.analysis.segment import segmenter
 
@@ -31,12 +32,17 @@ _KEEP = re.compile(r"[\u4e00-\u9fff]|[A-Za-z]")
 
 def tokenize(text: str) -> list[str]:
     """jieba precise-mode words of two or more characters, without stop words, numbers or anonymised places."""
-    out = []
-    for word in segmenter().lcut(text or "", HMM=True):
-        word = word.strip().lower()
-        if len(word) < 2 or word in STOP_WORDS or not _KEEP.search(word) or _ANON_PLACE.match(word.upper()):
+    out: list[str] = []
+    intern = sys.intern  # one object per distinct word across the cached cases, not per occurrence
+    for han_only, words in segmenter().blocks(text or ""):
+        if han_only:  # Chinese characters alone: nothing to strip, lower or recognise as a number or a place
+            out.extend(intern(w) for w in words if len(w) >= 2 and w not in STOP_WORDS)
             continue
-        out.append(sys.intern(word))  # one object per distinct word across the cached cases, not per occurrence
+        for word in words:
+            word = word.strip().lower()
+            if len(word) < 2 or word in STOP_WORDS or not _KEEP.search(word) or _ANON_PLACE.match(word.upper()):
+                continue
+            out.append(intern(word))
     return out
 
 
@@ -77,10 +83,14 @@ def tfidf(doc: Sequence[str], idf: Mapping[str, float], default_idf: float) -> d
     return {t: w / norm for t, w in vec.items()} if norm else {}
 
 
-def cosine(a: Mapping[str, float], b: Mapping[str, float]) -> float:
-    """Cosine of two L2-normalised sparse vectors (their dot product)."""
-    # the intersection runs in C over the shorter; fsum is exact, so the set's order cannot change the result
-    return math.fsum(a[t] * b[t] for t in a.keys() & b.keys())
+def cosine(a: Mapping[str, float], b: Mapping[str, float], common: Iterable[str] | None = None) -> float:
+    """Cosine of two L2-normalised sparse vectors (their dot product). ``common``, their shared terms, is best
+    found as the intersection of two frozensets kept beside the vectors: that walks the smaller one, where
+    ``a.keys() & b.keys()`` first copies ``a``'s keys."""
+    if common is None:
+        common = a.keys() & b.keys()
+    # the products run in C; fsum is exact, so the set's order cannot change the result
+    return math.fsum(map(mul, map(a.__getitem__, common), map(b.__getitem__, common)))
 
 
 def vectorize(docs: Sequence[Sequence[str]], idf: Mapping[str, float] | None = None) -> list[dict[str, float]]:
