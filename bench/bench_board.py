@@ -6,8 +6,9 @@ SQL over the villages, in statuses nothing automatic acts on (escalated, reopene
 expiry, assigned, in progress; a fifth past their due time). ``shangliang serve --workers 2`` and one
 ``shangliang worker`` serve it. Measured:
 
-- ``GET /api/cases?status=<open>&limit=1000`` page by page (``before_id``) until every open case is read, as
-  the board loads them: time per page and bytes on the wire with and without gzip;
+- ``GET /api/cases?status=<open>&limit=1000`` page by page (``before_id``) until every open case is read:
+  time per page and bytes on the wire with and without gzip; and ``GET /api/cases/cards`` in pages of 2,000,
+  as the board loads them;
 - a cold board (a new browser context each time: no cache, no cookies) at 1920×1080 in Debian's Chromium:
   from navigation to every open case counted (``#board[data-ready]``), the bytes it moved (Resource Timing
   transfer sizes) and the cards it drew;
@@ -24,6 +25,7 @@ import gzip as gzip_module
 import json
 import sys
 import time
+from pathlib import Path
 
 import httpx
 from _common import (
@@ -76,6 +78,38 @@ ARRIVALS = """() => {
 }"""
 
 
+CARD_PAGE = 2000  # as web/static/board.js asks
+TRACE_CATEGORIES = [
+    "devtools.timeline",
+    "disabled-by-default-devtools.timeline",
+    "disabled-by-default-devtools.timeline.stack",
+    "v8.execute",
+]
+
+
+def print_trace(path: str, top: int = 15) -> None:
+    """Where the board's main thread spent its time: the heaviest trace events by total (inclusive) time."""
+    events = json.loads(Path(path).read_text())
+    events = events.get("traceEvents", events) if isinstance(events, dict) else events
+    main = {
+        (e["pid"], e["tid"])
+        for e in events
+        if e.get("ph") == "M" and e.get("name") == "thread_name" and e["args"].get("name") == "CrRendererMain"
+    }
+    total: dict[str, float] = {}
+    for e in events:
+        if e.get("ph") == "X" and (e.get("pid"), e.get("tid")) in main:
+            name = e["name"]
+            if name == "FunctionCall":
+                data = e.get("args", {}).get("data", {})
+                where = f"{Path(data.get('url') or '').name}:{data.get('lineNumber')}"
+                name += f" {data.get('functionName') or '?'} {where}"
+            total[name] = total.get(name, 0.0) + e.get("dur", 0) / 1000
+    print(f"trace: {path}; the board's main thread, inclusive ms by event")
+    for name, ms_ in sorted(total.items(), key=lambda kv: -kv[1])[:top]:
+        print(f"  {ms_:10.1f}  {name}")
+
+
 def seed(db_url: str, n: int) -> int:
     import psycopg
 
@@ -87,15 +121,17 @@ def seed(db_url: str, n: int) -> int:
         ).fetchone()[0]
 
 
-def case_pages(url: str, headers: dict, gzip: bool) -> tuple[list[float], int, int]:
-    """Every open case, page by page as the board asks: seconds per page, bytes on the wire, cases read."""
+def case_pages(
+    url: str, headers: dict, gzip: bool, path: str = "/api/cases", size: int = 1000
+) -> tuple[list[float], int, int]:
+    """Every open case, page by page: seconds per page, bytes on the wire, cases read."""
     times, wire, read, last = [], 0, 0, None
     enc = {"Accept-Encoding": "gzip" if gzip else "identity"}
     with httpx.Client(base_url=url, headers={**headers, **enc}, timeout=60) as client:
         while True:
-            params = {"status": OPEN, "limit": 1000} | ({"before_id": last} if last else {})
+            params = {"status": OPEN, "limit": size} | ({"before_id": last} if last else {})
             t0 = time.perf_counter()
-            with client.stream("GET", "/api/cases", params=params) as res:
+            with client.stream("GET", path, params=params) as res:
                 raw = b"".join(res.iter_raw())
                 res.raise_for_status()
             times.append(time.perf_counter() - t0)
@@ -103,7 +139,7 @@ def case_pages(url: str, headers: dict, gzip: bool) -> tuple[list[float], int, i
             body = gzip_module.decompress(raw) if res.headers.get("content-encoding") == "gzip" else raw
             page = json.loads(body)
             read += len(page)
-            if len(page) < 1000:
+            if len(page) < size:
                 return times, wire, read
             last = page[-1]["id"]
 
@@ -114,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--open", type=int, default=5000, help="open cases on the board")
     ap.add_argument("--new", type=int, default=200, help="cases posted while the board is open")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--trace", metavar="FILE", help="record a Chromium trace of the last board (load and arrivals)")
     args = ap.parse_args(argv)
     if args.quick:
         args.open, args.new, args.repeat = 300, 10, 1
@@ -135,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
         zipped = [case_pages(url, headers, gzip=True) for _ in range(args.repeat)]
         assert all(r[2] == open_n for r in plain + zipped), "every open case read"
         page_s = [t for r in plain for t in r[0]]
+        cards = [case_pages(url, headers, True, "/api/cases/cards", CARD_PAGE) for _ in range(args.repeat)]
+        assert all(r[2] == open_n for r in cards), "every open case read as a card"
+        card_s = [t for r in cards for t in r[0]]
 
         loads, moved, drawn, lat = [], [], [], []
         with sync_playwright() as pw:
@@ -143,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
                 ctx = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN", base_url=url)
                 ctx.set_default_timeout(120_000)
                 page = ctx.new_page()
+                tracing = args.trace and i == args.repeat - 1
+                if tracing:
+                    browser.start_tracing(page=page, path=args.trace, categories=TRACE_CATEGORIES)
                 page.goto("/login?next=/board")
                 page.fill("#username", creds["username"])
                 page.fill("#password", creds["password"])
@@ -180,6 +223,9 @@ def main(argv: list[str] | None = None) -> int:
                     page.wait_for_function(f"() => Object.keys(window.__arrived).length >= {args.new}", timeout=60_000)
                     arrived = page.evaluate("() => window.__arrived")
                     lat = [(arrived[str(k)] - v) / 1000 for k, v in answered.items() if str(k) in arrived]
+                if tracing:
+                    browser.stop_tracing()
+                    print_trace(args.trace)
                 ctx.close()
             browser.close()
     finally:
@@ -192,6 +238,12 @@ def main(argv: list[str] | None = None) -> int:
             "p50": f"{pct(page_s, 50) * 1000:.0f} ms",
             "max": f"{max(page_s) * 1000:.0f} ms",
             "bytes": f"{plain[0][1] / 1e6:.2f} MB plain / {zipped[0][1] / 1e6:.2f} MB gzip",
+        },
+        {
+            "what": f"`GET /api/cases/cards` page of {CARD_PAGE:,} (all in {len(cards[0][0])} pages)",
+            "p50": f"{pct(card_s, 50) * 1000:.0f} ms",
+            "max": f"{max(card_s) * 1000:.0f} ms",
+            "bytes": f"{cards[0][1] / 1e6:.2f} MB gzip",
         },
         {
             "what": f"cold board to every open case counted ({args.repeat} new contexts)",

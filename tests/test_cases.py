@@ -129,3 +129,26 @@ def test_the_open_due_index_covers_exactly_the_open_statuses():
     from dispatch.cases.states import OPEN_STATUSES
 
     assert set(re.findall(r"'(\w+)'", OPEN_SQL)) == set(OPEN_STATUSES)
+
+
+def test_the_board_reads_open_cases_as_cards_page_by_page_without_text_or_reporter(api):
+    op, v, m = _setup(api)
+    made = [_call(api, op, v, content=f"第{i}号：楼上漏水") for i in range(5)]
+    first = api.get("/api/cases/cards?status=new,offered,escalated&limit=3", headers=auth(op))
+    assert first.status_code == 200
+    page = first.json()
+    assert [c["id"] for c in page] == [c["id"] for c in reversed(made)][:3]  # newest first
+    assert page[0]["tracking_no"] == made[-1]["tracking_no"]
+    assert not {"content", "title", "reporter_name", "reporter_phone", "attachments"} & set(page[0])
+    after = page[-1]["id"]
+    rest = api.get(f"/api/cases/cards?status=new,offered,escalated&limit=3&before_id={after}", headers=auth(op)).json()
+    assert [c["id"] for c in page + rest] == [c["id"] for c in reversed(made)]
+    offered = rest[-1]  # the first call went to the member, whose offer is still open
+    assert offered["status"] == "offered" and offered["offered_to"] == m["id"]
+    assert (
+        offered["deadlines"]["offer_expires_at"]
+        == api.get(f"/api/cases/{offered['id']}", headers=auth(op)).json()["deadlines"]["offer_expires_at"]
+    )
+    member = user_token(api, "member", "m", member_id=m["id"])
+    assert api.get("/api/cases/cards", headers=auth(member)).status_code == 403  # the board's, not a member's
+    assert api.get("/api/cases/cards?limit=5&offset=2", headers=auth(op)).json()["error"]["code"] == "unknown_parameter"

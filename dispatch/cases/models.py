@@ -222,6 +222,27 @@ class CaseOut(BaseModel):
     attachments: list[AttachmentOut] = []
 
 
+class CaseCardOut(BaseModel):
+    """What a board card and marker show of a case (``GET /api/cases/cards``); the drawer reads the case whole."""
+
+    id: int
+    tracking_no: str
+    status: str
+    category: str | None
+    urgency: str
+    address: str | None
+    lat: float | None
+    lon: float | None
+    town_code: str | None
+    village_code: str | None
+    offered_to: int | None
+    assignee_id: int | None
+    deadlines: dict[str, datetime | None]
+    created_at: datetime
+    updated_at: datetime
+    accepted_at: datetime | None = None
+
+
 class CaseEventOut(BaseModel):
     id: int
     case_id: int

@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 
 from dispatch import validation
 from dispatch.cases import files, states, taxonomy
-from dispatch.cases.models import REQUEST_KINDS, Attachment, Case, CaseEvent
+from dispatch.cases.models import REQUEST_KINDS, Attachment, Case, CaseCardOut, CaseEvent
 from dispatch.config import get_settings
 from dispatch.db import after_rollback, insert_rows, nextvals, utcnow
 from dispatch.errors import AppError, NotFound, not_found
@@ -616,6 +616,16 @@ def view(
         if case.confidential:
             out["reporter_name"] = "***" if case.reporter_name else None
     out["attachments"] = attachments or []
+    return out
+
+
+CARD_FIELDS = tuple(name for name in CaseCardOut.model_fields if name != "deadlines")
+
+
+def card_view(case: Case, sign_by: Mapping[int, datetime | None]) -> dict[str, Any]:
+    """The case as a board card: a fifth of ``view``'s bytes, nothing about the reporter or the text."""
+    out = {name: getattr(case, name) for name in CARD_FIELDS}
+    out["deadlines"] = deadlines(case, sign_by)
     return out
 
 

@@ -12,6 +12,7 @@ from dispatch.cases import files, service
 from dispatch.cases.models import (
     AssignIn,
     Attachment,
+    CaseCardOut,
     CaseEventOut,
     CaseOut,
     CategoryIn,
@@ -82,6 +83,27 @@ def list_cases(
         before_id=before_id,
     )
     return _outs(session, list(found), p)
+
+
+CARDS_MAX = 5000
+
+
+@router.get("/api/cases/cards", response_model=list[CaseCardOut])
+def case_cards(
+    status: str | None = None,
+    town_code: str | None = None,
+    limit: int = Query(1000, description=f"at most {CARDS_MAX}"),
+    before_id: int | None = Query(None, description="only cases with a smaller id: the next page"),
+    session: Session = Depends(get_session),
+    p: Principal = Depends(require(*STAFF)),
+) -> list[dict]:
+    """Cases newest first as the board's cards show them (no text, no reporter, no attachments): the board's
+    first load of thousands of open cases, paged like ``GET /api/cases``."""
+    found = service.search(
+        session, status=status, town_code=town_code, limit=min(max(limit, 1), CARDS_MAX), before_id=before_id
+    )
+    signing = sign_by_of(session, [c.id for c in found])
+    return [service.card_view(c, signing) for c in found]
 
 
 @router.get("/api/cases/{case_id}", response_model=CaseOut)

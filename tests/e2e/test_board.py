@@ -54,7 +54,16 @@ def test_board_shows_cases_live_and_lets_the_operator_assign(api, pages, shots):
     first = _hotline(api, key, "12345-board-001", near, "小区路灯不亮，晚上出行不便")
     card = page.locator(f'#queue-offered [data-case-id="{first["id"]}"]')
     expect(card).to_be_visible(timeout=2000)
-    expect(page.locator(f'#map [data-case-id="{first["id"]}"]')).to_be_visible(timeout=2000)
+    expect(page.locator("#map .leaflet-cases-pane canvas")).to_be_visible()  # the markers' canvas
+    # the markers as a list, as the keyboard reaches them: the case is on the map with its state
+    page.locator("#map-list").focus()
+    expect(page.locator("#map-list")).to_have_text("以列表查看地图上的 1 件案件")
+    page.keyboard.press("Enter")
+    item = page.locator(f'#map-cases [data-case-id="{first["id"]}"]')
+    expect(item).to_be_focused()
+    expect(item).to_contain_text(f"{first['tracking_no']} 已派待签")
+    page.keyboard.press("Shift+Tab")  # focus leaves the list: it is dropped
+    expect(page.locator("#map-cases li")).to_have_count(0)
     expect(card).to_contain_text(first["tracking_no"])
     expect(card).to_contain_text(re.compile(r"签收剩余 \d+:\d\d"))
     expect(page.locator("#count-offered")).to_have_text("1")
