@@ -66,6 +66,25 @@ SELECT 'BB' || lpad(i::text, 8, '0'), 'x', 'hotline',
 FROM g
 """
 
+# when each case's first event reached the page's main thread (before the board's own handler): splits a new
+# case's way to the board into the server and socket part and the page's part
+FRAMES = """(() => {
+  window.__frames = {};
+  const Native = window.WebSocket;
+  window.WebSocket = function (...args) {
+    const ws = new Native(...args);
+    ws.addEventListener("message", (m) => {
+      const now = Date.now();
+      let ev = null;
+      try { ev = JSON.parse(m.data); } catch (e) { return; }
+      const id = ev.case && ev.case.id;
+      if (id && !(id in window.__frames)) window.__frames[id] = now;
+    });
+    return ws;
+  };
+  window.WebSocket.prototype = Native.prototype;
+})();"""
+
 ARRIVALS = """() => {
   window.__arrived = {};
   new MutationObserver((records) => {
@@ -176,12 +195,14 @@ def main(argv: list[str] | None = None) -> int:
         assert all(r[2] == open_n for r in cards), "every open case read as a card"
         card_s = [t for r in cards for t in r[0]]
 
-        loads, moved, drawn, lat = [], [], [], []
+        loads, moved, drawn, lat, to_page, in_page = [], [], [], [], [], []
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
             for i in range(args.repeat):
                 ctx = browser.new_context(viewport={"width": 1920, "height": 1080}, locale="zh-CN", base_url=url)
                 ctx.set_default_timeout(120_000)
+                if i == args.repeat - 1:
+                    ctx.add_init_script(FRAMES)
                 page = ctx.new_page()
                 tracing = args.trace and i == args.repeat - 1
                 if tracing:
@@ -222,7 +243,10 @@ def main(argv: list[str] | None = None) -> int:
                             time.sleep(0.05)
                     page.wait_for_function(f"() => Object.keys(window.__arrived).length >= {args.new}", timeout=60_000)
                     arrived = page.evaluate("() => window.__arrived")
+                    framed = page.evaluate("() => window.__frames")
                     lat = [(arrived[str(k)] - v) / 1000 for k, v in answered.items() if str(k) in arrived]
+                    to_page = [(framed[str(k)] - v) / 1000 for k, v in answered.items() if str(k) in framed]
+                    in_page = [(arrived[k] - framed[k]) / 1000 for k in arrived if k in framed]
                 if tracing:
                     browser.stop_tracing()
                     print_trace(args.trace)
@@ -255,6 +279,18 @@ def main(argv: list[str] | None = None) -> int:
             "what": f"new case on the board after its 201 ({len(lat)} cases, one per 50 ms)",
             "p50": f"{pct(lat, 50) * 1000:.0f} ms",
             "max": f"{max(lat) * 1000:.0f} ms (p99 {pct(lat, 99) * 1000:.0f} ms)",
+            "bytes": "",
+        },
+        {
+            "what": "… of which: its first event at the page (server, relay, socket, the page's task queue)",
+            "p50": f"{pct(to_page, 50) * 1000:.0f} ms",
+            "max": f"{max(to_page) * 1000:.0f} ms (p99 {pct(to_page, 99) * 1000:.0f} ms)",
+            "bytes": "",
+        },
+        {
+            "what": "… and from that event to its card (the board's handler and the next frame)",
+            "p50": f"{pct(in_page, 50) * 1000:.0f} ms",
+            "max": f"{max(in_page) * 1000:.0f} ms (p99 {pct(in_page, 99) * 1000:.0f} ms)",
             "bytes": "",
         },
     ]

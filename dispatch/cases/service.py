@@ -483,7 +483,11 @@ def search(
     before_id: int | None = None,
 ) -> list[Case]:
     """Cases newest first; ``before_id`` pages by key (stable while cases come and go, unlike ``offset``)."""
-    stmt = select(Case)
+    stmt = _filtered(select(Case), status, town_code, channel, member_id, before_id)
+    return list(session.exec(stmt.order_by(col(Case.id).desc()).offset(offset).limit(limit)).all())
+
+
+def _filtered(stmt: Any, status, town_code, channel, member_id, before_id) -> Any:
     if before_id is not None:
         stmt = stmt.where(col(Case.id) < before_id)
     if status:
@@ -494,7 +498,16 @@ def search(
         stmt = stmt.where(Case.channel == channel)
     if member_id is not None:
         stmt = stmt.where((Case.assignee_id == member_id) | (Case.offered_to == member_id))
-    return list(session.exec(stmt.order_by(col(Case.id).desc()).offset(offset).limit(limit)).all())
+    return stmt
+
+
+def cards(
+    session: Session, *, status: str | None, town_code: str | None, limit: int, before_id: int | None
+) -> list[Any]:
+    """``search``'s cases as rows of the columns a card shows (and its deadlines read): no case objects built."""
+    columns = [getattr(Case, name) for name in (*CARD_FIELDS, "offer_expires_at", "due_at")]
+    stmt = _filtered(select(*columns), status, town_code, None, None, before_id)
+    return list(session.exec(stmt.order_by(col(Case.id).desc()).limit(limit)).all())
 
 
 def events(session: Session, case_id: int) -> list[CaseEvent]:
@@ -622,8 +635,9 @@ def view(
 CARD_FIELDS = tuple(name for name in CaseCardOut.model_fields if name != "deadlines")
 
 
-def card_view(case: Case, sign_by: Mapping[int, datetime | None]) -> dict[str, Any]:
-    """The case as a board card: a fifth of ``view``'s bytes, nothing about the reporter or the text."""
+def card_view(case: Any, sign_by: Mapping[int, datetime | None]) -> dict[str, Any]:
+    """The case (or a row of ``cards``) as a board card: a fifth of ``view``'s bytes, nothing about the reporter
+    or the text."""
     out = {name: getattr(case, name) for name in CARD_FIELDS}
     out["deadlines"] = deadlines(case, sign_by)
     return out

@@ -99,7 +99,7 @@ def case_cards(
 ) -> list[dict]:
     """Cases newest first as the board's cards show them (no text, no reporter, no attachments): the board's
     first load of thousands of open cases, paged like ``GET /api/cases``."""
-    found = service.search(
+    found = service.cards(
         session, status=status, town_code=town_code, limit=min(max(limit, 1), CARDS_MAX), before_id=before_id
     )
     signing = sign_by_of(session, [c.id for c in found])
