@@ -476,7 +476,7 @@
     map.createPane("cases").style.zIndex = 650;
     // case markers on one canvas: thousands of SVG circles made every frame lay out and paint them all (60–120 ms
     // per frame at 5,000 open cases); a canvas redraws what changed
-    caseRenderer = L.canvas({ pane: "cases", padding: 0.2, tolerance: 3 });
+    caseRenderer = L.canvas({ pane: "cases", padding: 0.05, tolerance: 3 }); // a small margin: each redraw uploads it whole
     // town names over the markers as outlined text (no box): a marker under a name stays visible around it
     const labels = map.createPane("labels");
     labels.style.zIndex = 655;
