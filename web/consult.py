@@ -7,11 +7,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlmodel import Session
 
-from dispatch.cases.service import SHANGHAI
 from dispatch.consultations.models import Meeting, Topic
 from dispatch.consultations.service import is_participant, meeting_by_token
 from dispatch.db import get_engine
 from dispatch.errors import AppError
+from dispatch.localtime import SHANGHAI
 from dispatch.points.models import Point
 from web.render import page_user, render
 

@@ -16,9 +16,9 @@ from sqlmodel import Session
 from dispatch.auth.deps import SESSION_COOKIE
 from dispatch.auth.service import Principal, principal_from_token
 from dispatch.cases import taxonomy
-from dispatch.cases.service import SHANGHAI
 from dispatch.config import get_settings
 from dispatch.db import get_engine
+from dispatch.localtime import SHANGHAI
 from web import assets
 
 TEMPLATES = Path(__file__).parent / "templates"

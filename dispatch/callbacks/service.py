@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, exists, update
 from sqlalchemy.exc import IntegrityError
@@ -28,9 +27,9 @@ from dispatch.config import get_settings
 from dispatch.db import utcnow
 from dispatch.errors import AppError, Conflict, not_found
 from dispatch.events.service import emit
+from dispatch.localtime import SHANGHAI
 from dispatch.statemachine import Transitions
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 MOVES = Transitions(
     {
         "open": {"claimed", "done", "cancelled"},

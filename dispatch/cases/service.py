@@ -11,7 +11,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import String, create_engine, func, text
 from sqlalchemy.exc import DBAPIError
@@ -25,10 +24,10 @@ from dispatch.cases.models import REQUEST_KINDS, Attachment, Case, CaseCardOut, 
 from dispatch.config import get_settings
 from dispatch.db import after_rollback, insert_rows, nextvals, utcnow
 from dispatch.errors import AppError, NotFound, not_found
+from dispatch.localtime import SHANGHAI
 from dispatch.regions import reference
 from dispatch.regions.service import validate_location
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 TRACKING_PREFIX = "YD"
 
 

@@ -14,7 +14,6 @@ from sqlmodel import Session, col, select
 
 from dispatch.auth.service import Principal
 from dispatch.cases.models import Case, CaseEvent
-from dispatch.cases.service import SHANGHAI
 from dispatch.config import get_settings
 from dispatch.consultations import states
 from dispatch.consultations.models import (
@@ -48,6 +47,7 @@ from dispatch.departments.models import Department
 from dispatch.dispatching.models import Offer
 from dispatch.errors import AppError, Conflict, Forbidden, not_found
 from dispatch.events.service import emit
+from dispatch.localtime import SHANGHAI
 from dispatch.members.models import Member
 from dispatch.points.models import Point
 from dispatch.regions.models import Region

@@ -8,7 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
@@ -16,6 +15,7 @@ from dispatch.consultations.models import Participant, Topic, TopicEvent
 from dispatch.db import utcnow
 from dispatch.errors import Conflict
 from dispatch.events.service import emit
+from dispatch.localtime import SHANGHAI
 from dispatch.statemachine import Transitions
 
 TRANSITIONS: dict[str, set[str]] = {
@@ -78,7 +78,6 @@ NOT_BEFORE: dict[str, NotBefore] = {
         early_with_reason=False,
     ),
 }
-_SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def check_time(to_status: str, not_before: datetime, now: datetime, reason: str | None = None) -> bool:
@@ -89,7 +88,7 @@ def check_time(to_status: str, not_before: datetime, now: datetime, reason: str 
         return False
     if rule.early_with_reason and reason and reason.strip():
         return True
-    at = not_before.astimezone(_SHANGHAI).strftime("%Y-%m-%d %H:%M")
+    at = not_before.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
     raise Conflict(
         rule.code,
         rule.zh.format(at=at),

@@ -29,6 +29,7 @@ from dispatch.consultations.models import (
     ScreeningIn,
     TopicIn,
 )
+from dispatch.localtime import SHANGHAI
 from dispatch.points.service import view as point_view
 from qr import codes
 
@@ -314,8 +315,6 @@ def close(
 def coverage(
     year: Annotated[int | None, Query(ge=2000, le=2100)] = None, session: Session = Depends(get_session)
 ) -> dict:
-    from dispatch.cases.service import SHANGHAI
-
     return service.coverage(session, year or datetime.now(SHANGHAI).year)
 
 

@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from dispatch.localtime import SHANGHAI
+
 CSV_FILE = Path(__file__).parent / "data" / "holidays.csv"
 KINDS = ("holiday", "workday")
 

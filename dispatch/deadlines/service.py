@@ -20,9 +20,10 @@ from dispatch.cases import states
 from dispatch.cases.models import REQUEST_KINDS, Case
 from dispatch.config import get_settings
 from dispatch.db import after_commit, after_rollback, insert_rows, utcnow
-from dispatch.deadlines.calendar import SHANGHAI, Calendar, read_csv
+from dispatch.deadlines.calendar import Calendar, read_csv
 from dispatch.deadlines.models import STEPS, CalendarDay, CaseDeadline, DeadlinePolicy, ExtensionRequest, LadderStep
 from dispatch.errors import AppError, Conflict, Forbidden, not_found
+from dispatch.localtime import SHANGHAI
 
 
 def clock() -> datetime:

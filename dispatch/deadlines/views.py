@@ -14,7 +14,6 @@ from dispatch.cases import service as cases
 from dispatch.cases.models import Urgency
 from dispatch.config import get_settings
 from dispatch.deadlines import service
-from dispatch.deadlines.calendar import SHANGHAI
 from dispatch.deadlines.models import (
     CalendarDay,
     DecisionIn,
@@ -27,6 +26,7 @@ from dispatch.deadlines.models import (
     YearIn,
 )
 from dispatch.errors import AppError, Forbidden, not_found
+from dispatch.localtime import SHANGHAI
 
 router = APIRouter(tags=["deadlines"])
 admin_only = require()  # nobody but admin passes an empty role list

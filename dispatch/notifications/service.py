@@ -9,7 +9,6 @@ attempt. A sender that dies mid-send leaves ``sending``; after a lease the sweep
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
@@ -20,7 +19,6 @@ from dispatch.db import utcnow
 from dispatch.notifications.backends import Message, mask_recipient
 from dispatch.notifications.models import Notification
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 MAX_BACKOFF_S = 3600.0
 
 

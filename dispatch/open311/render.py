@@ -7,13 +7,13 @@ import re
 import xml.etree.ElementTree as ET
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi.responses import Response
 
+from dispatch.localtime import SHANGHAI
+
 FORMATS = ("xml", "json")
 MEDIA_TYPES = {"xml": "text/xml; charset=utf-8", "json": "application/json; charset=utf-8"}
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 # the element of one item of each list, by the list's name
 ITEMS = {

@@ -25,9 +25,9 @@ from dispatch.cases.service import PUBLIC_ACTIONS, NewCase, mask_phone
 from dispatch.config import get_settings
 from dispatch.db import utcnow
 from dispatch.departments.models import Department
+from dispatch.localtime import SHANGHAI
 from dispatch.open311 import catalog
 from dispatch.open311.models import UPDATES_ANY_SCOPE
-from dispatch.open311.render import SHANGHAI
 from dispatch.open311.render import w3 as _w3
 from dispatch.regions import reference
 

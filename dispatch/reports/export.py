@@ -12,6 +12,7 @@ from typing import Any
 from sqlmodel import Session
 
 from dispatch.db import utcnow
+from dispatch.localtime import SHANGHAI
 from dispatch.reports import formulas, kpis, service
 
 RATE_LABELS = {
@@ -57,7 +58,7 @@ def inspection(session: Session, start: date, end: date, town_code: str | None =
         "to": end.isoformat(),
         "town_code": town_code,
         "town_name": town_name,
-        "generated_at": utcnow().astimezone(service.SHANGHAI).strftime("%Y-%m-%d %H:%M"),
+        "generated_at": utcnow().astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M"),
         "page": service.towns(session, start, end, town_code, figures=figures),
         "kpis": kpis.kpis(session, start, end, by="town", trend="none", filters=filters, figures=figures),
         "members": _ranking(figures["member"]),

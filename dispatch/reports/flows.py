@@ -12,9 +12,9 @@ from sqlmodel import Session, select
 
 from dispatch.broker import schedule
 from dispatch.db import get_engine, utcnow
+from dispatch.localtime import SHANGHAI
 from dispatch.reports import export
 from dispatch.reports.models import WeeklyReport
-from dispatch.reports.service import SHANGHAI
 
 log = logging.getLogger(__name__)
 JOB = "workers.jobs.weekly_report"

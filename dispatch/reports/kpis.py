@@ -38,6 +38,7 @@ from dispatch.cases.models import Case, CaseEvent
 from dispatch.cases.states import OPEN_STATUSES
 from dispatch.db import is_postgres, utcnow
 from dispatch.errors import AppError
+from dispatch.localtime import TZ_NAME
 
 GOOD = ("satisfied", "basically_satisfied")
 RESOLVED = ("resolved", "closed")
@@ -73,7 +74,7 @@ def within_hours(session: Session, a, b, h: float):
 def bucket(session: Session, unit: str):
     """The Beijing-time day or ISO week (its Monday) of ``created_at``, as 'YYYY-MM-DD'."""
     if is_postgres(session):
-        local = func.timezone("Asia/Shanghai", Case.created_at)
+        local = func.timezone(TZ_NAME, Case.created_at)
         return func.to_char(local if unit == "day" else func.date_trunc("week", local), "YYYY-MM-DD")
     if unit == "day":
         return func.date(Case.created_at, "+8 hours")
@@ -221,7 +222,7 @@ def _sums(session: Session, defs: dict[str, tuple[Any, Any]]) -> list:
 def _raw_key(by: str):
     """PostgreSQL: the cheap per-case value a dimension is grouped on (a week is formatted only per group)."""
     if by in ("day", "week"):
-        return func.date_trunc(by, func.timezone("Asia/Shanghai", Case.created_at))
+        return func.date_trunc(by, func.timezone(TZ_NAME, Case.created_at))
     return _columns()[by]
 
 

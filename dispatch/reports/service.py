@@ -11,7 +11,6 @@ The formulas are those of docs/kpis.md (``dispatch.reports.kpis``), so the page,
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -19,9 +18,9 @@ from sqlmodel import Session, col, select
 from dispatch.cases.models import Case
 from dispatch.cases.states import OPEN_STATUSES
 from dispatch.db import utcnow
+from dispatch.localtime import SHANGHAI
 from dispatch.regions.models import Region
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 GOOD = ("satisfied", "basically_satisfied")
 
 

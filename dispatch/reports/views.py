@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 from dispatch.auth.deps import get_session, principal, require
 from dispatch.auth.service import Principal
 from dispatch.errors import AppError, Forbidden, not_found
+from dispatch.localtime import SHANGHAI
 from dispatch.reports import export, kpis, service
 from dispatch.reports.models import WeeklyReport
 
@@ -21,7 +22,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _period(start: date | None, end: date | None) -> tuple[date, date]:
-    end = end or service.utcnow().astimezone(service.SHANGHAI).date()
+    end = end or service.utcnow().astimezone(SHANGHAI).date()
     start = start or end - timedelta(days=29)
     if start > end or (end - start).days > 366:
         raise AppError("invalid_period", "时间段无效（最长一年）", "Invalid period (at most a year)", status=422)
@@ -162,5 +163,5 @@ def member_record(
     own = p.kind == "user" and p.role == "member" and p.member_id == member_id
     if not (staff or own):
         raise Forbidden("forbidden", "只能查看本人的履职档案", "You may read only your own record", role=p.role)
-    year = year or service.utcnow().astimezone(service.SHANGHAI).year
+    year = year or service.utcnow().astimezone(SHANGHAI).year
     return service.member_record(session, member_id, year)
