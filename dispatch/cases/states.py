@@ -31,7 +31,13 @@ TRANSITIONS: dict[str, set[str]] = {
     "cancelled": set(),
 }
 STATUSES = tuple(TRANSITIONS)
-OPEN_STATUSES = ("new", "offered", "escalated", "assigned", "in_progress", "reopened")
+# The groups every module counts by, here only.
+OPEN_STATUSES = ("new", "offered", "escalated", "assigned", "in_progress", "reopened")  # on the office's desk
+HOLDS_SLOT = ("assigned", "in_progress")  # a member works on it: it takes one of their capacity
+RESOLVED_STATUSES = ("resolved", "closed")  # answered
+VOID_STATUSES = ("merged", "cancelled")  # counts nowhere: folded into another case, or withdrawn
+CLOSED_STATUSES = RESOLVED_STATUSES + VOID_STATUSES
+DONE_HERE = tuple(s for s in STATUSES if s not in OPEN_STATUSES)  # off the desk: answered, forwarded or void
 
 # The live event type of each action; any other status change is "case.status_changed".
 ACTION_EVENTS = {

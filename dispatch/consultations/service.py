@@ -14,6 +14,7 @@ from sqlmodel import Session, col, select
 
 from dispatch.auth.service import Principal
 from dispatch.cases.models import Case, CaseEvent
+from dispatch.cases.states import DONE_HERE
 from dispatch.config import get_settings
 from dispatch.consultations import states
 from dispatch.consultations.models import (
@@ -238,7 +239,7 @@ def forward(session: Session, topic: Topic, department_id: int, note: str | None
     forwarded, skipped = [], []
     for case_id in case_ids(session, topic.id):
         case = session.get(Case, case_id)
-        if case is not None and case.status in ("forwarded", "resolved", "closed", "merged", "cancelled"):
+        if case is not None and case.status in DONE_HERE:
             skipped.append(case_id)
             continue
         dispatching.forward(session, case_id, department_id, actor, note or f"议题 {topic.id} 转交 / topic {topic.id}")

@@ -474,7 +474,7 @@ def request_extension(
     case = cases.get(session, case_id, lock=True)
     if case.assignee_id != member_id:
         raise Forbidden("not_your_case", "该案件未派给您", "This case is not assigned to you")
-    if case.status not in ("assigned", "in_progress"):
+    if case.status not in states.HOLDS_SLOT:
         raise Conflict(
             "not_extendable", "案件当前状态不能申请延期", "The case cannot be extended now", status_from=case.status
         )

@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 from dispatch.cases import service as cases
 from dispatch.cases import states
 from dispatch.cases.models import Case
+from dispatch.cases.states import HOLDS_SLOT
 from dispatch.config import get_settings
 from dispatch.db import after_commit, after_rollback, insert_rows, utcnow
 from dispatch.dispatching.locator import READY, Claim, LocatorBusy, NeedsRebuild, get_locator
@@ -27,7 +28,6 @@ from dispatch.observability import metrics
 log = logging.getLogger(__name__)
 
 DISPATCHABLE = ("new", "reopened", "escalated")
-HOLDS_SLOT = ("assigned", "in_progress")
 
 
 def release_after_commit(session: Session, member_id: int | None) -> None:

@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from dispatch.cases.models import Case
 from dispatch.cases.service import validate_category
+from dispatch.cases.states import HOLDS_SLOT
 from dispatch.db import after_commit, utcnow
 from dispatch.dispatching.locator import MemberState, get_locator
 from dispatch.dispatching.models import Offer
@@ -31,7 +32,7 @@ def loads(session: Session, member_ids: list[int] | None = None) -> dict[int, in
     offers = select(Offer.member_id, func.count()).where(Offer.state == "open").group_by(Offer.member_id)
     held = (
         select(Case.assignee_id, func.count())
-        .where(col(Case.status).in_(("assigned", "in_progress")), col(Case.assignee_id).is_not(None))
+        .where(col(Case.status).in_(HOLDS_SLOT), col(Case.assignee_id).is_not(None))
         .group_by(Case.assignee_id)
     )
     if member_ids is not None:

@@ -22,6 +22,7 @@ from dispatch.auth.service import Principal, principal_from_api_key
 from dispatch.cases import states
 from dispatch.cases.models import Case, CaseEvent
 from dispatch.cases.service import PUBLIC_ACTIONS, NewCase, mask_phone
+from dispatch.cases.states import CLOSED_STATUSES, RESOLVED_STATUSES
 from dispatch.config import get_settings
 from dispatch.db import utcnow
 from dispatch.departments.models import Department
@@ -39,7 +40,6 @@ MAX_DESCRIPTION = 4000
 META_ACTION = "open311"  # the trail entry holding what the Open311 POST carried beyond the case's fields
 COMMENT_ACTION = "comment"
 
-CLOSED = ("resolved", "closed", "merged", "cancelled")
 STATUS_NOTES = {
     "new": "已受理 / Received",
     "offered": "正在派给就近委员 / Being offered to the nearest member",
@@ -442,7 +442,7 @@ def request_view(case: Case, meta: dict, departments: dict[int, str]) -> dict:
     service = catalog.service_for(case.category)
     own = case.channel == "open311"
     notes = STATUS_NOTES.get(case.status, case.status)
-    if own and case.status in ("resolved", "closed") and case.resolution:
+    if own and case.status in RESOLVED_STATUSES and case.resolution:
         notes = f"{notes}：{scrub(case.resolution)}"
     lat, lon = case.lat, case.lon
     if not own and lat is not None and lon is not None:
@@ -450,7 +450,7 @@ def request_view(case: Case, meta: dict, departments: dict[int, str]) -> dict:
     region = _region_label(case.village_code, case.town_code)
     return {
         "service_request_id": str(case.id),
-        "status": "closed" if case.status in CLOSED else "open",
+        "status": "closed" if case.status in CLOSED_STATUSES else "open",
         "status_notes": notes,
         "service_name": service.name,
         "service_code": service.code,
@@ -522,9 +522,9 @@ def search(session: Session, params: Params) -> list[dict]:
         if not wanted or not wanted <= {"open", "closed"}:
             raise bad("status 只能是 open 或 closed", "status must be open or closed")
         if wanted == {"open"}:
-            stmt = stmt.where(col(Case.status).not_in(CLOSED))
+            stmt = stmt.where(col(Case.status).not_in(CLOSED_STATUSES))
         elif wanted == {"closed"}:
-            stmt = stmt.where(col(Case.status).in_(CLOSED))
+            stmt = stmt.where(col(Case.status).in_(CLOSED_STATUSES))
     stmt = stmt.order_by(col(Case.received_at).desc(), col(Case.id).desc()).offset((page - 1) * size).limit(size)
     return _views(session, list(session.exec(stmt).all()))
 

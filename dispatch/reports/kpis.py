@@ -35,14 +35,12 @@ from sqlalchemy import (
 from sqlmodel import Session, col
 
 from dispatch.cases.models import Case, CaseEvent
-from dispatch.cases.states import OPEN_STATUSES
+from dispatch.cases.states import OPEN_STATUSES, RESOLVED_STATUSES, VOID_STATUSES
 from dispatch.db import is_postgres, utcnow
 from dispatch.errors import AppError
 from dispatch.localtime import TZ_NAME
 
 GOOD = ("satisfied", "basically_satisfied")
-RESOLVED = ("resolved", "closed")
-VOID = ("merged", "cancelled")
 DIMENSIONS = ("none", "town", "village", "member", "department", "channel", "category", "day", "week")
 NULL_SLICE = "_null"
 
@@ -94,9 +92,9 @@ def definitions(session: Session, now: datetime | None = None) -> dict[str, tupl
     now = now or utcnow()
     h = sign_deadline_h()
     status = col(Case.status)
-    valid = status.not_in(VOID)
+    valid = status.not_in(VOID_STATUSES)
     is_open = status.in_(OPEN_STATUSES)
-    resolved = status.in_(RESOLVED)
+    resolved = status.in_(RESOLVED_STATUSES)
     done_at = func.coalesce(Case.resolved_at, Case.closed_at)
     accepted = col(Case.accepted_at).is_not(None)
     # a semi-join computed once (a hashed subplan), not a lookup per case
