@@ -3,6 +3,8 @@ that are (``details.allowed``)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from dispatch.errors import Conflict
 
 
@@ -13,6 +15,12 @@ class Transitions:
 
     def allowed(self, status: str) -> list[str]:
         return sorted(self.moves.get(status, ()))
+
+    def move(self, entity: Any, to_status: str) -> str:
+        """Check the move and make it on ``entity.status``; the status it left."""
+        self.check(entity.status, to_status)
+        was, entity.status = entity.status, to_status
+        return was
 
     def check(self, status: str, to_status: str) -> None:
         if to_status not in self.moves.get(status, ()):

@@ -28,7 +28,12 @@ from dispatch.db import is_postgres, utcnow
 from dispatch.errors import Conflict, not_found
 from dispatch.events.service import emit
 from dispatch.regions import reference
+from dispatch.statemachine import Transitions
 
+# an open hotspot grows until it is merged into another, dismissed, or becomes a topic; then it is final
+MOVES = Transitions(
+    {"open": {"merged", "dismissed", "topic"}, "merged": set(), "dismissed": set(), "topic": set()}, "热点", "hotspot"
+)
 MAX_CASES = 5000
 DEFAULT_DAYS = 30
 _DETECT_LOCK_KEY = 0x407590  # advisory lock: one reconciliation at a time across processes
@@ -291,7 +296,8 @@ def reconcile(session: Session, found: Sequence[dict[str, Any]], min_size: int =
                 if other.status != "open":
                     continue
                 added += _link(session, target, case_ids(session, other.id), have)
-                other.status, other.merged_into_id = "merged", target.id
+                MOVES.move(other, "merged")
+                other.merged_into_id = target.id
                 other.closed_at, other.closed_by = now, "system"
                 session.add(other)
                 _emit(session, "hotspot.merged", other)
@@ -356,7 +362,8 @@ def listing(session: Session, status: str | None = "open", town_code: str | None
 def dismiss(session: Session, hotspot_id: int, reason: str, actor: str) -> Hotspot:
     h = get(session, hotspot_id, lock=True)
     _check_open(h)
-    h.status, h.dismiss_reason, h.closed_by, h.closed_at = "dismissed", reason, actor, utcnow()
+    MOVES.move(h, "dismissed")
+    h.dismiss_reason, h.closed_by, h.closed_at = reason, actor, utcnow()
     h.updated_at = h.closed_at
     session.add(h)
     _emit(session, "hotspot.dismissed", h)
@@ -382,7 +389,8 @@ def make_topic(
         case_ids=ids[:200],
     )
     topic = consultations.create_topic(session, body, p)
-    h.status, h.topic_id, h.closed_by, h.closed_at = "topic", topic.id, p.actor, utcnow()
+    MOVES.move(h, "topic")
+    h.topic_id, h.closed_by, h.closed_at = topic.id, p.actor, utcnow()
     h.updated_at = h.closed_at
     session.add(h)
     _emit(session, "hotspot.topic", h)

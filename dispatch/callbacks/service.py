@@ -234,7 +234,8 @@ def on_rated(session: Session, case: Case) -> list[CallbackTask]:
     cancelled = []
     now = utcnow()
     for task in _open_tasks(session, case.id):
-        task.status, task.cancel_reason, task.updated_at = "cancelled", "rated", now
+        MOVES.move(task, "cancelled")
+        task.cancel_reason, task.updated_at = "rated", now
         session.add(task)
         _emit(session, "callback.updated", task, case)
         cancelled.append(task)
@@ -269,9 +270,9 @@ def claim(session: Session, task_id: int, actor: str) -> tuple[CallbackTask, Cas
     if task.status == "claimed" and task.claimed_by == actor:
         return task, case
     _refuse_if_claimed_by_other(task, actor)
-    MOVES.check(task.status, "claimed")
+    MOVES.move(task, "claimed")
     now = utcnow()
-    task.status, task.claimed_by, task.claimed_at, task.updated_at = "claimed", actor, now, now
+    task.claimed_by, task.claimed_at, task.updated_at = actor, now, now
     session.add(task)
     _emit(session, "callback.updated", task, case)
     return task, case
@@ -298,9 +299,9 @@ def complete(session: Session, task_id: int, body: CompleteIn, actor: str) -> tu
     case = cases.get(session, probe.case_id, lock=True)  # the case first: the same order as a rating
     task = session.get(CallbackTask, task_id, with_for_update=True, populate_existing=True)
     _refuse_if_claimed_by_other(task, actor)
-    MOVES.check(task.status, "done")
+    MOVES.move(task, "done")
     now = utcnow()
-    task.status, task.outcome, task.score, task.note = "done", body.outcome, body.score, body.note
+    task.outcome, task.score, task.note = body.outcome, body.score, body.note
     task.completed_by, task.completed_at, task.updated_at = actor, now, now
     if task.claimed_by is None:
         task.claimed_by, task.claimed_at = actor, now
