@@ -33,6 +33,16 @@ def _tree() -> tuple[frozenset[str], dict[str, str], tuple[str, ...]]:
     return frozenset(paths), unique, (*top, OTHER)
 
 
+def covers(prefix: str, category: str | None) -> bool:
+    """Whether the branch ``prefix`` ("" = the whole tree) holds ``category``: the path itself or below it,
+    never a sibling that merely starts with the same characters ("城乡建设/安全" does not cover
+    "城乡建设/安全生产"). SQL spells the same rule as ``category = p OR category LIKE p || '/%'`` (Open311's
+    service filter); the locator's Lua the same way."""
+    if prefix == "":
+        return True
+    return category is not None and (category == prefix or category.startswith(prefix + "/"))
+
+
 def top_level() -> tuple[str, ...]:
     return _tree()[2]
 

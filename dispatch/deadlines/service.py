@@ -16,7 +16,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import object_session
 from sqlmodel import Session, col, delete, select
 
-from dispatch.cases import states
+from dispatch.cases import states, taxonomy
 from dispatch.cases.models import REQUEST_KINDS, Case
 from dispatch.config import get_settings
 from dispatch.db import after_commit, after_rollback, insert_rows, utcnow
@@ -151,12 +151,11 @@ def cached_policy_rules(session: Session, profile: str) -> tuple[list[dict[str, 
 def pick_rule(rules: list[dict[str, Any]], category: str | None, urgency: str, kind: str = "") -> dict[str, Any]:
     """Among the rules of this urgency whose prefix covers the category, the longest prefix wins; then an exact
     request kind beats the any-kind ("") rule."""
-    cat = category or ""
-
-    def covers(prefix: str) -> bool:
-        return prefix == "" or cat == prefix or cat.startswith(prefix + "/")
-
-    fits = [r for r in rules if r["urgency"] == urgency and covers(r["category_prefix"]) and r["kind"] in ("", kind)]
+    fits = [
+        r
+        for r in rules
+        if r["urgency"] == urgency and taxonomy.covers(r["category_prefix"], category) and r["kind"] in ("", kind)
+    ]
     if not fits:
         raise AppError(
             "no_deadline_policy",

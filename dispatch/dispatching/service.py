@@ -14,7 +14,7 @@ from redis.exceptions import RedisError
 from sqlmodel import Session, col, select
 
 from dispatch.cases import service as cases
-from dispatch.cases import states
+from dispatch.cases import states, taxonomy
 from dispatch.cases.models import Case
 from dispatch.cases.states import HOLDS_SLOT
 from dispatch.config import get_settings
@@ -483,11 +483,7 @@ def candidates(session: Session, case: Case, limit: int = 5) -> list[dict]:
         lat, lon = (m.lat, m.lon) if m.lat is not None else pos.get(m.point_id, (None, None))
         if lat is None or load.get(m.id, 0) >= m.capacity:
             continue
-        if (
-            m.categories
-            and case.category
-            and not any(case.category == c or case.category.startswith(c + "/") for c in m.categories)
-        ):
+        if m.categories and case.category and not any(taxonomy.covers(c, case.category) for c in m.categories):
             continue
         if m.level != "district" and m.town_code != case.town_code:
             continue
