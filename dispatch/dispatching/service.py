@@ -100,15 +100,9 @@ REBUILD_WAIT_S = 3.0
 
 def _rebuild_if_missing(session: Session, locator) -> None:
     """Rebuild the member sets from the database unless another caller did while this one was on its way."""
-    from dispatch.members.service import _state, loads, point_positions
+    from dispatch.members.service import all_states  # late: members import the locator and offers
 
-    def states() -> list:
-        members = list(session.exec(select(Member)).all())
-        load = loads(session)
-        pos = point_positions(session, {m.point_id for m in members if m.point_id})
-        return [_state(m, pos, load.get(m.id, 0)) for m in members]
-
-    locator.rebuild(states, if_missing=True)
+    locator.rebuild(lambda: all_states(session), if_missing=True)
 
 
 def _wait_rebuilt(locator, timeout: float = REBUILD_WAIT_S) -> None:

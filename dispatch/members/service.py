@@ -59,14 +59,20 @@ def point_positions(session: Session, point_ids: set[int]) -> dict[int, tuple[fl
     return {pid: (lat, lon) for pid, lat, lon in rows}
 
 
-def rebuild_locator(session: Session) -> int:
+def all_states(session: Session) -> list[MemberState]:
+    """Every member as the locator holds it (position, capacity, load, fields, duty), read from the database."""
     members = list(session.exec(select(Member)).all())
     load = loads(session)
     pos = point_positions(session, {m.point_id for m in members if m.point_id})
-    get_locator().rebuild([_state(m, pos, load.get(m.id, 0)) for m in members])
+    return [_state(m, pos, load.get(m.id, 0)) for m in members]
+
+
+def rebuild_locator(session: Session) -> int:
+    states = all_states(session)
+    get_locator().rebuild(states)
     with _unsynced_lock:
         _unsynced.clear()
-    return len(members)
+    return len(states)
 
 
 def reconcile_loads(session: Session) -> list[int]:
