@@ -66,11 +66,13 @@ SCALE_BENCH := bench_intake bench_fanout bench_replay bench_report bench_memory 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_locator.py --sizes 1000,10000 --claims 1000 --server-claims 200 --verify 50
 	$(BIN)/python bench/eval_analysis.py
+	$(BIN)/python bench/bench_detect.py --quick
 	@for b in $(SCALE_BENCH); do echo "== bench/$$b.py --quick"; $(BIN)/python bench/$$b.py --quick; done
 
 bench-full: $(STAMP)
 	$(BIN)/python bench/bench_locator.py
 	$(BIN)/python bench/eval_analysis.py
+	$(BIN)/python bench/bench_detect.py
 	@for b in $(SCALE_BENCH); do echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py; done
 
 clean:
