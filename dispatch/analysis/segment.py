@@ -23,13 +23,12 @@ import sys
 import tempfile
 import threading
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from importlib.metadata import version
 from pathlib import Path
 
 import marisa_trie
-import rjieba
 
 # jieba reads its dictionary through pkg_resources when it can import it, which costs 12 MiB of resident memory
 # for one file read; without it, jieba opens the file next to its module (the same file)
@@ -130,7 +129,7 @@ class Segmenter(jieba.Tokenizer):
         self.words = dictionary
         self.FREQ = dictionary  # jieba's cut asks FREQ.get(run of single characters) before its HMM
         # jieba-rs carries jieba's own dictionary: it stands in only for a segmenter over that one
-        self.rust = rjieba.cut if dictionary.path == DICT_PATH else None
+        self.rust_cuts = dictionary.path == DICT_PATH
         self.initialized = True
 
     def get_DAG(self, sentence: str) -> dict[int, list[tuple[int, float]]]:  # noqa: N802 - jieba's name
@@ -157,8 +156,8 @@ class Segmenter(jieba.Tokenizer):
         jieba's ``max`` over ``(probability, end)`` does. A block of Chinese characters, ASCII letters and digits
         goes to jieba-rs, which cuts those exactly as jieba does, twenty times faster (``tests/test_segment.py``
         compares over real messages); the ``.-%_#&+`` jieba also keeps in a block, jieba-rs treats its own way."""
-        if self.rust is not None and _RUST_CUTS.fullmatch(sentence):
-            yield from self.rust(sentence)
+        if self.rust_cuts and _RUST_CUTS.fullmatch(sentence):
+            yield from _rust()(sentence)
             return
         words = self.words
         logp, unknown, reach, known = words.logp, words.unknown, words.max_len, words.trie
@@ -196,8 +195,8 @@ class Segmenter(jieba.Tokenizer):
             if not blk:
                 continue
             if jieba.re_han_default.match(blk):
-                if self.rust is not None and _RUST_CUTS.fullmatch(blk):
-                    yield _HAN_ONLY.fullmatch(blk) is not None, self.rust(blk)
+                if self.rust_cuts and _RUST_CUTS.fullmatch(blk):
+                    yield _HAN_ONLY.fullmatch(blk) is not None, _rust()(blk)
                 else:
                     yield False, list(self._Tokenizer__cut_DAG(blk))
             else:  # what jieba makes of the rest: whitespace runs whole, anything else character by character
@@ -208,6 +207,15 @@ class Segmenter(jieba.Tokenizer):
                     else:
                         words.extend(x)
                 yield False, words
+
+
+@lru_cache(maxsize=1)
+def _rust() -> Callable[[str], list[str]]:
+    """jieba-rs's precise cut with the HMM, imported on first use: importing ``rjieba`` loads its dictionary
+    (about 33 MiB), which a process that never segments (most API processes and workers) should not carry."""
+    import rjieba  # deferred on purpose, see above
+
+    return rjieba.cut
 
 
 @lru_cache(maxsize=4096)
