@@ -245,7 +245,9 @@ class Index:
     def _add(self, it: Item) -> None:
         if it.lat is not None and it.lon is not None and abs(it.lat) > self.max_abs_lat:
             self._widen(it.lat)
-        vec = it.vector = tx.tfidf(tx.tokens(it.text), self.idf, self.default_idf)
+        # tokenised without the token cache: the vector is kept here, so caching 5,000 texts' tokens as well
+        # would only hold memory in the detecting process
+        vec = it.vector = tx.tfidf(tx.tokenize(it.text), self.idf, self.default_idf)
         at, terms = _microseconds(it.at), vec.keys()
         links: set[int] = set()
         window, times, items = self.window_us, self.times, self.items
