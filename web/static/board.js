@@ -428,15 +428,11 @@
       if (hot.has(c.id)) m.setStyle({ color: "#ffd54f", weight: 5 });
       m.bindTooltip(tip);
       markers.set(c.id, m);
-      const el = m.getElement();
-      if (el) { el.setAttribute("data-case-id", c.id); el.classList.add("case-marker"); }
     } else {
       m.setLatLng([c.lat, c.lon]);
       m.setStyle({ fillColor: colour });
       m.setTooltipContent(tip);
     }
-    const el = m.getElement();
-    if (el) el.setAttribute("data-status", c.status);
     mapItem(c);
     if (!OPEN.includes(c.status)) {
       clearTimeout(m._slRemove);
