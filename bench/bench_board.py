@@ -42,8 +42,9 @@ from _common import (
     versions,
 )
 
+from dispatch.auth.deps import SESSION_COOKIE
+
 DB_NAME = "sl_bench_board"
-SESSION_COOKIE = "sl_session"  # dispatch.auth.deps
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 OPEN = "new,offered,escalated,assigned,in_progress,reopened"
