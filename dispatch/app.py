@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dispatch import errors
+from dispatch import errors, wiring
 from dispatch.auth.service import check_sessions
 from dispatch.broker import get_broker
 from dispatch.clientaddr import ClientAddress
@@ -146,6 +146,7 @@ UNCOMPRESSED_TYPES = (
 def create_app(*, start_background: bool = True, embedded_worker: bool | None = None) -> FastAPI:
     settings = get_settings()
     require_secret_key(settings)  # InsecureSecretKey: no app that signs tokens with a forgeable key
+    wiring.install()  # what follows each case move, whichever door it came through
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

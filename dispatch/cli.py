@@ -325,13 +325,11 @@ def worker(
     _require_secret_key()
     from rq import SimpleWorker, Worker
 
+    import workers.jobs  # noqa: F401 - every job's module and the case subscriptions, before any fork
     from dispatch.broker import get_broker
     from dispatch.config import get_settings
     from dispatch.maintenance import Maintenance
     from dispatch.observability.jobs import ContextJob
-    from workers.jobs import preload
-
-    preload()  # every table (a job's flush resolves every foreign key), and no import racing a fork
 
     settings = get_settings()
     broker = get_broker()
@@ -359,7 +357,10 @@ def worker(
 
 
 def main() -> None:
+    from dispatch import wiring
     from dispatch.observability.logs import configure_logging
+
+    wiring.install()  # the case subscriptions, for every command that changes cases
 
     try:
         configure_logging()  # SHANGLIANG_LOG_FORMAT=json|text, SHANGLIANG_LOG_LEVEL

@@ -10,9 +10,19 @@ import time
 from redis.exceptions import RedisError
 from sqlmodel import Session
 
+from dispatch.analysis.flows import sweep_hotspots
+from dispatch.auth.service import purge_sessions
+from dispatch.callbacks.flows import sweep_callbacks
 from dispatch.config import get_settings
+from dispatch.consultations.flows import sweep_follow_ups
 from dispatch.db import get_engine
+from dispatch.deadlines.flows import sweep_ladder
+from dispatch.dispatching.flows import sweep as sweep_cases
 from dispatch.errors import brief, database_unavailable
+from dispatch.events.relay import relay_pending
+from dispatch.members.service import reconcile_loads, retry_unsynced
+from dispatch.notifications.flows import sweep_notifications
+from dispatch.reports.flows import ensure_scheduled as ensure_weekly_report
 
 log = logging.getLogger(__name__)
 
@@ -34,17 +44,6 @@ class Maintenance:
             self._thread.join(timeout=10)
 
     def tick(self, *, sweep: bool, reconcile: bool = False) -> None:
-        from dispatch.analysis.flows import sweep_hotspots
-        from dispatch.auth.service import purge_sessions
-        from dispatch.callbacks.flows import sweep_callbacks
-        from dispatch.consultations.flows import sweep_follow_ups
-        from dispatch.deadlines.flows import sweep_ladder
-        from dispatch.dispatching.flows import sweep as sweep_cases
-        from dispatch.events.relay import relay_pending
-        from dispatch.members.service import reconcile_loads, retry_unsynced
-        from dispatch.notifications.flows import sweep_notifications
-        from dispatch.reports.flows import ensure_scheduled as ensure_weekly_report
-
         relay_pending(wait=False)
         if sweep:
             with Session(get_engine()) as session:

@@ -24,6 +24,7 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from dispatch import broker as broker_mod
+from dispatch import wiring
 from dispatch.config import get_settings
 from dispatch.db import dispose_engines, get_engine
 from dispatch.events.wsserver import FanoutProtocol
@@ -34,6 +35,7 @@ SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 KEEP_TABLES = {"region", "alembic_version"}
 SECRET_KEY = secrets.token_urlsafe(32)  # one per run: the processes a test starts inherit it
 os.environ["SHANGLIANG_SECRET_KEY"] = SECRET_KEY  # apps built at import (test_schema_fuzz) need one too
+wiring.install()  # tests that call services directly get the same follow-ups as the app
 
 
 def _reset_process_state() -> None:

@@ -70,8 +70,12 @@ def test_resident_follows_and_rates_and_dissatisfaction_reopens(api):
     assert tracked["status"] == "resolved" and tracked["resolution"] == "已维修"
     assert [t["action"] for t in tracked["timeline"]] == ["created", "offered", "accepted", "resolved"]
     res = api.post(f"/api/track/{no}/rating", json={"secret": secret, "score": "dissatisfied", "comment": "还在漏"})
-    assert res.status_code == 200 and res.json()["status"] == "reopened"
-    assert api.get("/api/cases?status=reopened", headers=auth(op)).json()[0]["id"] == case["id"]
+    # reopened, and offered again at once: to its handler, the nearest eligible member, who can take it up again
+    assert res.status_code == 200 and res.json()["status"] == "offered"
+    assert api.get(f"/api/cases/{case['id']}", headers=auth(op)).json()["offered_to"] == m["id"]
+    trail = [(e["action"], e["to_status"]) for e in api.get(f"/api/cases/{case['id']}/events", headers=auth(op)).json()]
+    assert trail[-2:] == [("rated", "reopened"), ("offered", "offered")]
+    assert api.post(f"/api/cases/{case['id']}/accept", headers=auth(member)).json()["status"] == "assigned"
     assert api.post(f"/api/track/{no}/rating", json={"secret": "x", "score": "satisfied"}).status_code == 404
 
 

@@ -298,12 +298,12 @@ def test_the_migrations_match_the_models(env):
 
 def test_a_worker_imports_what_its_maintenance_loop_uses_before_it_forks(env):
     """The worker's maintenance thread must never be importing when a work horse forks (the child would
-    inherit the held import lock and hang): after ``preload``, a full maintenance pass imports nothing new."""
+    inherit the held import lock and hang): once ``workers.jobs`` is imported, a full maintenance pass imports
+    nothing new."""
     code = (
         "import sys\n"
         "from dispatch.maintenance import Maintenance\n"
-        "from workers.jobs import preload\n"
-        "preload()\n"
+        "import workers.jobs\n"
         "before = set(sys.modules)\n"
         "Maintenance().tick(sweep=True, reconcile=True)\n"
         "print(sorted(m for m in set(sys.modules) - before if m.startswith(('dispatch', 'workers'))))\n"

@@ -16,7 +16,7 @@ import pytest
 from helpers import api_key, auth, board, capture_jobs, create_member, recv_until, user_token
 from sqlmodel import Session
 
-from dispatch.deadlines import flows
+from dispatch.deadlines import flows, policy
 from dispatch.deadlines import service as deadlines
 from dispatch.deadlines.calendar import shipped
 from workers import jobs
@@ -56,7 +56,7 @@ def clock(monkeypatch) -> Clock:
 
 @pytest.fixture
 def scheduled(monkeypatch) -> list[tuple]:
-    return capture_jobs(monkeypatch, flows.LADDER_JOB)
+    return capture_jobs(monkeypatch, deadlines.LADDER_JOB)
 
 
 def intake(api, received: datetime, *, ext: str, category: str | None = None, urgency: str = "normal") -> dict:
@@ -264,7 +264,7 @@ def test_an_edit_of_the_calendar_or_the_policy_applies_to_the_next_case(api, mon
     assert same(third["deadlines"]["due_at"], local(2026, 10, 14, 16))
 
     # another process makes Monday 10-12 a holiday: this process sees it once its cache expires
-    monkeypatch.setattr(deadlines, "CACHE_TTL_S", 0.2)
+    monkeypatch.setattr(policy, "CACHE_TTL_S", 0.2)
     with Session(get_engine()) as session:
         session.add(CalendarDay(day=local(2026, 10, 12).date(), kind="holiday", name="别处修改"))
         session.commit()

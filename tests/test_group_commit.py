@@ -133,7 +133,6 @@ def test_a_group_shares_its_jobs_and_each_case_is_still_handled_on_its_own(api, 
     case's step."""
     from datetime import timedelta
 
-    from dispatch.deadlines import flows as ladder
     from dispatch.deadlines import service as deadlines
     from workers import jobs
 
@@ -142,7 +141,7 @@ def test_a_group_shares_its_jobs_and_each_case_is_still_handled_on_its_own(api, 
     near = create_member(api, op, level="district", lat=LAT, lon=LON, capacity=10)
     other = create_member(api, op, level="district", lat=LAT + 0.01, lon=LON, capacity=10)
     timeouts = capture_jobs(monkeypatch, "workers.jobs.offer_timeout")
-    steps = capture_jobs(monkeypatch, ladder.LADDER_JOB)
+    steps = capture_jobs(monkeypatch, deadlines.LADDER_JOB)
     key = api_key()
     received = "2026-11-20T09:00:00+08:00"  # one start: the group's steps fall due at the same moment
     bodies = [

@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 import pytest
 from helpers import api_key, auth, board, capture_jobs, create_member, recv_until, user_token
 
-from dispatch.deadlines import flows
 from dispatch.deadlines import service as deadlines
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -31,7 +30,7 @@ def same(a: str | None, b: datetime) -> bool:
 def frozen(monkeypatch) -> list[tuple]:
     """The deadline clock at Wednesday 2026-09-30 16:00 (Beijing); ladder jobs captured, not enqueued."""
     monkeypatch.setattr(deadlines, "clock", lambda: local(2026, 9, 30, 16).astimezone(UTC))
-    return capture_jobs(monkeypatch, flows.LADDER_JOB)
+    return capture_jobs(monkeypatch, deadlines.LADDER_JOB)
 
 
 def hotline(api, key: str, ext: str, received: datetime, kind: str | None = None, **extra) -> dict:

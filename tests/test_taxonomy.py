@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dispatch.cases import taxonomy
-from dispatch.deadlines.service import pick_rule
+from dispatch.deadlines.policy import pick_rule
 
 
 @pytest.mark.parametrize(

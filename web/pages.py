@@ -13,11 +13,11 @@ from starlette.concurrency import run_in_threadpool
 
 from dispatch import ratelimit
 from dispatch.auth.deps import get_session
+from dispatch.cases import handling, taxonomy
 from dispatch.cases import service as cases
-from dispatch.cases import taxonomy
 from dispatch.cases.models import REQUEST_KINDS, RESIDENT_KINDS, RatingIn
+from dispatch.consultations.service import consultation_for_case
 from dispatch.db import get_engine
-from dispatch.dispatching import service as dispatching
 from dispatch.errors import AppError, NotFound
 from dispatch.intake.views import receive_qr
 from dispatch.points import service as points
@@ -143,7 +143,7 @@ def _tracking_page(
             return _progress_page(request, session, tracking_no, secret)
         try:
             body = RatingIn(secret=secret, score=score, comment=(comment or "").strip() or None)
-            dispatching.rate_tracked(session, tracking_no, body.secret, body.score, body.comment)
+            handling.rate_tracked(session, tracking_no, body.secret, body.score, body.comment)
             session.commit()
         except ValidationError:
             session.rollback()
@@ -172,7 +172,7 @@ def _progress_page(
         page = render(request, "track.html", 404, tracking_no=tracking_no, secret=None, received=False, error=exc)
         page.headers.update(NO_STORE)
         return page
-    view = cases.track_view(session, case)
+    view = cases.track_view(session, case, consultation_for_case(session, case.id))
     view["timeline"] = [{**e, "local": local_time(e["at"])} for e in reversed(view["timeline"])]
     page = render(
         request,

@@ -32,6 +32,7 @@ from sqlmodel import Session
 
 from dispatch.analysis import service
 from dispatch.broker import get_broker, schedule
+from dispatch.cases.states import Move
 from dispatch.db import after_commit, after_rollback, get_engine, utcnow
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,11 @@ def request_detection(session: Session) -> None:
 
     after_commit(session, _go)
     after_rollback(session, lambda: session.info.pop(_FLAG, None))
+
+
+def cases_created(session: Session, moves: list[Move]) -> None:
+    """Subscribed to new cases: one coalesced detection job after the commit."""
+    request_detection(session)
 
 
 def schedule_detection(delay_s: float = DEBOUNCE_S) -> bool:

@@ -9,6 +9,7 @@ from sqlmodel import Session
 from dispatch.broker import schedule
 from dispatch.callbacks import service
 from dispatch.cases.models import Case
+from dispatch.cases.states import Move
 from dispatch.config import get_settings
 from dispatch.db import after_commit, get_engine
 
@@ -18,9 +19,15 @@ def job_id(case_id: int, resolved_at: datetime) -> str:
     return f"callback-unrated-{case_id}-{int(resolved_at.timestamp() * 1000)}"
 
 
-def case_resolved(session: Session, case: Case) -> None:
-    """In the resolution's transaction: the ``resolved`` task; once committed, the unrated check's job.
-    A case without a phone number cannot be called back: no task."""
+def cases_resolved(session: Session, moves: list[Move]) -> None:
+    """Subscribed to resolutions, whichever door they came through: in the resolution's transaction, the
+    ``resolved`` task; once committed, the unrated check's job. A case without a phone number cannot be called
+    back: no task."""
+    for m in moves:
+        _resolved(session, m.case)
+
+
+def _resolved(session: Session, case: Case) -> None:
     if not service.callable(case):
         return
     service.on_resolved(session, case)
@@ -31,9 +38,11 @@ def case_resolved(session: Session, case: Case) -> None:
     )
 
 
-def case_rated(session: Session, case: Case) -> None:
-    """In the rating's transaction: the case's open tasks are cancelled (the resident has answered)."""
-    service.on_rated(session, case)
+def cases_answered(session: Session, moves: list[Move]) -> None:
+    """Subscribed to ratings and to any move out of a resolution: in its transaction, the case's open tasks are
+    cancelled (the resident has answered, or the case was reopened or closed another way)."""
+    for m in moves:
+        service.cancel_open(session, m.case, "rated" if m.action == "rated" else "case_changed")
 
 
 def run_unrated_check(case_id: int) -> bool:

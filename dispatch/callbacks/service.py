@@ -6,7 +6,8 @@ Rules (docs/notifications.md), for cases with the resident's phone number:
   unless a task of that case is still open (then that call is the one to make);
 - a dissatisfied rating creates no task: the case is reopened and handled again, and its next resolution makes
   a new ``resolved`` task;
-- a rating (by the resident online, or by phone through another task) cancels the case's open tasks.
+- a rating (by the resident online, or by phone through another task) cancels the case's open tasks; so does
+  any other move out of the resolution (``case_changed``: e.g. closed on the 12345 platform).
 
 ``clock`` is the "now" of the unrated rule; tests replace it (``monkeypatch.setattr(service, "clock", ...)``).
 """
@@ -21,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from dispatch.callbacks.models import OPEN_STATUSES, CallbackTask, CompleteIn
+from dispatch.cases import handling, states
 from dispatch.cases import service as cases
 from dispatch.cases.models import Case
 from dispatch.config import get_settings
@@ -229,13 +231,14 @@ def unrated_due(session: Session, at: datetime, limit: int) -> list[int]:
 # ---- a rating, from either door --------------------------------------------------------------------------
 
 
-def on_rated(session: Session, case: Case) -> list[CallbackTask]:
-    """In the rating's transaction: the case's open tasks are no longer needed (the resident answered)."""
+def cancel_open(session: Session, case: Case, reason: str) -> list[CallbackTask]:
+    """The case's open tasks are no longer needed: ``rated`` (the resident answered), ``case_changed`` (it left
+    its resolution another way, e.g. closed on the 12345 platform)."""
     cancelled = []
     now = utcnow()
     for task in _open_tasks(session, case.id):
         MOVES.move(task, "cancelled")
-        task.cancel_reason, task.updated_at = "rated", now
+        task.cancel_reason, task.updated_at = reason, now
         session.add(task)
         _emit(session, "callback.updated", task, case)
         cancelled.append(task)
@@ -279,11 +282,8 @@ def claim(session: Session, task_id: int, actor: str) -> tuple[CallbackTask, Cas
 
 
 def complete(session: Session, task_id: int, body: CompleteIn, actor: str) -> tuple[CallbackTask, Case]:
-    """Record the call. A score goes through the resident's rating path (``dispatching.rate``), so a dissatisfied
+    """Record the call. A score goes through the resident's rating path (``cases.handling.rate``), so a dissatisfied
     answer reopens the case and counts in the reopen rate, with the operator as the actor."""
-    from dispatch.cases import states
-    from dispatch.dispatching.service import rate  # late: dispatching calls back into this module
-
     if body.outcome == "reached" and body.score is None:
         raise AppError(
             "score_required", "已联系上群众，请记录满意度", "The resident was reached: record the score", status=422
@@ -308,7 +308,7 @@ def complete(session: Session, task_id: int, body: CompleteIn, actor: str) -> tu
     session.add(task)
     session.flush()
     if body.score is not None:
-        rate(session, case, body.score, body.note, actor=actor, channel="callback")
+        handling.rate(session, case, body.score, body.note, actor=actor, channel="callback")
     else:
         states.record(
             session,
@@ -337,7 +337,8 @@ def search(
 
 
 def cancel_stale(session: Session) -> int:
-    """Open tasks whose case is no longer resolved (changed by a door that does not notify us): cancelled."""
+    """The safety net: open tasks whose case is no longer resolved (its move's subscriber cancels them; this
+    catches a change made outside the state machine, e.g. a database restored or edited by hand): cancelled."""
     stale = select(CallbackTask.id).join(Case, col(Case.id) == CallbackTask.case_id)
     stale = stale.where(col(CallbackTask.status).in_(OPEN_STATUSES), col(Case.status) != "resolved")
     ids = list(session.exec(stale.limit(500)).all())

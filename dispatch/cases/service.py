@@ -22,7 +22,8 @@ from dispatch import validation
 from dispatch.cases import files, states, taxonomy
 from dispatch.cases.models import REQUEST_KINDS, Attachment, Case, CaseCardOut, CaseEvent
 from dispatch.config import get_settings
-from dispatch.db import after_rollback, insert_rows, nextvals, utcnow
+from dispatch.db import insert_rows, nextvals, utcnow
+from dispatch.deadlines import policy
 from dispatch.errors import AppError, NotFound, not_found
 from dispatch.localtime import SHANGHAI
 from dispatch.regions import reference
@@ -226,7 +227,7 @@ class Draft:
 
     case: Case
     secret: str  # the resident's; only its hash is stored
-    planned: dict[str, Any]  # the deadlines (``deadlines.service.compute``)
+    planned: dict[str, Any]  # the deadlines (``deadlines.policy.compute``)
     location_source: str | None
     new: NewCase
 
@@ -262,10 +263,8 @@ def prepare(session: Session, new: NewCase) -> Draft:
         received_at = received_at.replace(tzinfo=SHANGHAI)
     if new.received_at is not None:
         check_received_at(received_at)
-    from dispatch.deadlines.service import compute  # late: deadlines import cases
-
     # the deadlines first, so that the case row is written once, with its due_at
-    planned = compute(session, category, new.urgency, received_at, request_kind or "")
+    planned = policy.compute(session, category, new.urgency, received_at, request_kind or "")
     secret = _token()
     case = Case(
         secret_hash=hash_secret(secret),
@@ -346,9 +345,6 @@ def insert(session: Session, drafts: list[Draft]) -> list[Case]:
     events, one statement per table. The cases join ``session`` as if loaded; the caller commits."""
     if not drafts:
         return []
-    from dispatch.analysis.flows import request_detection  # late: analysis imports cases
-    from dispatch.deadlines.service import plan_cases  # late: deadlines import cases
-
     numbers = tracking_numbers(session, utcnow(), len(drafts))
     for draft, number in zip(drafts, numbers, strict=True):
         draft.case.tracking_no = number
@@ -359,10 +355,6 @@ def insert(session: Session, drafts: list[Draft]) -> list[Case]:
         make_transient_to_detached(draft.case)  # what was just written is its loaded state
         session.add(draft.case)
     created = [d.case for d in drafts]
-    plan_cases(session, [(d.case, d.planned) for d in drafts])  # sign deadline, rule used, escalation ladder
-    session.info.setdefault("new_cases", set()).update(c.id for c in created)  # no offers yet: none to exclude
-    after_rollback(session, lambda: session.info.pop("new_cases", None))
-    request_detection(session)  # hotspots (研判): one coalesced detection job after the commit
     _store(session, [(d.case, d.new.attachments) for d in drafts])
     trail = [
         states.Move(
@@ -371,6 +363,7 @@ def insert(session: Session, drafts: list[Draft]) -> list[Case]:
             d.new.actor,
             to_status="new",
             data={"channel": d.new.channel, "location_source": d.location_source},
+            context=d.planned,  # the deadlines' subscriber stores them and plans the ladder
         )
         for d in drafts
     ]
@@ -414,11 +407,9 @@ def set_category(session: Session, case_id: int, category: str, actor: str) -> C
     path = validate_category(category)
     if path is None:
         raise AppError("missing_field", "请选择分类", "Choose a category", status=422)
-    from dispatch.deadlines.service import replan_case  # late: deadlines import cases
-
     previous, old_due = case.category, case.due_at
     case.category = path
-    replan_case(session, case)  # the policy may depend on the category (e.g. Beijing's 24 h for utilities)
+    policy.replan(session, case)  # the policy may depend on the category (e.g. Beijing's 24 h for utilities)
     data = {"from": previous, "to": path, **_due_change(old_due, case.due_at)}
     states.record(session, case, actor=actor, action="categorised", data=data)
     return case
@@ -434,13 +425,11 @@ def _due_change(before: datetime | None, after: datetime | None) -> dict[str, st
 def set_request_kind(session: Session, case_id: int, kind: str | None, actor: str) -> Case:
     """An operator sets (or clears) the request type; the deadlines are recomputed by the policy, and the trail
     records the old and new type and due date."""
-    from dispatch.deadlines.service import replan_case  # late: deadlines import cases
-
     case = get(session, case_id, lock=True)
     kind = validate_request_kind(kind)
     previous, old_due = case.request_kind, case.due_at
     case.request_kind = kind
-    replan_case(session, case)
+    policy.replan(session, case)
     data = {"from": previous, "to": kind, **_due_change(old_due, case.due_at)}
     zh, en = REQUEST_KINDS[kind] if kind else ("未知", "unknown")
     note = f"诉求类型：{zh} / request type: {en}"
@@ -543,13 +532,8 @@ def attachment_views(session: Session, case_ids: Sequence[int]) -> dict[int, lis
 
 def deadlines(case: Case, sign_by: Mapping[int, datetime | None] | None = None) -> dict[str, datetime | None]:
     """The case's running deadlines; ``sign_by``: the 签收 deadlines read for a whole list at once
-    (``deadlines.service.sign_by_of``), else the case's own is read here."""
-    if sign_by is None:
-        from dispatch.deadlines.service import sign_by as read_sign_by  # late: deadlines import cases
-
-        signing = read_sign_by(case)
-    else:
-        signing = sign_by.get(case.id) if case.id is not None else None
+    (``deadlines.policy.sign_by_of``), else the case's own is read here."""
+    signing = policy.sign_by(case) if sign_by is None else sign_by.get(case.id) if case.id is not None else None
     return {
         "offer_expires_at": case.offer_expires_at if case.status == "offered" else None,
         "sign_by": signing,
@@ -672,11 +656,10 @@ PUBLIC_ACTIONS = (
 )
 
 
-def track_view(session: Session, case: Case) -> dict[str, Any]:
-    """What the resident sees: status, a plain timeline, no member names or internal notes."""
+def track_view(session: Session, case: Case, consultation: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What the resident sees: status, a plain timeline, no member names or internal notes; ``consultation``:
+    the topic the case went into (``consultations.service.consultation_for_case``), if any."""
     public_actions = set(PUBLIC_ACTIONS)
-    from dispatch.consultations.service import consultation_for_case  # late: consultations import cases
-
     timeline = [
         {"at": e.at, "action": e.action, "status": e.to_status}
         for e in events(session, case.id)
@@ -692,5 +675,5 @@ def track_view(session: Session, case: Case) -> dict[str, Any]:
         "resolution": case.resolution,
         "rating": case.rating,
         "timeline": timeline,
-        "consultation": consultation_for_case(session, case.id),
+        "consultation": consultation,
     }

@@ -1,13 +1,16 @@
 """The case state machine: the only code that writes ``case.status``.
 
 Every change checks the move, appends a ``CaseEvent`` and adds an outbox event, all in the caller's
-transaction.
+transaction. What follows a move in other domains (a member's slot given back, the reply to the resident, the
+callback task, the deadline ladder, hotspot detection) subscribes to it (``subscribe``); the subscriptions are
+made in one place, ``dispatch.wiring``, which the app, the CLI, the workers and the tests install.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from sqlmodel import Session
 
@@ -81,6 +84,65 @@ class Move:
     note: str | None = None
     data: dict[str, Any] | None = None
     notify: tuple[int | None, ...] = ()
+    context: Any = None  # for subscribers only (not written): e.g. the deadlines a new case was planned with
+    from_status: str | None = field(default=None, init=False)  # set when the move is recorded
+
+
+Handler = Callable[[Session, list[Move]], None]
+Phase = Literal["before", "after"]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """``handler(session, moves)`` for the moves of one ``record_many`` that match: an action in ``actions``, a
+    status entered in ``entering`` or left in ``leaving`` (any of them; all empty: every move).
+
+    "before" runs once the statuses are set, before the trail and the live events are written: it may change
+    the cases' fields (the events show them) and write rows, but records no move. "after" runs once they are
+    written, still in the caller's transaction: it may record further moves (e.g. offer a reopened case)."""
+
+    handler: Handler
+    phase: Phase
+    actions: frozenset[str]
+    entering: frozenset[str]
+    leaving: frozenset[str]
+
+    def matches(self, m: Move) -> bool:
+        if not (self.actions or self.entering or self.leaving):
+            return True
+        if m.action in self.actions:
+            return True
+        moved = m.to_status is not None and m.to_status != m.from_status
+        return moved and (m.to_status in self.entering or m.from_status in self.leaving)
+
+
+_subscriptions: list[Subscription] = []
+
+
+def subscribe(
+    handler: Handler,
+    *,
+    phase: Phase = "after",
+    actions: Iterable[str] = (),
+    entering: Iterable[str] = (),
+    leaving: Iterable[str] = (),
+) -> None:
+    """Call ``handler`` for the matching moves (see ``Subscription``); subscribing the same again is a no-op."""
+    sub = Subscription(handler, phase, frozenset(actions), frozenset(entering), frozenset(leaving))
+    if sub not in _subscriptions:
+        _subscriptions.append(sub)
+
+
+def subscriptions() -> list[Subscription]:
+    return list(_subscriptions)
+
+
+def _notify(session: Session, phase: Phase, moves: list[Move]) -> None:
+    for sub in _subscriptions:
+        if sub.phase == phase:
+            matched = [m for m in moves if sub.matches(m)]
+            if matched:
+                sub.handler(session, matched)
 
 
 def record_many(session: Session, moves: list[Move], *, returning: bool = False) -> list[dict[str, Any]]:
@@ -94,12 +156,15 @@ def record_many(session: Session, moves: list[Move], *, returning: bool = False)
         case, action = m.case, m.action
         if case not in session:
             session.add(case)
-        from_status = None if action == "created" else case.status
+        m.from_status = None if action == "created" else case.status
         if m.to_status is not None and action != "created":
             check(case, m.to_status)
             case.status = m.to_status
         if action != "created" or case.updated_at is None:  # a new case keeps its creation time (no second write)
             case.updated_at = utcnow()
+    _notify(session, "before", moves)
+    for m in moves:
+        case, action, from_status = m.case, m.action, m.from_status
         events.append(
             {
                 "case_id": case.id,
@@ -107,7 +172,7 @@ def record_many(session: Session, moves: list[Move], *, returning: bool = False)
                 "actor": m.actor,
                 "action": action,
                 "from_status": from_status,
-                "to_status": case.status if m.to_status is not None or action == "created" else None,
+                "to_status": m.to_status if m.to_status is not None or action != "created" else case.status,
                 "note": m.note,
                 "data": m.data or {},
             }
@@ -127,6 +192,7 @@ def record_many(session: Session, moves: list[Move], *, returning: bool = False)
     emit_many(session, bodies)
     for row, event_id in zip(events, ids, strict=False):
         row["id"] = event_id
+    _notify(session, "after", moves)
     return events
 
 

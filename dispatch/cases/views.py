@@ -8,7 +8,7 @@ from sqlmodel import Session
 
 from dispatch.auth.deps import STAFF, get_session, principal, require
 from dispatch.auth.service import Principal, actor_names
-from dispatch.cases import files, service
+from dispatch.cases import files, handling, service
 from dispatch.cases.models import (
     AssignIn,
     Attachment,
@@ -24,7 +24,8 @@ from dispatch.cases.models import (
     RequestKindIn,
     TrackOut,
 )
-from dispatch.deadlines.service import sign_by_of
+from dispatch.consultations.service import consultation_for_case
+from dispatch.deadlines.policy import sign_by_of
 from dispatch.dispatching import service as dispatching
 from dispatch.errors import Forbidden, not_found
 from dispatch.ratelimit import rate_limit
@@ -200,7 +201,7 @@ def _handler(p: Principal) -> int | None:
 def progress(
     case_id: int, body: NoteIn, session: Session = Depends(get_session), p: Principal = Depends(principal)
 ) -> dict:
-    case = dispatching.progress(session, case_id, body.note, p.actor, _handler(p))
+    case = handling.progress(session, case_id, body.note, p.actor, _handler(p))
     session.commit()
     return _out(session, case, p)
 
@@ -209,7 +210,7 @@ def progress(
 def resolve(
     case_id: int, body: NoteIn, session: Session = Depends(get_session), p: Principal = Depends(principal)
 ) -> dict:
-    case = dispatching.resolve(session, case_id, body.note, p.actor, _handler(p))
+    case = handling.resolve(session, case_id, body.note, p.actor, _handler(p))
     session.commit()
     return _out(session, case, p)
 
@@ -227,7 +228,7 @@ def assign(
 def forward(
     case_id: int, body: ForwardIn, session: Session = Depends(get_session), p: Principal = Depends(require("operator"))
 ) -> dict:
-    case = dispatching.forward(session, case_id, body.department_id, p.actor, body.note)
+    case = handling.forward(session, case_id, body.department_id, p.actor, body.note)
     session.commit()
     return _out(session, case, p)
 
@@ -236,7 +237,7 @@ def forward(
 def merge(
     case_id: int, body: MergeIn, session: Session = Depends(get_session), p: Principal = Depends(require("operator"))
 ) -> dict:
-    case = dispatching.merge(session, case_id, body.into_id, p.actor)
+    case = handling.merge(session, case_id, body.into_id, p.actor)
     session.commit()
     return _out(session, case, p)
 
@@ -251,7 +252,7 @@ def track(
     session: Session = Depends(get_session),
 ) -> dict:
     case = service.by_tracking_no(session, tracking_no, x_tracking_secret or secret)
-    return service.track_view(session, case)
+    return service.track_view(session, case, consultation_for_case(session, case.id))
 
 
 @router.post(
@@ -260,9 +261,9 @@ def track(
     dependencies=[Depends(rate_limit("rating", "tracking_no"))],
 )
 def rate(tracking_no: str, body: RatingIn, session: Session = Depends(get_session)) -> dict:
-    case = dispatching.rate_tracked(session, tracking_no, body.secret, body.score, body.comment)
+    case = handling.rate_tracked(session, tracking_no, body.secret, body.score, body.comment)
     session.commit()
-    return service.track_view(session, case)
+    return service.track_view(session, case, consultation_for_case(session, case.id))
 
 
 @router.get("/api/cases/{case_id}/candidates")

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from dispatch.auth.service import Principal
+from dispatch.cases import handling
 from dispatch.cases.models import Case, CaseEvent
 from dispatch.cases.states import DONE_HERE
 from dispatch.config import get_settings
@@ -231,8 +232,6 @@ def screen(session: Session, topic: Topic, body: ScreeningIn, actor: str) -> Top
 
 def forward(session: Session, topic: Topic, department_id: int, note: str | None, actor: str) -> Topic:
     """An individual claim: forward the linked cases to the department (tracked there) instead of consulting."""
-    from dispatch.dispatching import service as dispatching
-
     if session.get(Department, department_id) is None:
         raise not_found("部门", "Department", code="department_not_found", id=department_id)
     states.check(topic, "forwarded")
@@ -242,7 +241,7 @@ def forward(session: Session, topic: Topic, department_id: int, note: str | None
         if case is not None and case.status in DONE_HERE:
             skipped.append(case_id)
             continue
-        dispatching.forward(session, case_id, department_id, actor, note or f"议题 {topic.id} 转交 / topic {topic.id}")
+        handling.forward(session, case_id, department_id, actor, note or f"议题 {topic.id} 转交 / topic {topic.id}")
         forwarded.append(case_id)
     topic.department_id = department_id
     # staff decided on the topic as it stands: that title is what the forwarded cases' residents may read

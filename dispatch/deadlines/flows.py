@@ -6,40 +6,30 @@ falls in the same second share one job."""
 
 from __future__ import annotations
 
-import math
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlmodel import Session
 
-from dispatch.broker import run_each, schedule, schedule_after_commit
+from dispatch.broker import run_each
+from dispatch.cases.states import Move
 from dispatch.config import get_settings
 from dispatch.db import get_engine
 from dispatch.deadlines import service
 
-LADDER_JOB = "workers.jobs.ladder_step"
+
+def cases_created(session: Session, moves: list[Move]) -> None:
+    """Subscribed (before the trail) to new cases planned at intake (``Move.context``: ``policy.compute``'s
+    answer): their sign deadline and rule stored, their escalation ladder planned, one statement per table."""
+    planned = [(m.case, m.context) for m in moves if m.context is not None]
+    if planned:
+        service.plan_cases(session, planned)
 
 
-def job_id(case_id: int, step: str, at: datetime) -> str:
-    # the time is part of the id: a re-planned step gets a new job; the old one finds nothing due and does nothing
-    return f"ladder-{case_id}-{step}-{int(at.timestamp())}"
-
-
-def schedule_step(case_id: int, step: str, at: datetime) -> bool:
-    """Enqueue the RQ job for one ladder step now (``sweep_ladder`` covers a lost job)."""
-    return schedule(at, LADDER_JOB, case_id, step, job_id=job_id(case_id, step, at))
-
-
-def schedule_steps(session: Session, planned: list[tuple[int, str, datetime]]) -> None:
-    """Once ``session`` commits, the jobs of (case id, step, time): one per step and second, shared by the
-    cases due then (the job runs each case's step as its own)."""
-    groups: dict[tuple[str, int], list[tuple[int, datetime]]] = {}
-    for case_id, step, at in planned:
-        groups.setdefault((step, math.ceil(at.timestamp())), []).append((case_id, at))
-    for (step, _), members in groups.items():
-        at = max(when for _, when in members)
-        ids = [case_id for case_id, _ in members]
-        jid = job_id(ids[0], step, at) + (f"-{len(ids)}" if len(ids) > 1 else "")
-        schedule_after_commit(session, at, LADDER_JOB, ids[0], step, *ids[1:], job_id=jid)
+def deadline_moved(session: Session, moves: list[Move]) -> None:
+    """Subscribed to a new category or request kind (``policy.replan`` moved the deadline): the ladder's
+    pending steps move with it."""
+    for m in moves:
+        service.plan_steps(session, m.case)
 
 
 def schedule_next(session: Session, case_id: int, current: str | None = None) -> bool:
@@ -55,7 +45,7 @@ def schedule_next(session: Session, case_id: int, current: str | None = None) ->
     now = service.now()
     if step == current and at - now <= timedelta(seconds=1):
         at = max(at, now) + timedelta(seconds=1)
-    return schedule_step(case_id, step, at)
+    return service.schedule_step(case_id, step, at)
 
 
 def run_ladder_steps(case_ids: list[int], step: str | None = None) -> list[str]:

@@ -13,7 +13,7 @@ from dispatch.auth.service import Principal
 from dispatch.cases import service as cases
 from dispatch.cases.models import Urgency
 from dispatch.config import get_settings
-from dispatch.deadlines import service
+from dispatch.deadlines import policy, service
 from dispatch.deadlines.models import (
     CalendarDay,
     DecisionIn,
@@ -37,7 +37,7 @@ def get_policies(
     profile: str | None = None, session: Session = Depends(get_session), _p: Principal = Depends(admin_only)
 ) -> dict:
     active = get_settings().deadline_profile
-    rules, source = service.policy_rules(session, profile or active)
+    rules, source = policy.policy_rules(session, profile or active)
     return {
         "profile": profile or active,
         "active": (profile or active) == active,
@@ -49,7 +49,7 @@ def get_policies(
 @router.put("/api/deadlines/policies", response_model=PoliciesOut)
 def put_policies(body: PoliciesIn, session: Session = Depends(get_session), p: Principal = Depends(admin_only)) -> dict:
     rules = [r.model_dump() | {"category_prefix": r.category_prefix.strip().strip("/")} for r in body.rules]
-    service.replace_policies(session, body.profile, rules, p.actor)
+    policy.replace_policies(session, body.profile, rules, p.actor)
     session.commit()
     return get_policies(body.profile, session, p)
 
@@ -74,7 +74,7 @@ def put_year(
     session: Session = Depends(get_session),
     _p: Principal = Depends(admin_only),
 ) -> list[dict]:
-    service.replace_year(session, year, [{"day": d.date, "kind": d.kind, "name": d.name} for d in body.days])
+    policy.replace_year(session, year, [{"day": d.date, "kind": d.kind, "name": d.name} for d in body.days])
     session.commit()
     return get_calendar(year, session, _p)
 
@@ -92,7 +92,7 @@ def preview(
     """The deadlines a case with these fields would get (a local time without offset is Beijing time)."""
     start = received_at.replace(tzinfo=SHANGHAI) if received_at.tzinfo is None else received_at
     try:
-        return service.compute(session, cases.validate_category(category), urgency, start, kind, profile)
+        return policy.compute(session, cases.validate_category(category), urgency, start, kind, profile)
     except AppError as exc:  # no rule for these inputs: the question's fault here, not a broken policy
         if exc.code == "no_deadline_policy":
             exc.status = 422

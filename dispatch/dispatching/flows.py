@@ -1,27 +1,45 @@
-"""What follows a dispatch change: the offer-timeout job and the sweeper that catches anything missed."""
+"""What follows a dispatch change: the offer-timeout job, the sweeper that catches anything missed, and the
+subscriptions to case moves made elsewhere (a slot given back, a reopened case offered again)."""
 
 from __future__ import annotations
 
 import os
 import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlmodel import Session, col, select
 
-from dispatch.broker import get_broker, run_each, schedule_after_commit
+from dispatch.broker import get_broker, run_each
 from dispatch.cases.models import Case
+from dispatch.cases.states import HOLDS_SLOT, Move
 from dispatch.db import get_engine, utcnow
 from dispatch.dispatching import service
 from dispatch.dispatching.models import Offer
 
+# What an offer's own answers move it to (decline, expiry: back to new; acceptance, assignment: assigned);
+# their flows close the offer themselves, with the answer's state.
+_OFFER_ANSWERS = ("new", "assigned")
 
-def schedule_offer_timeouts(session: Session, offer_ids: list[int], at: datetime) -> None:
-    """Enqueue, once ``session`` commits, the RQ job that expires the offers at ``at`` (one job for the offers
-    made together; the sweeper covers a lost job)."""
-    if offer_ids:
-        more = f"-{len(offer_ids)}" if len(offer_ids) > 1 else ""
-        job_id = f"offer-timeout-{offer_ids[0]}{more}"
-        schedule_after_commit(session, at, "workers.jobs.offer_timeout", *offer_ids, job_id=job_id)
+
+def free_slot(session: Session, moves: list[Move]) -> None:
+    """Before the trail of a move that takes a case off its member (resolved, forwarded, cancelled, merged…):
+    an open offer is withdrawn, and the member's slot is given back once the change commits."""
+    for m in moves:
+        case = m.case
+        if m.from_status == "offered" and m.to_status not in _OFFER_ANSWERS:
+            offer = service.close_offer(session, case, "withdrawn")
+            if offer is not None:
+                service.release_after_commit(session, offer.member_id)
+        elif m.from_status in HOLDS_SLOT and m.to_status not in HOLDS_SLOT:
+            service.release_after_commit(session, case.assignee_id)
+
+
+def offer_reopened(session: Session, moves: list[Move]) -> None:
+    """The one rule for a reopened case (the resident was not satisfied): offered again at once by the
+    nearest-member rule, its handler included (``service.offer_many``); nobody eligible: the operators' queue.
+    Redis down: it waits, and the sweeper offers it."""
+    for m in moves:
+        service.try_offer_next(session, m.case)
 
 
 def run_offer_timeouts(offer_ids: list[int]) -> bool:
@@ -54,6 +72,9 @@ def fault_hold(point: str) -> None:
         pass
 
 
+WAITING = ("new", "reopened")
+
+
 def sweep(limit: int = 100) -> dict[str, int]:
     """Dispatch cases left waiting (Redis was down) and expire offers whose job was lost.
 
@@ -68,14 +89,14 @@ def sweep(limit: int = 100) -> dict[str, int]:
     for offer_id in offer_ids:
         counts["expired"] += int(run_offer_timeout(offer_id))
     with Session(engine) as session:
-        # intake and declines dispatch in the same transaction, so a committed "new" case is one whose
-        # dispatch failed (Redis was down)
-        waiting = select(Case.id).where(Case.status == "new")
+        # intake, declines and reopening dispatch in the same transaction, so a committed "new" or "reopened"
+        # case is one whose dispatch failed (Redis was down)
+        waiting = select(Case.id).where(col(Case.status).in_(WAITING))
         case_ids = list(session.exec(waiting.order_by(Case.id).limit(limit)).all())
     for case_id in case_ids:
         with Session(engine, expire_on_commit=False) as session:
             case = session.get(Case, case_id, with_for_update=True)
-            if case is not None and case.status == "new":
+            if case is not None and case.status in WAITING:
                 service.offer_next(session, case)
                 session.commit()
                 counts["dispatched"] += 1

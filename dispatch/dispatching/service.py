@@ -1,33 +1,46 @@
-"""Assignment and handling: the nearest-member rule, offers, acceptance, and the case's later steps.
+"""Assignment: the nearest-member rule, offers, acceptance and manual assignment.
 
-Every status change goes through ``cases.states``; member slots are claimed in Redis (atomically) and
-given back only once the database change that frees them has committed.
+Every status change goes through ``cases.states``; member slots are claimed in Redis (atomically) and given
+back only once the database change that frees them has committed (``flows.free_slot`` for the moves made
+elsewhere: resolution, forwarding, cancelling, merging).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from redis.exceptions import RedisError
 from sqlmodel import Session, col, select
 
+from dispatch.broker import schedule_after_commit
 from dispatch.cases import service as cases
 from dispatch.cases import states, taxonomy
 from dispatch.cases.models import Case
 from dispatch.cases.states import HOLDS_SLOT
 from dispatch.config import get_settings
 from dispatch.db import after_commit, after_rollback, insert_rows, utcnow
-from dispatch.dispatching.locator import READY, Claim, LocatorBusy, NeedsRebuild, get_locator
+from dispatch.dispatching.availability import all_states, loads, point_positions
+from dispatch.dispatching.locator import READY, Claim, Locator, LocatorBusy, NeedsRebuild, get_locator
 from dispatch.dispatching.models import Offer
-from dispatch.errors import AppError, Conflict, Forbidden, not_found
+from dispatch.errors import Conflict, Forbidden, not_found
+from dispatch.geo import haversine_m
 from dispatch.members.models import Member
 from dispatch.observability import metrics
 
 log = logging.getLogger(__name__)
 
 DISPATCHABLE = ("new", "reopened", "escalated")
+
+
+def schedule_offer_timeouts(session: Session, offer_ids: list[int], at: datetime) -> None:
+    """Enqueue, once ``session`` commits, the RQ job that expires the offers at ``at`` (one job for the offers
+    made together; the sweeper covers a lost job)."""
+    if offer_ids:
+        more = f"-{len(offer_ids)}" if len(offer_ids) > 1 else ""
+        job_id = f"offer-timeout-{offer_ids[0]}{more}"
+        schedule_after_commit(session, at, "workers.jobs.offer_timeout", *offer_ids, job_id=job_id)
 
 
 def release_after_commit(session: Session, member_id: int | None) -> None:
@@ -98,14 +111,12 @@ def _claim_many(session: Session, batch: list[Case], excluded: dict[int, list[in
 REBUILD_WAIT_S = 3.0
 
 
-def _rebuild_if_missing(session: Session, locator) -> None:
+def _rebuild_if_missing(session: Session, locator: Locator) -> None:
     """Rebuild the member sets from the database unless another caller did while this one was on its way."""
-    from dispatch.members.service import all_states  # late: members import the locator and offers
-
     locator.rebuild(lambda: all_states(session), if_missing=True)
 
 
-def _wait_rebuilt(locator, timeout: float = REBUILD_WAIT_S) -> None:
+def _wait_rebuilt(locator: Locator, timeout: float = REBUILD_WAIT_S) -> None:
     """Wait (bounded) for a rebuild running elsewhere; LocatorBusy (a RedisError: dispatch deferred) after it."""
     deadline = time.monotonic() + timeout
     while not locator.r.exists(READY):
@@ -114,16 +125,20 @@ def _wait_rebuilt(locator, timeout: float = REBUILD_WAIT_S) -> None:
         time.sleep(0.02)
 
 
-def offer_many(session: Session, batch: list[Case], *, actor: str = "system", defer: bool = False) -> list[int | None]:
+def offer_many(
+    session: Session, batch: list[Case], *, actor: str = "system", defer: bool = False, fresh: bool = False
+) -> list[int | None]:
     """Offer each case (locked by the caller, or created in this transaction) to the nearest eligible member,
     or escalate it; the offers and the trail are written with one statement per table.
+
+    A member who declined a case or let its offer lapse is not asked again; the one who handled it is (a
+    reopened case goes back to its handler when they are still the nearest eligible). ``fresh``: the cases
+    were created in this transaction, so nobody has been offered them yet (no read of past offers).
 
     The claims go to Redis together. Raises RedisError when Redis is down, having written nothing (a rollback
     gives back the claims already made); the cases stay as they are and the sweeper retries. With ``defer``,
     the cases from the first failed claim on are left waiting instead, and the others go ahead.
     """
-    from dispatch.dispatching.flows import schedule_offer_timeouts  # late: flows imports this module
-
     offers: list[int | None] = [None] * len(batch)  # the offers' ids
     moves: list[states.Move] = []
     claims: list[tuple[int, Claim]] = []
@@ -135,16 +150,14 @@ def offer_many(session: Session, batch: list[Case], *, actor: str = "system", de
             moves += _escalation(case, actor, "no_location", "无位置信息 / no location")
         else:
             candidates.append((i, case))
-    new_cases = session.info.get("new_cases", set())
-    seen = [case.id for _, case in candidates if case.id not in new_cases]  # created here: nobody offered it yet
+    seen = [] if fresh else [case.id for _, case in candidates]
     excluded: dict[int, list[int]] = {}
-    if seen:  # members offered a case before are not asked again
-        rows = session.exec(select(Offer.case_id, Offer.member_id).where(col(Offer.case_id).in_(seen))).all()
-        for case_id, member_id in rows:
+    if seen:
+        asked = select(Offer.case_id, Offer.member_id).where(col(Offer.case_id).in_(seen), Offer.state != "accepted")
+        for case_id, member_id in session.exec(asked).all():
             excluded.setdefault(case_id, []).append(member_id)
     found = _claim_many(session, [case for _, case in candidates], excluded, defer)
     for (i, case), claim in zip(candidates, found, strict=False):  # past the end of ``found``: deferred
-        new_cases.discard(case.id)
         if claim is None:
             moves += _escalation(case, actor, "no_member", "附近无可派委员 / no eligible member nearby")
         else:
@@ -205,7 +218,7 @@ def _open_offer(session: Session, case: Case) -> Offer | None:
     ).first()
 
 
-def _close_offer(session: Session, case: Case, state: str, reason: str | None = None) -> Offer | None:
+def close_offer(session: Session, case: Case, state: str, reason: str | None = None) -> Offer | None:
     offer = _open_offer(session, case)
     if offer is not None:
         offer.state = state
@@ -233,7 +246,7 @@ def accept(session: Session, case_id: int, member_id: int) -> Case:
         states.record(session, case, actor=f"member:{member_id}", action="accepted")
         return case
     _require_offer_holder(case, member_id)
-    _close_offer(session, case, "accepted")
+    close_offer(session, case, "accepted")
     case.assignee_id = member_id
     case.accepted_at = utcnow()
     states.transition(session, case, "assigned", actor=f"member:{member_id}", action="accepted")
@@ -243,7 +256,7 @@ def accept(session: Session, case_id: int, member_id: int) -> Case:
 def decline(session: Session, case_id: int, member_id: int, reason: str | None) -> Case:
     case = cases.get(session, case_id, lock=True)
     _require_offer_holder(case, member_id)
-    _close_offer(session, case, "declined", reason)
+    close_offer(session, case, "declined", reason)
     release_after_commit(session, member_id)
     states.transition(
         session, case, "new", actor=f"member:{member_id}", action="declined", note=reason, notify=(member_id,)
@@ -261,7 +274,7 @@ def expire_offer(session: Session, offer_id: int) -> bool:
     session.refresh(offer)
     if offer.state != "open" or case.offered_to != offer.member_id:
         return False
-    _close_offer(session, case, "expired")
+    close_offer(session, case, "expired")
     release_after_commit(session, offer.member_id)
     states.transition(
         session,
@@ -288,7 +301,7 @@ def assign(session: Session, case_id: int, member_id: int, actor: str) -> Case:
         return _reassign(session, case, member_id, actor)
     states.check(case, "assigned")
     previous = case.offered_to
-    if _close_offer(session, case, "withdrawn") is not None:
+    if close_offer(session, case, "withdrawn") is not None:
         release_after_commit(session, previous)
     locator = get_locator()
     locator.take(member_id)
@@ -320,151 +333,12 @@ def _reassign(session: Session, case: Case, member_id: int, actor: str) -> Case:
     return case
 
 
-def _leave_member(session: Session, case: Case) -> tuple[int | None, ...]:
-    """Free the slot that the case holds (open offer or assignment) once the change commits."""
-    freed: tuple[int | None, ...] = ()
-    if case.status == "offered":
-        freed = (case.offered_to,)
-        _close_offer(session, case, "withdrawn")
-    elif case.status in HOLDS_SLOT:
-        freed = (case.assignee_id,)
-    for member_id in freed:
-        release_after_commit(session, member_id)
-    return freed
-
-
-def _require_assignee(case: Case, member_id: int | None) -> None:
-    if member_id is not None and case.assignee_id != member_id:
-        raise Forbidden("not_your_case", "该案件未派给您", "This case is not assigned to you")
-
-
-def _signed_by_acting(case: Case, member_id: int | None) -> None:
-    """A member who reports on a case an operator assigned them has taken it on: that is its 签收 time."""
-    if member_id is not None and case.accepted_at is None and case.status in HOLDS_SLOT:
-        case.accepted_at = utcnow()
-
-
-def progress(session: Session, case_id: int, note: str, actor: str, member_id: int | None) -> Case:
-    case = cases.get(session, case_id, lock=True)
-    _require_assignee(case, member_id)
-    _signed_by_acting(case, member_id)
-    if case.status == "assigned":
-        states.transition(session, case, "in_progress", actor=actor, action="progress", note=note)
-    elif case.status == "in_progress":
-        states.record(session, case, actor=actor, action="progress", note=note)
-    else:
-        states.check(case, "in_progress")
-    return case
-
-
-def resolve(session: Session, case_id: int, note: str, actor: str, member_id: int | None) -> Case:
-    case = cases.get(session, case_id, lock=True)
-    _require_assignee(case, member_id)
-    states.check(case, "resolved")
-    _signed_by_acting(case, member_id)
-    if case.status in HOLDS_SLOT:
-        release_after_commit(session, case.assignee_id)
-    case.resolution = note
-    case.resolved_at = utcnow()
-    states.transition(session, case, "resolved", actor=actor, action="resolved", note=note)
-    _after_resolve(session, case)
-    return case
-
-
-def _after_resolve(session: Session, case: Case) -> None:
-    """In the resolution's transaction: the reply to the resident and the callback (回访) task."""
-    from dispatch.callbacks.flows import case_resolved  # late: callbacks and notifications import dispatching
-    from dispatch.notifications.flows import reply_to_resident
-
-    reply_to_resident(session, case)
-    case_resolved(session, case)
-
-
-def forward(session: Session, case_id: int, department_id: int, actor: str, note: str | None) -> Case:
-    from dispatch.departments.models import Department
-
-    case = cases.get(session, case_id, lock=True)
-    if session.get(Department, department_id) is None:
-        raise not_found("部门", "Department", code="department_not_found", id=department_id)
-    states.check(case, "forwarded")
-    freed = _leave_member(session, case)
-    case.department_id = department_id
-    states.transition(
-        session,
-        case,
-        "forwarded",
-        actor=actor,
-        action="forwarded",
-        note=note,
-        data={"department_id": department_id},
-        notify=freed,
-    )
-    return case
-
-
-def cancel(session: Session, case: Case, actor: str, note: str | None, data: dict | None = None) -> Case:
-    """Cancel ``case`` (locked by the caller), e.g. closed on the 12345 platform; frees the member's slot."""
-    states.check(case, "cancelled")
-    freed = _leave_member(session, case)
-    states.transition(session, case, "cancelled", actor=actor, action="cancelled", note=note, data=data, notify=freed)
-    return case
-
-
-def merge(session: Session, case_id: int, into_id: int, actor: str) -> Case:
-    if case_id == into_id:
-        raise AppError("merge_into_self", "不能合并到自身", "A case cannot be merged into itself", status=422)
-    target = cases.get(session, into_id)
-    if target.status in ("merged", "cancelled"):
-        raise Conflict("merge_target_closed", "目标案件已合并或撤销", "The target case is merged or cancelled")
-    case = cases.get(session, case_id, lock=True)
-    states.check(case, "merged")
-    freed = _leave_member(session, case)
-    case.merged_into_id = into_id
-    states.transition(session, case, "merged", actor=actor, action="merged", data={"into_id": into_id}, notify=freed)
-    return case
-
-
-def rate(
-    session: Session, case: Case, score: str, comment: str | None, *, actor: str = "resident", channel: str = "online"
-) -> Case:
-    """The resident's satisfaction score: satisfied/basically → closed, dissatisfied → reopened.
-
-    ``channel`` is "online" (the tracking page) or "callback" (an operator's phone call, ``actor`` the operator).
-    """
-    to_status = "reopened" if score == "dissatisfied" else "closed"
-    if case.status not in ("resolved", "forwarded"):
-        raise Conflict(
-            "not_rateable", "案件尚未办结，暂不能评价", "The case is not resolved yet", status_from=case.status
-        )
-    case.rating = score
-    case.rating_comment = comment
-    case.rated_at = utcnow()
-    if to_status == "closed":
-        case.closed_at = case.rated_at
-    data = {"score": score, "channel": channel}
-    states.transition(session, case, to_status, actor=actor, action="rated", note=comment, data=data)
-    from dispatch.callbacks.flows import case_rated  # late: callbacks import dispatching
-
-    case_rated(session, case)  # its open callback tasks are cancelled: the resident has answered
-    return case
-
-
-def rate_tracked(session: Session, tracking_no: str, secret: str, score: str, comment: str | None) -> Case:
-    """The resident's rating through the tracking page (API or plain form): the secret opens the case, which
-    is locked while it is rated."""
-    case = cases.by_tracking_no(session, tracking_no, secret)
-    return rate(session, cases.get(session, case.id, lock=True), score, comment)
-
-
 def candidates(session: Session, case: Case, limit: int = 5) -> list[dict]:
     """The members the rule would consider for ``case``, nearest first, for an operator's manual choice.
 
     Same filters as the dispatcher (duty, capacity, category, area, radius), computed from the database;
     members already offered this case are included and flagged, since an operator may still choose them.
     """
-    from dispatch.geo import haversine_m
-    from dispatch.members.service import loads, point_positions
-
     if case.lat is None or case.lon is None:
         return []
     radius = get_settings().dispatch_radius_km * 1000

@@ -9,13 +9,14 @@ import logging
 import os
 import threading
 from collections.abc import Callable
+from typing import get_args
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from dispatch.cases import files, states
+from dispatch.cases import files, handling, states
 from dispatch.cases import service as cases
-from dispatch.cases.models import Case
+from dispatch.cases.models import Case, Channel
 from dispatch.cases.service import NewAttachment, NewCase
 from dispatch.cases.states import OPEN_STATUSES
 from dispatch.config import get_settings
@@ -30,6 +31,7 @@ from dispatch.points.models import Point
 from dispatch.regions import reference
 
 log = logging.getLogger(__name__)
+metrics.show_channels(get_args(Channel))
 
 
 OnCreated = Callable[[Session, Case], bool]
@@ -191,7 +193,7 @@ def _write_together(batch: list[_Pending]) -> None:
             dispatch = [i.draft.case for i in fresh if i.on_created is None or i.on_created(session, i.draft.case)]
             if session.new or session.dirty:
                 session.flush()  # what on_created added comes before the dispatch's trail
-            offer_many(session, dispatch, defer=True)
+            offer_many(session, dispatch, defer=True, fresh=True)
             session.commit()
         except IntegrityError:
             # the unique external id: a re-send racing in another process won; alone, read its case
@@ -459,11 +461,9 @@ def submit_hotline(new: NewCase, version: int = 0, platform_status: str = "open"
 
 
 def _close(session: Session, case: Case, actor: str, version: int) -> None:
-    from dispatch.dispatching.service import cancel
-
     note = "12345 平台已关闭工单 / closed on the 12345 platform"
     if case.status in OPEN_STATUSES:
-        cancel(session, case, actor, note, data={"version": version})
+        handling.cancel(session, case, actor, note, data={"version": version})
     elif case.status in ("resolved", "forwarded"):
         states.transition(session, case, "closed", actor=actor, action="platform_closed", note=note)
 

@@ -6,15 +6,12 @@ import logging
 import threading
 
 from redis.exceptions import RedisError
-from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from dispatch.cases.models import Case
-from dispatch.cases.service import validate_category
-from dispatch.cases.states import HOLDS_SLOT
+from dispatch.cases.service import mask_phone, validate_category
 from dispatch.db import after_commit, utcnow
-from dispatch.dispatching.locator import MemberState, get_locator
-from dispatch.dispatching.models import Offer
+from dispatch.dispatching.availability import all_states, loads, member_state, point_positions
+from dispatch.dispatching.locator import get_locator
 from dispatch.errors import AppError, not_found
 from dispatch.events.service import emit
 from dispatch.members.models import Member, MemberIn, MemberPatch
@@ -25,46 +22,6 @@ from dispatch.regions.service import validate_location
 log = logging.getLogger(__name__)
 _unsynced: set[int] = set()
 _unsynced_lock = threading.Lock()
-
-
-def loads(session: Session, member_ids: list[int] | None = None) -> dict[int, int]:
-    """Open offers + assigned + in-progress cases per member, counted in the database."""
-    offers = select(Offer.member_id, func.count()).where(Offer.state == "open").group_by(Offer.member_id)
-    held = (
-        select(Case.assignee_id, func.count())
-        .where(col(Case.status).in_(HOLDS_SLOT), col(Case.assignee_id).is_not(None))
-        .group_by(Case.assignee_id)
-    )
-    if member_ids is not None:
-        offers = offers.where(col(Offer.member_id).in_(member_ids))
-        held = held.where(col(Case.assignee_id).in_(member_ids))
-    out: dict[int, int] = {}
-    for stmt in (offers, held):
-        for member_id, n in session.exec(stmt).all():
-            out[member_id] = out.get(member_id, 0) + n
-    return out
-
-
-def _state(m: Member, point_pos: dict[int, tuple[float, float]], load: int) -> MemberState:
-    lat, lon = m.lat, m.lon
-    if (lat is None or lon is None) and m.point_id in point_pos:
-        lat, lon = point_pos[m.point_id]
-    return MemberState(m.id, lat, lon, m.capacity, load, list(m.categories), m.on_duty, m.level, m.town_code)
-
-
-def point_positions(session: Session, point_ids: set[int]) -> dict[int, tuple[float, float]]:
-    if not point_ids:
-        return {}
-    rows = session.exec(select(Point.id, Point.lat, Point.lon).where(col(Point.id).in_(point_ids))).all()
-    return {pid: (lat, lon) for pid, lat, lon in rows}
-
-
-def all_states(session: Session) -> list[MemberState]:
-    """Every member as the locator holds it (position, capacity, load, fields, duty), read from the database."""
-    members = list(session.exec(select(Member)).all())
-    load = loads(session)
-    pos = point_positions(session, {m.point_id for m in members if m.point_id})
-    return [_state(m, pos, load.get(m.id, 0)) for m in members]
 
 
 def rebuild_locator(session: Session) -> int:
@@ -101,7 +58,7 @@ def sync_members(session: Session, member_ids: list[int]) -> None:
     load = loads(session, member_ids)
     locator = get_locator()
     for m in members:
-        locator.sync(_state(m, pos, load.get(m.id, 0)), set_load=True)
+        locator.sync(member_state(m, pos, load.get(m.id, 0)), set_load=True)
 
 
 def _sync_after_commit(session: Session, member_id: int) -> None:
@@ -251,7 +208,6 @@ def search(
 
 
 def view(member: Member, load: int, *, reveal_phone: bool) -> dict:
-    from dispatch.cases.service import mask_phone
 
     out = member.model_dump()
     out["categories"] = list(member.categories)

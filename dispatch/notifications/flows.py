@@ -9,6 +9,7 @@ from sqlmodel import Session
 
 from dispatch.broker import schedule
 from dispatch.cases.models import Case
+from dispatch.cases.states import Move
 from dispatch.config import get_settings
 from dispatch.db import after_commit, get_engine
 from dispatch.notifications import service
@@ -26,8 +27,14 @@ def schedule_send(notification_id: int, at: datetime, attempt: int) -> bool:
     return schedule(at, "workers.jobs.send_notification", notification_id, job_id=job_id(notification_id, attempt))
 
 
-def reply_to_resident(session: Session, case: Case) -> None:
-    """At resolution, in its transaction: the reply rows; their jobs are enqueued once it commits."""
+def reply_to_residents(session: Session, moves: list[Move]) -> None:
+    """Subscribed to resolutions, whichever door they came through: in the resolution's transaction, the reply
+    rows; their jobs are enqueued once it commits."""
+    for m in moves:
+        _reply(session, m.case)
+
+
+def _reply(session: Session, case: Case) -> None:
     rows = service.queue_reply(session, case)
     planned = [(r.id, r.next_attempt_at) for r in rows]
     if planned:

@@ -156,28 +156,34 @@ def test_photos_history_and_reopen_reason_on_a_phone_in_both_languages(api, page
     expect(done.locator("dt").first).to_have_text("Result")
     page.locator("#lang-switch").click()
 
-    # the resident is not satisfied: the case comes back as reopened, with the resident's reason on its card
+    # the resident is not satisfied: the case comes back to its member as an offer, with the resident's reason
     res = api.post(
         f"/api/track/{case['tracking_no']}/rating",
         json={"secret": case["secret"], "score": "dissatisfied", "comment": REASON},
     )
-    assert res.json().get("status") == "reopened", res.text
-    again = page.locator(f"#active [data-case-id='{case['id']}']")
+    assert res.json().get("status") == "offered", res.text
+    again = page.locator(f"#offers [data-case-id='{case['id']}']")
     expect(again).to_be_visible()
-    expect(again.locator(".status-pill")).to_have_text("重办")
     reopen = again.locator(".reopen")
     expect(reopen).to_contain_text("重办原因")
     expect(reopen.locator(".reopen-note")).to_have_text(REASON)
     expect(reopen).to_contain_text("不满意")
     expect(reopen).to_contain_text("居民")
-    expect(again.locator(".progress-form")).to_have_count(0)  # no form that the server would refuse
+    expect(again.locator(".progress-form")).to_have_count(0)  # an offer: signed for first
     expect(done).to_have_count(0)  # no longer resolved
     _both(page, shots, "reopened")
     page.locator("#lang-switch").click()
     expect(reopen).to_contain_text("Why it was reopened")
     expect(reopen).to_contain_text("Dissatisfied")
     expect(reopen).to_contain_text("Resident")
-    expect(again.locator(".status-pill")).to_have_text("Reopened")
+    page.locator("#lang-switch").click()
+    # signed for again, it is theirs to continue: the reason stays on the card, with the forms to report
+    again.get_by_role("button", name="签收").click()
+    taken = page.locator(f"#active [data-case-id='{case['id']}']")
+    expect(taken.locator(".reopen-note")).to_have_text(REASON)
+    expect(taken.locator(".status-pill")).to_have_text("已签收")
+    expect(taken.locator(".progress-form")).to_have_count(1)
+    page.locator("#lang-switch").click()
     assert _chinese_in_chrome(page) == []
     page.reload()  # English is remembered, and the first screen is English too
     expect(page.locator("#active .reopen")).to_contain_text("Why it was reopened")

@@ -83,14 +83,16 @@ def test_resident_reports_follows_and_rates(api, pages, shots):
     form.get_by_label("意见（选填）").fill("栏杆还是晃")
     form.get_by_role("button", name="提交评价").click()
     expect(page.locator("#rating-result")).to_contain_text("已重新办理")
-    expect(page.locator("#status")).to_have_text("重办")
+    expect(page.locator("#status")).to_have_text("已派待签")  # reopened, and sent to its member again at once
+    expect(page.locator("#timeline li").first).to_contain_text("已派发给委员")
+    expect(page.locator("#timeline li").nth(1)).to_contain_text("已评价")
     expect(form).to_be_hidden()
     shots(page, "track-reopened")
-    assert api.get(f"/api/track/{tracking}", params={"secret": secret}).json()["status"] == "reopened"
+    assert api.get(f"/api/track/{tracking}", params={"secret": secret}).json()["status"] == "offered"
 
     # the English switch
     page.locator("#lang-switch").click()
-    expect(page.locator("#status")).to_have_text("Reopened")
+    expect(page.locator("#status")).to_have_text("Offered")
     expect(page.locator("#rating-result")).to_contain_text("Reopened")
     shots(page, "track-english")
 

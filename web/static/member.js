@@ -430,16 +430,24 @@
       navigator.permissions.query({ name: "geolocation" }).then((s) => { if (s.state === "granted") locate().catch(() => {}); }).catch(() => {});
     }
     await load();
-    let timer = null;
+    let timer = null, historyStale = false;
     SL.live("/ws/member", (ev) => {
       if (!ev || !ev.type || !ev.type.startsWith("case.")) return;
       const c = ev.case || {};
-      if (ev.type === "case.offered" && c.offered_to === mid && !seen.has(c.id)) {
+      // a new offer, or an old case offered again (reopened by the resident): alert either way
+      const offeredNow = cases.some((x) => x.id === c.id && x.status === "offered" && x.offered_to === mid);
+      if (ev.type === "case.offered" && c.offered_to === mid && !offeredNow) {
+        seen.delete(c.id);
         unseen.add(c.id);
         if (navigator.vibrate) navigator.vibrate(200);
       }
+      // one reload for a burst of events; the history too if any of them took a case in or out of it
+      if (/resolved|rated|status_changed/.test(ev.type)) historyStale = true;
       clearTimeout(timer);
-      timer = setTimeout(() => { load(); if (/resolved|rated|status_changed/.test(ev.type)) refreshHistory(); }, 150);
+      timer = setTimeout(() => {
+        load();
+        if (historyStale) { historyStale = false; refreshHistory(); }
+      }, 150);
     }, (ok) => {
       const s = $("live-state");
       s.dataset.i18n = ok ? "m.live.on" : "m.live.off";

@@ -274,7 +274,7 @@
       const score = rated || data.rating;
       if (score && data.status !== "resolved") {
         res.textContent = SL.t("t.rated") + SL.t("score." + score, score) +
-          (data.status === "reopened" ? " · " + SL.t("t.reopened") : "");
+          (score === "dissatisfied" ? " · " + SL.t("t.reopened") : "");   // reopened: handled again
         res.hidden = false;
       } else res.hidden = true;
     }

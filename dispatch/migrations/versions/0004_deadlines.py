@@ -98,7 +98,7 @@ def upgrade() -> None:
 
     # seeds: the shipped defaults (the code's copy is what an empty table falls back to)
     from dispatch.deadlines.calendar import read_csv
-    from dispatch.deadlines.service import default_policy_rows
+    from dispatch.deadlines.policy import default_policy_rows
 
     now = datetime.now(UTC)
     if op.get_bind().dialect.name == "sqlite":
