@@ -55,8 +55,11 @@ test-services: $(STAMP) provision
 	@echo "PostgreSQL: $$SHANGLIANG_DATABASE_URL  Redis: $$SHANGLIANG_REDIS_URL"
 	$(PYTEST)
 
+# ruff; the layers contract (.importlinter: no lower layer imports a higher one, docs/architecture.md); mypy.
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 # `make bench`: every benchmark at its --quick size (minutes; checks the scripts, figures not comparable).
 # `make bench-full`: the sizes of docs/benchmarks.md (over an hour; on a quiet machine). Both need PostgreSQL

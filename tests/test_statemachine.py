@@ -9,6 +9,7 @@ import pytest
 from dispatch.analysis.service import MOVES as HOTSPOT_MOVES
 from dispatch.callbacks.service import MOVES as CALLBACK_MOVES
 from dispatch.errors import Conflict
+from dispatch.notifications.service import MOVES as NOTIFICATION_MOVES
 
 
 @pytest.mark.parametrize(
@@ -16,6 +17,7 @@ from dispatch.errors import Conflict
     [
         (CALLBACK_MOVES, ("open", "claimed"), ("done", "claimed")),  # a done callback is not claimed again
         (HOTSPOT_MOVES, ("open", "dismissed"), ("topic", "open")),  # a hotspot made a topic does not reopen
+        (NOTIFICATION_MOVES, ("sending", "pending"), ("sent", "pending")),  # a sent reply is never sent again
     ],
 )
 def test_a_move_is_made_only_when_its_machine_lists_it(machine, legal, illegal):

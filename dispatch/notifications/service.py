@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, update
 from sqlmodel import Session, col, select
 
 from dispatch.cases.models import Case
@@ -18,8 +18,21 @@ from dispatch.config import get_settings
 from dispatch.db import utcnow
 from dispatch.notifications.backends import Message, mask_recipient
 from dispatch.notifications.models import Notification
+from dispatch.statemachine import Transitions
 
 MAX_BACKOFF_S = 3600.0
+MOVES = Transitions(
+    {"pending": {"sending"}, "sending": {"sent", "pending", "failed"}, "sent": set(), "failed": set()},
+    "通知",
+    "notification",
+)
+
+
+def _moving(from_status: str, to_status: str) -> tuple[ColumnElement[bool], dict[str, str]]:
+    """The WHERE and SET of a conditional UPDATE that makes the move (checked against ``MOVES``): a row
+    changes only if it is still in ``from_status``, so two senders cannot both make it."""
+    MOVES.check(from_status, to_status)
+    return col(Notification.status) == from_status, {"status": to_status}
 
 
 def tracking_url(case: Case) -> str:
@@ -94,14 +107,11 @@ def queue_reply(session: Session, case: Case) -> list[Notification]:
 
 def claim(session: Session, notification_id: int, at: datetime) -> Message | None:
     """pending (and due) → sending, attempts + 1, in one conditional UPDATE; the message to send, or None."""
+    still, moved = _moving("pending", "sending")
     result = session.execute(
         update(Notification)
-        .where(
-            col(Notification.id) == notification_id,
-            col(Notification.status) == "pending",
-            col(Notification.next_attempt_at) <= at,
-        )
-        .values(status="sending", attempts=Notification.attempts + 1, claimed_at=at)
+        .where(col(Notification.id) == notification_id, still, col(Notification.next_attempt_at) <= at)
+        .values(**moved, attempts=Notification.attempts + 1, claimed_at=at)
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
@@ -115,10 +125,11 @@ def backoff(attempts: int) -> float:
 
 
 def record_sent(session: Session, notification_id: int, provider_id: str, at: datetime) -> None:
+    still, moved = _moving("sending", "sent")
     session.execute(
         update(Notification)
-        .where(col(Notification.id) == notification_id, col(Notification.status) == "sending")
-        .values(status="sent", provider_id=provider_id[:256], sent_at=at, last_error=None)
+        .where(col(Notification.id) == notification_id, still)
+        .values(**moved, provider_id=provider_id[:256], sent_at=at, last_error=None)
         .execution_options(synchronize_session=False)
     )
 
@@ -130,10 +141,12 @@ def record_failure(session: Session, notification_id: int, error: str, at: datet
         return None
     row.last_error = error[:2000]
     if row.attempts >= get_settings().notify_max_attempts:
-        row.status, retry_at = "failed", None
+        MOVES.move(row, "failed")
+        retry_at = None
     else:
         retry_at = at + timedelta(seconds=backoff(row.attempts))
-        row.status, row.next_attempt_at = "pending", retry_at
+        MOVES.move(row, "pending")
+        row.next_attempt_at = retry_at
     session.add(row)
     return retry_at
 
@@ -145,13 +158,14 @@ def lease_s() -> float:
 
 def release_stale(session: Session, at: datetime) -> int:
     """Rows stuck in ``sending`` past the lease go back to pending (their attempt counts as failed)."""
-    expired = (col(Notification.status) == "sending", col(Notification.claimed_at) < at - timedelta(seconds=lease_s()))
+    still, moved = _moving("sending", "pending")
+    expired = (still, col(Notification.claimed_at) < at - timedelta(seconds=lease_s()))
     if session.exec(select(Notification.id).where(*expired).limit(1)).first() is None:
         return 0  # the common case: a read, no write lock
     result = session.execute(
         update(Notification)
         .where(*expired)
-        .values(status="pending", next_attempt_at=at, last_error="sender lost mid-send (lease expired)")
+        .values(**moved, next_attempt_at=at, last_error="sender lost mid-send (lease expired)")
         .execution_options(synchronize_session=False)
     )
     return result.rowcount or 0
