@@ -9,6 +9,7 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -16,6 +17,7 @@ from sqlmodel import Session
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from dispatch import clock
 from dispatch.auth.service import create_api_key, create_user
 from dispatch.db import get_engine
 
@@ -180,3 +182,21 @@ def signed_in(server, username: str) -> Iterator[httpx.Client]:
         res = client.post("/login", data={"username": username, "password": PASSWORD})
         assert res.status_code == 303, res.text
         yield client
+
+
+class Clock:
+    """The frozen ``dispatch.clock``: ``at`` is its "now"; set it to move time."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at.astimezone(UTC)
+
+
+def freeze_clock(monkeypatch, at: datetime) -> Clock:
+    """Freeze the one clock of the rules (ladder, callbacks, sends) at ``at`` for this test; the server runs in
+    this process, so it sees the same time."""
+    frozen = Clock(at)
+    monkeypatch.setattr(clock, "now", frozen)
+    return frozen

@@ -8,10 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from helpers import auth, board, capture_jobs, create_member, recv_until, user_token
+from helpers import Clock, auth, board, capture_jobs, create_member, freeze_clock, recv_until, user_token
 
 from dispatch.callbacks import flows
-from dispatch.callbacks import service as callbacks
 from workers import jobs
 
 PHONE = "13912345678"
@@ -19,19 +18,9 @@ REPLY = "已清理堵塞的雨水管道，积水已排净"
 NO_SWEEP = pytest.mark.settings(sweep_interval_s=3600)  # the server's own sweeper stays out of the way
 
 
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at.astimezone(UTC)
-
-
 @pytest.fixture
 def clock(monkeypatch) -> Clock:
-    c = Clock(datetime.now(UTC))
-    monkeypatch.setattr(callbacks, "clock", c)
-    return c
+    return freeze_clock(monkeypatch, datetime.now(UTC))
 
 
 @pytest.fixture

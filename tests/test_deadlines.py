@@ -1,6 +1,6 @@
 """Deadlines: the working-day calendar, the policy, extensions (延期) and the escalation ladder, with a frozen clock.
 
-The clock is ``dispatch.deadlines.service.clock`` (monkeypatched; the server runs in this process). Scheduling is
+The clock is ``dispatch.clock.now``, frozen by ``helpers.freeze_clock`` (the server runs in this process). Scheduling is
 captured instead of enqueued in the ladder tests, so the test decides which job runs and which one is "lost" (the
 worker was killed); the last test lets the real RQ worker run the jobs.
 """
@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from helpers import api_key, auth, board, capture_jobs, create_member, recv_until, user_token
+from helpers import Clock, api_key, auth, board, capture_jobs, create_member, freeze_clock, recv_until, user_token
 from sqlmodel import Session
 
 from dispatch.deadlines import flows, policy
@@ -39,19 +39,9 @@ def same(a: str | None, b: datetime) -> bool:
     return a is not None and datetime.fromisoformat(a.replace("Z", "+00:00")) == b
 
 
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.at = at
-
-    def __call__(self) -> datetime:
-        return self.at.astimezone(UTC)
-
-
 @pytest.fixture
 def clock(monkeypatch) -> Clock:
-    c = Clock(local(2026, 9, 30, 16, 0))
-    monkeypatch.setattr(deadlines, "clock", c)
-    return c
+    return freeze_clock(monkeypatch, local(2026, 9, 30, 16, 0))
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-from helpers import api_key, auth, capture_jobs, create_member, user_token
+from helpers import api_key, auth, capture_jobs, create_member, freeze_clock, user_token
 
 from dispatch.intake import service
 
@@ -177,6 +177,6 @@ def test_a_group_shares_its_jobs_and_each_case_is_still_handled_on_its_own(api, 
     after = [case(c) for c in group]
     assert {c["status"] for c in after} == {"offered"} and {c["offered_to"] for c in after} == {other["id"]}
 
-    monkeypatch.setattr(deadlines, "clock", lambda: at + timedelta(seconds=1))
+    freeze_clock(monkeypatch, at + timedelta(seconds=1))
     assert jobs.ladder_step(*args) == ["reminder"] * 3  # each case's own step, fired once
     assert jobs.ladder_step(*args) == []

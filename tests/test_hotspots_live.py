@@ -13,6 +13,7 @@ import pytest
 from conftest import SERVICES
 from helpers import api_key, auth, board, create_member, recv, recv_until, user_token
 
+from dispatch import clock
 from dispatch.analysis import flows
 
 DRAIN = [
@@ -254,8 +255,8 @@ def test_a_long_detection_never_holds_up_an_offer_timeout(api, server, monkeypat
 def test_a_long_detection_holds_the_next_one_back_so_it_keeps_to_a_fifth_of_a_core(api, server, monkeypatch):
     """Under continuous intake a detection that took d seconds is followed by the next one no sooner than 4 d
     later (the detection runs at most a fifth of the time), instead of back to back."""
-    clock = iter([100.0, 103.0])  # the run takes 3 s
-    monkeypatch.setattr(flows, "_clock", lambda: next(clock))
+    ticks = iter([100.0, 103.0])  # the run takes 3 s
+    monkeypatch.setattr(clock, "monotonic", lambda: next(ticks))
     monkeypatch.setattr(flows, "detect", lambda: {})
     scheduled: list = []
     monkeypatch.setattr(flows, "schedule", lambda at, job, *a, job_id, analysis: scheduled.append(at) or True)
@@ -272,8 +273,8 @@ def test_a_long_detection_holds_the_next_one_back_so_it_keeps_to_a_fifth_of_a_co
 def test_a_detection_asked_for_during_a_run_waits_out_that_runs_hold_back(api, server, monkeypatch):
     """A case committed during a 3 s detection schedules the next one for a second later, before the run knows
     how long it takes; when that job comes due it must not detect, but move itself to the hold-back's end."""
-    clock = iter([100.0, 103.0])  # the run takes 3 s
-    monkeypatch.setattr(flows, "_clock", lambda: next(clock))
+    ticks = iter([100.0, 103.0])  # the run takes 3 s
+    monkeypatch.setattr(clock, "monotonic", lambda: next(ticks))
     scheduled: list = []
     monkeypatch.setattr(flows, "schedule", lambda at, job, *a, job_id, analysis: scheduled.append(at) or True)
     runs: list = []

@@ -6,11 +6,11 @@ As in tests/test_deadlines.py the deadline clock is frozen and ladder jobs are c
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from helpers import api_key, auth, board, capture_jobs, create_member, recv_until, user_token
+from helpers import api_key, auth, board, capture_jobs, create_member, freeze_clock, recv_until, user_token
 
 from dispatch.deadlines import service as deadlines
 
@@ -29,7 +29,7 @@ def same(a: str | None, b: datetime) -> bool:
 @pytest.fixture
 def frozen(monkeypatch) -> list[tuple]:
     """The deadline clock at Wednesday 2026-09-30 16:00 (Beijing); ladder jobs captured, not enqueued."""
-    monkeypatch.setattr(deadlines, "clock", lambda: local(2026, 9, 30, 16).astimezone(UTC))
+    freeze_clock(monkeypatch, local(2026, 9, 30, 16))
     return capture_jobs(monkeypatch, deadlines.LADDER_JOB)
 
 

@@ -30,6 +30,7 @@ from typing import Any
 from redis.exceptions import RedisError
 from sqlmodel import Session
 
+from dispatch import clock
 from dispatch.analysis import service
 from dispatch.broker import get_broker, schedule
 from dispatch.cases.states import Move
@@ -42,7 +43,6 @@ DEBOUNCE_S = 1.0
 PENDING_TTL_S = 120  # a marker whose job never ran stops blocking new asks after this
 NOT_BEFORE_KEY = "shangliang:hotspots:not_before"  # epoch seconds: no detection starts earlier
 DUTY = 0.2  # under continuous intake, detection keeps at most this share of one core busy
-_clock = time.monotonic  # how long a detection took (a test sets it)
 _FLAG = "hotspots_requested"
 
 
@@ -148,9 +148,9 @@ def run_detection() -> dict:
         if held > 0:
             schedule_detection(held)
             return {"held_back_s": round(held, 3)}
-    started = _clock()
+    started = clock.monotonic()
     result = detect()
-    took = _clock() - started
+    took = clock.monotonic() - started
     with contextlib.suppress(RedisError):
         rest = took * (1 / DUTY - 1)
         get_broker().r.set(NOT_BEFORE_KEY, f"{time.time() + rest:.3f}", ex=max(1, int(rest) + 1))

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
+from dispatch import clock
 from dispatch.broker import schedule
 from dispatch.callbacks import service
 from dispatch.cases.models import Case
@@ -55,7 +56,7 @@ def run_unrated_check(case_id: int) -> bool:
 
 def sweep_callbacks(limit: int = 100) -> int:
     """The safety net for lost jobs: unrated tasks that are due and missing; stale open tasks cancelled."""
-    at = service.clock()
+    at = clock.now()
     with Session(get_engine()) as session:
         service.cancel_stale(session)
         session.commit()

@@ -9,7 +9,7 @@ Rules (docs/notifications.md), for cases with the resident's phone number:
 - a rating (by the resident online, or by phone through another task) cancels the case's open tasks; so does
   any other move out of the resolution (``case_changed``: e.g. closed on the 12345 platform).
 
-``clock`` is the "now" of the unrated rule; tests replace it (``monkeypatch.setattr(service, "clock", ...)``).
+"Now" of the unrated rule is ``dispatch.clock.now`` (tests freeze it).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from sqlalchemy import and_, exists, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from dispatch import clock
 from dispatch.callbacks.models import OPEN_STATUSES, CallbackTask, CompleteIn
 from dispatch.cases import handling, states
 from dispatch.cases import service as cases
@@ -42,10 +43,6 @@ MOVES = Transitions(
     "回访任务",
     "callback task",
 )
-
-
-def clock() -> datetime:
-    return utcnow()
 
 
 # ---- the script (回访话术) ------------------------------------------------------------------------------
@@ -186,7 +183,7 @@ def ensure_unrated(session: Session, case_id: int, at: datetime | None = None) -
 
     Under the case's row lock (and the unique round), so a job and sweepers racing create exactly one.
     """
-    at = at or clock()
+    at = at or clock.now()
     case = session.get(Case, case_id, with_for_update=True, populate_existing=True)
     if case is None or case.status != "resolved" or case.resolved_at is None or not callable(case):
         return None  # rated (closed / reopened), moved on, or nobody to call

@@ -2,29 +2,25 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
-import os
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, create_engine, func, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import String, func
 from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.pool import NullPool
 from sqlmodel import Session, col, select
 
 from dispatch import validation
 from dispatch.cases import files, states, taxonomy
 from dispatch.cases.models import REQUEST_KINDS, Attachment, Case, CaseCardOut, CaseEvent
 from dispatch.config import get_settings
-from dispatch.db import insert_rows, nextvals, utcnow
+from dispatch.db import insert_rows, utcnow
 from dispatch.deadlines import policy
 from dispatch.errors import AppError, NotFound, not_found
+from dispatch.infra import randompool, sequences
 from dispatch.localtime import SHANGHAI
 from dispatch.regions import reference
 from dispatch.regions.service import validate_location
@@ -86,30 +82,9 @@ def mask_phone(phone: str | None) -> str | None:
     return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
 
 
-class _RandomPool:
-    """Bytes from ``os.urandom``, drawn 4 KiB at a time: a case's secret without a getrandom call of its own
-    (each gives up the GIL, and a busy group writer waits to get it back). Each byte is used once; a forked
-    child starts its own pool."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.buffer = b""
-
-    def take(self, n: int) -> bytes:
-        with self.lock:
-            if len(self.buffer) < n:
-                self.buffer = os.urandom(4096)
-            out, self.buffer = self.buffer[:n], self.buffer[n:]
-            return out
-
-
-_pool = _RandomPool()
-os.register_at_fork(after_in_child=lambda: globals().update(_pool=_RandomPool()))
-
-
 def _token() -> str:
-    """A resident's secret: 12 random bytes, URL-safe base64 (as ``secrets.token_urlsafe(12)``)."""
-    return base64.urlsafe_b64encode(_pool.take(12)).rstrip(b"=").decode()
+    """A resident's secret: 12 random bytes, URL-safe base64 (from the process's pool of random bytes)."""
+    return randompool.token_urlsafe(12)
 
 
 def hash_secret(secret: str) -> str:
@@ -158,59 +133,6 @@ def validate_request_kind(kind: str | None) -> str | None:
 # ---- creation ----------------------------------------------------------------------------------------
 
 
-_known_sequences: set[tuple[str, str]] = set()  # (database, sequence) pairs known to exist
-_sequence_lock = threading.Lock()
-
-
-def _ensure_day_sequence(bind: Any, name: str, day: str) -> None:
-    """Create the day's sequence once, outside the caller's transaction (own connection, autocommit).
-
-    It continues from the day's ``tracking_counter`` row when one exists (numbers issued by the row counter),
-    and is owned by ``tracking_counter.last`` so that ``TRUNCATE ... RESTART IDENTITY`` restarts it too.
-    """
-    engine = create_engine(bind.url, poolclass=NullPool)  # not the app's pool: every pooled connection may be busy
-    try:
-        with engine.connect() as conn:
-            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
-            if conn.execute(text("SELECT to_regclass(:n)"), {"n": name}).scalar() is not None:
-                return
-            last = conn.execute(text("SELECT last FROM tracking_counter WHERE day = :d"), {"d": day}).scalar() or 0
-            try:
-                start = int(last) + 1
-                conn.execute(text(f"CREATE SEQUENCE IF NOT EXISTS {name} START {start} OWNED BY tracking_counter.last"))
-            except DBAPIError:  # another process created it at the same moment
-                if conn.execute(text("SELECT to_regclass(:n)"), {"n": name}).scalar() is None:
-                    raise
-    finally:
-        engine.dispose()
-
-
-def _take_numbers(session: Session, day: str, n: int) -> list[int]:
-    """``n`` numbers of the day's series, in order.
-
-    PostgreSQL: one sequence per day (``nextval`` takes no lock, so concurrent intakes never wait on each
-    other; a rolled-back intake leaves a gap). SQLite serialises writers anyway: a counter row per day.
-    """
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
-        name = f"tracking_no_{day}"
-        key = (bind.url.render_as_string(hide_password=True), name)
-        if key not in _known_sequences:
-            with _sequence_lock:
-                if key not in _known_sequences:
-                    _ensure_day_sequence(bind, name, day)
-                    _known_sequences.add(key)
-        return nextvals(session, name, n)
-    last = session.execute(
-        text(
-            "INSERT INTO tracking_counter (day, last) VALUES (:day, :n) "
-            "ON CONFLICT (day) DO UPDATE SET last = tracking_counter.last + :n RETURNING last"
-        ),
-        {"day": day, "n": n},
-    ).scalar_one()
-    return list(range(last - n + 1, last + 1))
-
-
 def _day(when: datetime) -> str:
     return when.astimezone(SHANGHAI).strftime("%Y%m%d")
 
@@ -218,7 +140,8 @@ def _day(when: datetime) -> str:
 def tracking_numbers(session: Session, when: datetime, n: int) -> list[str]:
     """``n`` tracking numbers YD{Shanghai day}-{nnnn} in one statement, numbered from 0001 each day."""
     day = _day(when)
-    return [f"{TRACKING_PREFIX}{day}-{k:04d}" for k in _take_numbers(session, day, n)]
+    numbers = sequences.take(session, "tracking_no", day, n, counter_table="tracking_counter")
+    return [f"{TRACKING_PREFIX}{day}-{k:04d}" for k in numbers]
 
 
 @dataclass

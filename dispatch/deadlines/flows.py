@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from sqlmodel import Session
 
+from dispatch import clock
 from dispatch.broker import run_each
 from dispatch.cases.states import Move
 from dispatch.config import get_settings
@@ -42,7 +43,7 @@ def schedule_next(session: Session, case_id: int, current: str | None = None) ->
     if nxt is None:
         return False
     step, at = nxt
-    now = service.now()
+    now = clock.now()
     if step == current and at - now <= timedelta(seconds=1):
         at = max(at, now) + timedelta(seconds=1)
     return service.schedule_step(case_id, step, at)
@@ -61,7 +62,7 @@ def run_ladder_step(case_id: int, step: str | None = None) -> list[str]:
     """The job: fire every step of the case that is due now, in order (``step`` names the one it was for),
     then schedule the job of the next pending step (only one job per case is scheduled at a time)."""
     with Session(get_engine(), expire_on_commit=False) as session:
-        fired = service.fire_due(session, case_id, service.now())
+        fired = service.fire_due(session, case_id, clock.now())
         session.commit()
         schedule_next(session, case_id, step)
         return fired
@@ -69,7 +70,7 @@ def run_ladder_step(case_id: int, step: str | None = None) -> list[str]:
 
 def sweep_ladder(limit: int = 200) -> int:
     """Fire steps overdue by more than the grace period (their job was lost: Redis down, worker killed)."""
-    at = service.now()
+    at = clock.now()
     late = at - timedelta(seconds=get_settings().ladder_sweep_grace_s)
     with Session(get_engine()) as session:
         case_ids = service.pending_due_cases(session, late, limit)

@@ -1,7 +1,7 @@
 """The escalation ladder (催办, yellow and red cards, 督办) on each case's deadlines, and extension requests (延期).
 The deadlines themselves come from ``deadlines.policy``.
 
-``clock`` is the "now" of everything here; tests replace it (``monkeypatch.setattr(service, "clock", ...)``).
+"Now" is ``dispatch.clock.now`` (tests freeze it).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from dispatch import clock
 from dispatch.broker import schedule, schedule_after_commit
 from dispatch.cases import service as cases
 from dispatch.cases import states
@@ -24,15 +25,6 @@ from dispatch.deadlines.calendar import Calendar
 from dispatch.deadlines.models import STEPS, CaseDeadline, ExtensionRequest, LadderStep
 from dispatch.errors import AppError, Conflict, Forbidden, not_found
 from dispatch.localtime import SHANGHAI
-
-
-def clock() -> datetime:
-    return utcnow()
-
-
-def now() -> datetime:
-    return clock()
-
 
 # ---- the ladder's jobs ------------------------------------------------------------------------------
 
@@ -174,7 +166,7 @@ def fire_due(session: Session, case_id: int, at: datetime | None = None) -> list
     Each step moves pending → fired (or skipped, when the case is no longer open) by one conditional UPDATE
     under the case's row lock: two workers, or a worker and the sweeper, cannot both fire it.
     """
-    at = at or now()
+    at = at or clock.now()
     case = session.get(Case, case_id, with_for_update=True)
     if case is None:
         return []

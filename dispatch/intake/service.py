@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import contextvars
 import logging
-import os
-import threading
 from collections.abc import Callable
 from typing import get_args
 
@@ -23,6 +18,7 @@ from dispatch.config import get_settings
 from dispatch.db import get_engine, utcnow
 from dispatch.dispatching.service import offer_many
 from dispatch.errors import AppError, database_unavailable
+from dispatch.infra import groupcommit
 from dispatch.intake.mailparse import Attachment as MailAttachment
 from dispatch.intake.mailparse import ParsedMail
 from dispatch.intake.models import HotlineOrder, Mailbox
@@ -38,88 +34,24 @@ OnCreated = Callable[[Session, Case], bool]
 MAX_BATCH = 64
 
 
-class _Pending:
-    """One intake waiting for its group's commit; ``waiter`` is how its caller is told (an Event for a
-    thread, a Future for a coroutine)."""
+class _Pending(groupcommit.Waiting):
+    """One intake waiting for its group's commit."""
 
-    __slots__ = ("new", "on_created", "waiter", "context", "draft", "result", "error")
+    __slots__ = ("new", "on_created", "draft")
 
-    def __init__(self, new: NewCase, on_created: OnCreated | None, waiter: threading.Event | asyncio.Future) -> None:
-        self.new, self.on_created, self.waiter = new, on_created, waiter
-        self.context = contextvars.copy_context()  # the caller's request id, for the logs and jobs of its group
+    def __init__(self, new: NewCase, on_created: OnCreated | None) -> None:
+        super().__init__()
+        self.new, self.on_created = new, on_created
         self.draft: cases.Draft | None = None
-        self.result: tuple[Case, str | None, bool] | None = None
-        self.error: BaseException | None = None
-
-    def outcome(self) -> tuple[Case, str | None, bool]:
-        if self.error is not None:
-            raise self.error
-        assert self.result is not None
-        return self.result
 
 
-class _Group:
-    """Group commit: intakes that arrive while a group is being written wait and go in the next one together.
-
-    A writer thread of the process (started by its first intake) takes every intake waiting at that moment (up
-    to ``MAX_BATCH``) and writes them in one transaction: one look-up of known external ids, each case checked
-    (``cases.prepare``), then all written together (``cases.insert``, ``dispatching.offer_many``: one statement
-    per table), one commit, one relay pass, one hotspot request; then it tells each caller. Nobody waits for a
-    timer: with no concurrent intakes a group is just the one case. Callers on an event loop wait without
-    holding a thread (``submit_async``), and the callers of one loop are woken by one call.
-    """
-
-    def __init__(self) -> None:
-        self.cond = threading.Condition()
-        self.waiting: list[_Pending] = []
-        self.writer: threading.Thread | None = None
-
-    def put(self, item: _Pending) -> None:
-        with self.cond:
-            self.waiting.append(item)
-            if self.writer is None:
-                self.writer = threading.Thread(target=self._run, name="intake-writer", daemon=True)
-                self.writer.start()
-            self.cond.notify()
-
-    def _run(self) -> None:
-        while True:
-            with self.cond:
-                while not self.waiting:
-                    self.cond.wait()
-                batch, self.waiting = self.waiting[:MAX_BATCH], self.waiting[MAX_BATCH:]
-            try:
-                # in the first caller's context, as if it wrote the group: its request id goes into the log
-                # lines and the jobs (shared by the group) of this transaction
-                batch[0].context.run(_write_group, batch)
-            except BaseException as exc:  # noqa: BLE001 - a bug: its callers get the error, the writer goes on
-                log.exception("intake group failed")
-                for item in batch:
-                    if item.result is None and item.error is None:
-                        item.error = exc
-            _wake(batch)
-
-
-def _wake(batch: list[_Pending]) -> None:
-    loops: dict[asyncio.AbstractEventLoop, list[asyncio.Future]] = {}
-    for item in batch:
-        if isinstance(item.waiter, threading.Event):
-            item.waiter.set()
-        else:
-            loops.setdefault(item.waiter.get_loop(), []).append(item.waiter)
-    for loop, futures in loops.items():
-        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody is waiting
-            loop.call_soon_threadsafe(_resolve, futures)
-
-
-def _resolve(futures: list[asyncio.Future]) -> None:
-    for future in futures:
-        if not future.done():  # a cancelled request (the client went away) is still written
-            future.set_result(None)
-
-
-_group = _Group()
-os.register_at_fork(after_in_child=lambda: globals().update(_group=_Group()))  # RQ work horses, uvicorn workers
+# Group commit (``infra.groupcommit``): the intakes waiting at one moment are written in one transaction, one
+# look-up of known external ids, each case checked (``cases.prepare``), then all written together
+# (``cases.insert``, ``dispatching.offer_many``: one statement per table), one commit, one relay pass, one
+# hotspot request. The writer is looked up at each group, so a test can hold it (``tests/conftest.py``).
+_group: groupcommit.GroupCommit[_Pending] = groupcommit.GroupCommit(
+    lambda batch: _write_group(batch), name="intake-writer", max_batch=MAX_BATCH
+)
 
 
 def submit(new: NewCase, on_created: OnCreated | None = None) -> tuple[Case, str | None, bool]:
@@ -130,18 +62,12 @@ def submit(new: NewCase, on_created: OnCreated | None = None) -> tuple[Case, str
     the winner's case). ``on_created(session, case)`` runs in the creating transaction; it returns whether to
     dispatch.
     """
-    item = _Pending(new, on_created, threading.Event())
-    _group.put(item)
-    item.waiter.wait()
-    return item.outcome()
+    return _group.run(_Pending(new, on_created))
 
 
 async def submit_async(new: NewCase, on_created: OnCreated | None = None) -> tuple[Case, str | None, bool]:
     """``submit`` for a coroutine: it waits for its group without holding a thread."""
-    item = _Pending(new, on_created, asyncio.get_running_loop().create_future())
-    _group.put(item)
-    await item.waiter
-    return item.outcome()
+    return await _group.run_async(_Pending(new, on_created))
 
 
 def _write_group(batch: list[_Pending]) -> None:

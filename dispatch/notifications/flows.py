@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
+from dispatch import clock
 from dispatch.broker import schedule
 from dispatch.cases.models import Case
 from dispatch.cases.states import Move
@@ -46,7 +47,7 @@ def run_send(notification_id: int) -> str:
     another sender had it or it was already sent)."""
     engine = get_engine()
     with Session(engine, expire_on_commit=False) as session:
-        message = service.claim(session, notification_id, service.now())
+        message = service.claim(session, notification_id, clock.now())
         session.commit()
     if message is None:
         return "skipped"
@@ -59,13 +60,13 @@ def run_send(notification_id: int) -> str:
         error = f"{exc.__class__.__name__}: {exc}"
     else:
         with Session(engine) as session:
-            service.record_sent(session, notification_id, provider_id, service.now())
+            service.record_sent(session, notification_id, provider_id, clock.now())
             session.commit()
         return "sent"
     with Session(engine, expire_on_commit=False) as session:
         row = session.get(service.Notification, notification_id)
         attempts = row.attempts if row else 0
-        retry_at = service.record_failure(session, notification_id, error, service.now())
+        retry_at = service.record_failure(session, notification_id, error, clock.now())
         session.commit()
     log.warning("notification %s: attempt %s failed: %s", notification_id, attempts, error)
     if retry_at is None:
@@ -77,7 +78,7 @@ def run_send(notification_id: int) -> str:
 def sweep_notifications(limit: int = 20) -> int:
     """Send the pending rows whose job is late by the grace period (lost: Redis down, worker killed), and free
     rows whose sender died mid-send. Returns how many this sweep sent."""
-    at = service.now()
+    at = clock.now()
     with Session(get_engine()) as session:
         service.release_stale(session, at)
         session.commit()

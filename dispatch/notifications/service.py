@@ -15,7 +15,6 @@ from sqlmodel import Session, col, select
 
 from dispatch.cases.models import Case
 from dispatch.config import get_settings
-from dispatch.db import utcnow
 from dispatch.notifications.backends import Message, mask_recipient
 from dispatch.notifications.models import Notification
 from dispatch.statemachine import Transitions
@@ -219,7 +218,3 @@ def view(row: Notification, *, reveal: bool) -> dict:
     if row.status != "pending":
         out["next_attempt_at"] = None
     return out
-
-
-def now() -> datetime:
-    return utcnow()
