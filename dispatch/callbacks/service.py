@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, and_, exists, update
+from sqlalchemy import and_, exists, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -347,13 +347,10 @@ def cancel_stale(session: Session) -> int:
     ids = list(session.exec(stale.limit(500)).all())
     if not ids:  # the common case: a read, no write lock
         return 0
-    result = cast(  # an UPDATE's result is a CursorResult (Session.execute is typed for any statement)
-        CursorResult[Any],
-        session.execute(
-            update(CallbackTask)
-            .where(col(CallbackTask.id).in_(ids), col(CallbackTask.status).in_(OPEN_STATUSES))
-            .values(status="cancelled", cancel_reason="case_changed", updated_at=utcnow())
-            .execution_options(synchronize_session=False)
-        ),
+    result = session.exec(  # exec: typed as an UPDATE's CursorResult (the same call as execute)
+        update(CallbackTask)
+        .where(col(CallbackTask.id).in_(ids), col(CallbackTask.status).in_(OPEN_STATUSES))
+        .values(status="cancelled", cancel_reason="case_changed", updated_at=utcnow())
+        .execution_options(synchronize_session=False)
     )
     return result.rowcount or 0
