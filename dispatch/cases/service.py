@@ -10,7 +10,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import String, create_engine, func, text
 from sqlalchemy.exc import DBAPIError
@@ -76,6 +76,10 @@ def sees_phones(role: str) -> bool:
     return role in PHONE_ROLES
 
 
+@overload
+def mask_phone(phone: str) -> str: ...
+@overload
+def mask_phone(phone: str | None) -> str | None: ...
 def mask_phone(phone: str | None) -> str | None:
     """138****1234: keep the first three and last four digits."""
     if not phone:
