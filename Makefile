@@ -60,6 +60,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 # `make bench`: every benchmark at its --quick size (minutes; checks the scripts, figures not comparable).
 # `make bench-full`: the sizes of docs/benchmarks.md (over an hour; on a quiet machine). Both need PostgreSQL

@@ -45,7 +45,7 @@ class BodyLimit:
             return await self._refuse(scope, receive, send)
         seen = 0
 
-        async def limited() -> dict:
+        async def limited() -> Message:
             nonlocal seen
             message = await receive()
             if message["type"] == "http.request":

@@ -9,13 +9,16 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 
 from dispatch.config import Settings, get_settings
 from dispatch.db import after_commit, after_rollback
 from dispatch.observability.jobs import ContextQueue
+
+if TYPE_CHECKING:
+    from dispatch.dispatching.locator import Locator
 
 QUEUE_NAME = "shangliang"
 # long analysis jobs (hotspot detection over thousands of cases) wait in their own queue, worked by their own
@@ -26,6 +29,8 @@ log = logging.getLogger(__name__)
 
 class Broker:
     """Two clients on one Redis: ``r`` decodes strings (our keys), ``raw`` keeps bytes (RQ needs that)."""
+
+    _locator: Locator  # set on first use by dispatching.locator.get_locator
 
     def __init__(self, settings: Settings, server=None) -> None:
         self.settings = settings
@@ -59,6 +64,7 @@ class Broker:
             import fakeredis
 
             return fakeredis.FakeRedis(server=self.server, decode_responses=decode)
+        assert self.settings.redis_url is not None  # no fake server: a Redis URL is configured
         return redis.Redis.from_url(
             self.settings.redis_url, decode_responses=decode, socket_timeout=10, socket_connect_timeout=3
         )

@@ -168,6 +168,7 @@ def qr_rotate(
             if point is not None:
                 url = points.qr_url(points.rotate(session, points.get(session, point)))
             else:
+                assert member is not None  # exactly one of the two, checked above
                 url = qrcodes.member_url(qrcodes.rotate_member(session, member))
             session.commit()
         except AppError as exc:
@@ -196,6 +197,7 @@ def qr_png(
             if point is not None:
                 url = points.qr_url(points.get(session, point))
             else:
+                assert member is not None  # exactly one of the two, checked above
                 url = qrcodes.member_url(qrcodes.member_token(session, member))
         except AppError as exc:
             _fail(exc.message)

@@ -129,7 +129,7 @@ def insert_rows(session: Session, model: type, rows: list[dict], *, returning: b
     each time)."""
     if not rows:
         return []
-    table = model.__table__
+    table = model.__table__  # type: ignore[attr-defined]  # SQLModel table classes have it, undeclared
     if is_postgres(session) and len(rows) > 1:
         ids: list[int] = []
         if returning:
@@ -163,7 +163,9 @@ def _copy(session: Session, table, rows: list[dict]) -> None:
         else:
             convert.append(kind.bind_processor(dialect))  # None when psycopg adapts the value as it is
     connection = session.connection()
-    cursor = connection.connection.driver_connection.cursor()
+    driver = connection.connection.driver_connection
+    assert driver is not None  # a checked-out connection has its DBAPI connection
+    cursor = driver.cursor()
     quoted = ", ".join(dialect.identifier_preparer.quote(c) for c in columns)
     statement = f"COPY {dialect.identifier_preparer.format_table(table)} ({quoted}) FROM STDIN"
     try:

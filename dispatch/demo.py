@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 
 from dispatch.auth.service import create_user
 from dispatch.cases import taxonomy
@@ -221,6 +221,7 @@ def load(
     towns = list(session.exec(select(Region).where(Region.level == "town").order_by(Region.code)).all())
     points = []
     for i, v in enumerate(villages):
+        assert v.parent_code is not None  # a village's town
         lat, lon = _near(rng, v.lat, v.lon, 0.3)
         suffix = {"consultation_room": "协商议事室", "member_studio": "委员工作室", "opinion_point": "社情民意联系点"}
         kind = _point_kind(i)
@@ -296,7 +297,7 @@ def create_accounts(session: Session) -> list[DemoAccount]:
     """One account per staff role and three member accounts (a district, a town and a village member, each of
     another town, on duty), each with a fresh random password; committed."""
     towns = {r.code: r.name for r in session.exec(select(Region).where(Region.level == "town")).all()}
-    members = session.exec(select(Member).where(Member.on_duty).order_by(Member.id)).all()
+    members = session.exec(select(Member).where(Member.on_duty).order_by(col(Member.id))).all()
     picked: list[Member] = []
     for level in ("district", "town", "village"):
         m = next((m for m in members if m.level == level and m.town_code not in {p.town_code for p in picked}), None)

@@ -86,7 +86,7 @@ def database_unavailable(exc: BaseException) -> bool:
         return False
     name = getattr(exc.orig, "sqlite_errorname", None)
     if name is not None or type(exc.orig).__module__ == "sqlite3":
-        return bool(name) and name.startswith(_SQLITE_UNAVAILABLE)
+        return name is not None and name.startswith(_SQLITE_UNAVAILABLE)
     return True  # PostgreSQL: connection refused or lost, shutting down, too many clients, timeouts
 
 
@@ -164,7 +164,7 @@ def _document_errors(app: FastAPI) -> None:
         app.openapi_schema = schema
         return schema
 
-    app.openapi = openapi
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend the schema
 
 
 def error_body(code: str, message: str, details: dict | None = None) -> dict:
@@ -269,7 +269,7 @@ def install(app: FastAPI, page: PageRenderer | None = None) -> None:
         return _app_error_response(err)
 
     for kind in (RedisError, sa_exc.DBAPIError, sa_exc.DisconnectionError, sa_exc.TimeoutError):
-        app.add_exception_handler(kind, _unavailable)
+        app.add_exception_handler(kind, _unavailable)  # type: ignore[arg-type]  # Starlette types a handler for HTTP or WebSocket, not both
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

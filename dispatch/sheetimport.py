@@ -321,7 +321,7 @@ def split_list(value: str) -> list[str]:
 
 def check_characters(
     values: dict[str, str], row: int, result: Result, columns: Columns, multiline: tuple[str, ...] = ()
-) -> None:
+) -> set[str]:
     """Control characters and bidirectional overrides are refused in every cell (``validation.forbidden_in_line``);
     a line break only in the ``multiline`` columns (lists). Returns the fields refused."""
     bad: set[str] = set()

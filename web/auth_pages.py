@@ -100,12 +100,12 @@ def login(
     try:
         user = check_login(session, username.strip(), password, ip)
     except AppError as exc:
-        response = render(
+        page = render(
             request, "login.html", exc.status, next=_safe_next(next) or "", error=exc.message, username=username
         )
         if exc.status == 429:
-            response.headers["Retry-After"] = str(exc.details.get("retry_after_s", 60))
-        return response
+            page.headers["Retry-After"] = str(exc.details.get("retry_after_s", 60))
+        return page
     token, _ = issue_token(session, user)
     session.commit()
     target = _safe_next(next)

@@ -142,7 +142,9 @@ def _tracking_page(
         if score is None:
             return _progress_page(request, session, tracking_no, secret)
         try:
-            body = RatingIn(secret=secret, score=score, comment=(comment or "").strip() or None)
+            body = RatingIn.model_validate(
+                {"secret": secret, "score": score, "comment": (comment or "").strip() or None}
+            )
             handling.rate_tracked(session, tracking_no, body.secret, body.score, body.comment)
             session.commit()
         except ValidationError:
@@ -172,6 +174,7 @@ def _progress_page(
         page = render(request, "track.html", 404, tracking_no=tracking_no, secret=None, received=False, error=exc)
         page.headers.update(NO_STORE)
         return page
+    assert case.id is not None  # a case from the database
     view = cases.track_view(session, case, consultation_for_case(session, case.id))
     view["timeline"] = [{**e, "local": local_time(e["at"])} for e in reversed(view["timeline"])]
     page = render(

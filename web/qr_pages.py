@@ -101,4 +101,5 @@ def mailbox_submit(
         page = _form(request, session, token, exc.status, error_zh=exc.zh, error_en=exc.en, values=values)
         page.headers["X-Error-Code"] = exc.code
         return page
+    assert secret is not None  # a QR case has no external id: always created, with its secret
     return received_page(request, case, secret)

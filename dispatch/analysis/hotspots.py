@@ -13,7 +13,7 @@ hotspots. Each is offered as a consultation topic candidate with a suggested tit
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -65,7 +65,7 @@ class UnionFind:
 def near(a: Item, b: Item, radius_m: float) -> bool:
     if a.village_code and a.village_code == b.village_code:
         return True
-    if None in (a.lat, a.lon, b.lat, b.lon):
+    if a.lat is None or a.lon is None or b.lat is None or b.lon is None:
         return False
     return haversine_m(a.lat, a.lon, b.lat, b.lon) <= radius_m
 
@@ -108,7 +108,7 @@ def cluster(
     radius_m: float | None = DEFAULT_RADIUS_M,
     idf: Mapping[str, float] | None = None,
     vectors: Sequence[Mapping[str, float]] | None = None,
-    pairs: Sequence[tuple[int, int, float]] | None = None,
+    pairs: Iterable[tuple[int, int, float]] | None = None,
 ) -> list[list[int]]:
     """Indexes of ``items`` grouped by single link; ``window_days``/``radius_m`` None switch that rule off.
 
@@ -195,11 +195,11 @@ class Index:
             if it is None or _shape(it) != _shape(held):
                 self._remove(case_id)
         for it in items:
-            held = self.items.get(it.id)
-            if held is None:
+            known = self.items.get(it.id)
+            if known is None:
                 self._add(it)
             else:
-                it.vector = held.vector
+                it.vector = known.vector
                 self.items[it.id] = it  # the newer row: the summary reads its town too
         position = {it.id: i for i, it in enumerate(items)}
         seen: set[int] = set()

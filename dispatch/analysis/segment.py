@@ -85,9 +85,9 @@ class Dictionary:
         trie = marisa_trie.Trie(w for w, c in freq.items() if c > 0)
         logtotal = math.log(total)
         logp = array("d", bytes(8 * len(trie)))
-        for word, count in freq.items():
-            if count > 0:
-                logp[trie.key_id(word)] = math.log(count) - logtotal
+        for w, c in freq.items():
+            if c > 0:
+                logp[trie.key_id(w)] = math.log(c) - logtotal
         return cls(trie, logp, math.log(1) - logtotal, max(map(len, trie.iterkeys()), default=1), path)
 
     @classmethod

@@ -66,7 +66,7 @@ def _idf() -> dict[str, float] | None:
         return None
 
 
-_ITEM_COLUMNS = (
+_ITEM_COLUMNS: tuple[Any, ...] = (  # sqlmodel's select() is typed for at most 4 columns
     Case.id,
     Case.title,
     Case.content,
@@ -123,8 +123,8 @@ def summary(items: Sequence[hotspots.Item]) -> dict[str, Any]:
         "town_code": max(town_codes, key=lambda t: (towns[t], t)) if town_codes else None,
         "place": place,
         "keywords": keywords,
-        "lat": sum(m.lat for m in located) / len(located) if located else None,
-        "lon": sum(m.lon for m in located) / len(located) if located else None,
+        "lat": sum(m.lat for m in located if m.lat is not None) / len(located) if located else None,
+        "lon": sum(m.lon for m in located if m.lon is not None) / len(located) if located else None,
         "first_at": min(m.at for m in items),
         "last_at": max(m.at for m in items),
         "topic_title": hotspots.topic_title(place, keywords, len(items)),
@@ -204,6 +204,7 @@ def case_ids(session: Session, hotspot_id: int) -> list[int]:
 
 def view(session: Session, h: Hotspot) -> dict[str, Any]:
     """A hotspot as the API and live events show it (JSON-ready)."""
+    assert h.id is not None  # flushed or loaded
     iso = lambda v: v.isoformat() if v else None  # noqa: E731
     return {
         "id": h.id,
@@ -238,8 +239,9 @@ def _emit(session: Session, type_: str, h: Hotspot) -> None:
 
 def _refresh(session: Session, h: Hotspot, idf: dict[str, float] | None) -> None:
     """Recompute place, keywords, span and title from all of the hotspot's cases."""
+    assert h.id is not None  # a hotspot from the database
     ids = case_ids(session, h.id)
-    rows = list(session.exec(select(Case).where(col(Case.id).in_(ids)).order_by(Case.id)))
+    rows = list(session.exec(select(Case).where(col(Case.id).in_(ids)).order_by(col(Case.id))))
     items = [_item(c) for c in rows]
     for it, vec in zip(items, tx.vectorize([tx.tokens(it.text) for it in items], idf), strict=True):
         it.vector = vec
@@ -252,6 +254,7 @@ def _refresh(session: Session, h: Hotspot, idf: dict[str, float] | None) -> None
 
 
 def _link(session: Session, h: Hotspot, ids: Sequence[int], have: set[int]) -> list[int]:
+    assert h.id is not None  # a hotspot from the database
     added = [i for i in ids if i not in have]
     for case_id in added:
         session.add(HotspotCase(hotspot_id=h.id, case_id=case_id))
@@ -272,7 +275,7 @@ def reconcile(session: Session, found: Sequence[dict[str, Any]], min_size: int =
     """
     now = utcnow()
     idf = _idf()
-    result = {"flagged": [], "updated": [], "merged": []}
+    result: dict[str, list[int]] = {"flagged": [], "updated": [], "merged": []}
     for g in found:
         ids = g["case_ids"]
         rows = session.exec(
@@ -281,10 +284,11 @@ def reconcile(session: Session, found: Sequence[dict[str, Any]], min_size: int =
             .where(col(HotspotCase.case_id).in_(ids))
         ).all()
         closed = {cid for cid, _, status in rows if status in ("dismissed", "topic")}
-        open_ids = sorted({hid for _, hid, status in rows if status == "open"})
+        open_ids = sorted({hid for _, hid, status in rows if status == "open" and hid is not None})
         fresh = [i for i in ids if i not in closed]
         if open_ids:
             target = session.get(Hotspot, open_ids[0], with_for_update=True)
+            assert target is not None and target.id is not None  # just read through its cases, under the lock
             session.refresh(target)
             if target.status != "open":  # dismissed meanwhile; the next run sees it
                 continue
@@ -292,6 +296,7 @@ def reconcile(session: Session, found: Sequence[dict[str, Any]], min_size: int =
             added = _link(session, target, fresh, have)
             for other_id in open_ids[1:]:  # this group bridges two open hotspots: the older one absorbs the other
                 other = session.get(Hotspot, other_id, with_for_update=True)
+                assert other is not None and other.id is not None  # just read through its cases, under the lock
                 session.refresh(other)
                 if other.status != "open":
                     continue
@@ -321,6 +326,7 @@ def reconcile(session: Session, found: Sequence[dict[str, Any]], min_size: int =
             )
             session.add(h)
             session.flush()
+            assert h.id is not None  # flushed above
             _link(session, h, fresh, set())
             session.flush()
             _refresh(session, h, idf)
@@ -379,6 +385,7 @@ def make_topic(
 
     h = get(session, hotspot_id, lock=True)
     _check_open(h)
+    assert h.id is not None  # a hotspot from the database
     ids = case_ids(session, h.id)
     if description is None:
         description = f"研判热点：{h.place or ''} {h.size} 件相似诉求（{'、'.join(h.keywords or [])}）"

@@ -106,7 +106,7 @@ def vectorize(docs: Sequence[Sequence[str]], idf: Mapping[str, float] | None = N
 def similar_pairs(vectors: Sequence[Mapping[str, float]], threshold: float) -> list[tuple[int, int, float]]:
     """Every pair ``(i, j, cos)`` with ``i < j`` and cosine >= ``threshold``, through an inverted index."""
     postings: dict[str, list[tuple[int, float]]] = {}
-    pairs = []
+    pairs: list[tuple[int, int, float]] = []
     for j, vec in enumerate(vectors):
         acc: dict[int, float] = {}
         for term, w in vec.items():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 from fastapi import Depends, Request
 from sqlmodel import Session
@@ -85,7 +85,7 @@ async def principal(p: Principal | None = Depends(optional_principal)) -> Princi
     return p
 
 
-def require(*roles: str, scope: str | None = None) -> Callable[..., Principal]:
+def require(*roles: str, scope: str | None = None) -> Callable[..., Awaitable[Principal]]:
     """Allow these roles (admin always), or a machine key with ``scope``."""
 
     async def _check(p: Principal = Depends(principal)) -> Principal:

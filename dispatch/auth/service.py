@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeGuard
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -68,8 +68,9 @@ def actor_names(session: Session, actors: Iterable[str]) -> dict[str, str]:
     names: dict[str, str] = {}
     for kind, by_id in asked.items():
         id_col, name_col = tables.get(kind, (User.id, User.username))
-        for ident, name in session.exec(select(id_col, name_col).where(col(id_col).in_(by_id))).all():
-            names.update(dict.fromkeys(by_id[ident], name))
+        for row_id, name in session.exec(select(id_col, name_col).where(col(id_col).in_(by_id))).all():
+            assert row_id is not None  # a primary key
+            names.update(dict.fromkeys(by_id[row_id], name))
     return names
 
 
@@ -178,14 +179,15 @@ def issue_token(session: Session, user: User) -> tuple[str, int]:
     now = int(time.time())
     exp = now + get_settings().token_ttl_s
     sid = secrets.token_urlsafe(24)
-    session.exec(delete(AuthSession).where(AuthSession.user_id == user.id, AuthSession.expires_at < utcnow()))
+    assert user.id is not None  # a user from the database
+    session.exec(delete(AuthSession).where(col(AuthSession.user_id) == user.id, col(AuthSession.expires_at) < utcnow()))
     session.add(AuthSession(id=session_digest(sid), user_id=user.id, expires_at=datetime.fromtimestamp(exp, UTC)))
     session.flush()
     claims = {"v": TOKEN_VERSION, "uid": user.id, "sid": sid, "iat": now, "exp": exp}
     return sign_claims(claims), exp
 
 
-def _int(value: Any) -> bool:
+def _int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -201,7 +203,8 @@ def read_token(token: str) -> dict | None:
     if not isinstance(claims, dict) or claims.get("v") != TOKEN_VERSION:
         return None
     _, ring = _keyring(secret_keys())
-    key = ring.get(claims.get("kid")) if isinstance(claims.get("kid"), str) else None
+    kid = claims.get("kid")
+    key = ring.get(kid) if isinstance(kid, str) else None
     if key is None or not hmac.compare_digest(sig, _signature(key, body)):
         return None
     iat, exp, now = claims.get("iat"), claims.get("exp"), time.time()
@@ -218,14 +221,14 @@ def principal_from_token(session: Session, token: str | None) -> Principal | Non
         return None
     digest = session_digest(claims["sid"])
     row = session.exec(
-        select(User.id, User.role, User.member_id, User.username, AuthSession.expires_at)
-        .join(AuthSession, AuthSession.user_id == User.id)
+        select(User.id, User.role, User.member_id, User.username, AuthSession.expires_at)  # type: ignore[call-overload]  # sqlmodel types select() for at most 4 columns
+        .join(AuthSession, col(AuthSession.user_id) == User.id)
         .where(
             AuthSession.id == digest,
             User.id == claims["uid"],
-            AuthSession.revoked_at.is_(None),
+            col(AuthSession.revoked_at).is_(None),
             AuthSession.expires_at > utcnow(),
-            User.active.is_(True),
+            col(User.active).is_(True),
         )
     ).first()
     if row is None:
@@ -243,12 +246,12 @@ def live_sessions(session: Session, digests: Iterable[str]) -> set[str]:
         alive.update(
             session.exec(
                 select(AuthSession.id)
-                .join(User, AuthSession.user_id == User.id)
+                .join(User, col(AuthSession.user_id) == User.id)
                 .where(
-                    AuthSession.id.in_(wanted[i : i + 500]),
-                    AuthSession.revoked_at.is_(None),
+                    col(AuthSession.id).in_(wanted[i : i + 500]),
+                    col(AuthSession.revoked_at).is_(None),
                     AuthSession.expires_at > utcnow(),
-                    User.active.is_(True),
+                    col(User.active).is_(True),
                 )
             ).all()
         )
@@ -264,7 +267,7 @@ def check_sessions(digests: set[str]) -> set[str]:
 def revoke_session(session: Session, digest: str, reason: str = "sign_out") -> None:
     session.exec(
         update(AuthSession)
-        .where(AuthSession.id == digest, AuthSession.revoked_at.is_(None))
+        .where(col(AuthSession.id) == digest, col(AuthSession.revoked_at).is_(None))
         .values(revoked_at=utcnow(), revoked_reason=reason)
     )
 
@@ -280,7 +283,11 @@ def revoke_user_sessions(session: Session, user_id: int, reason: str) -> int:
     """End every session of a user (password change, deactivation, role change); the number ended."""
     result = session.exec(
         update(AuthSession)
-        .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None), AuthSession.expires_at > utcnow())
+        .where(
+            col(AuthSession.user_id) == user_id,
+            col(AuthSession.revoked_at).is_(None),
+            col(AuthSession.expires_at) > utcnow(),
+        )
         .values(revoked_at=utcnow(), revoked_reason=reason)
     )
     return result.rowcount or 0
@@ -288,7 +295,7 @@ def revoke_user_sessions(session: Session, user_id: int, reason: str) -> int:
 
 def purge_sessions(session: Session) -> int:
     """Delete expired sessions (revoked ones too, once expired: until then they explain a refusal)."""
-    result = session.exec(delete(AuthSession).where(AuthSession.expires_at < utcnow()))
+    result = session.exec(delete(AuthSession).where(col(AuthSession.expires_at) < utcnow()))
     return result.rowcount or 0
 
 
@@ -297,6 +304,7 @@ def set_password(session: Session, user: User, password: str) -> None:
     check_password(password, user.username)
     user.password_hash = hash_password(password)
     session.add(user)
+    assert user.id is not None  # a user from the database
     revoke_user_sessions(session, user.id, "password_changed")
 
 
@@ -351,6 +359,7 @@ def _read_api_key(session: Session, digest: str) -> Principal | None:
     if key is None or key.revoked_at is not None:
         _api_keys.pop(digest, None)
         return None
+    assert key.id is not None  # a key from the database
     principal = Principal("apikey", key.id, "machine", name=key.name, scopes=frozenset(key.scopes.split(",")))
     if len(_api_keys) > 10_000:  # only valid keys are kept, so this is a safety valve, not an eviction policy
         _api_keys.clear()

@@ -12,7 +12,7 @@ from datetime import datetime
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 from pydantic import Field as PField
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from dispatch.auth.deps import get_session, require
 from dispatch.auth.models import ROLES, Role, User
@@ -66,7 +66,7 @@ def _check_member(session: Session, member_id: int | None) -> None:
 
 @router.get("", response_model=list[UserOut])
 def list_users(session: Session = Depends(get_session), _p: Principal = Depends(admin_only)) -> list[dict]:
-    return [_view(u) for u in session.exec(select(User).order_by(User.id)).all()]
+    return [_view(u) for u in session.exec(select(User).order_by(col(User.id))).all()]
 
 
 @router.post("", status_code=201, response_model=UserOut)
@@ -104,6 +104,7 @@ def change_user(
         user.active = data["active"]
     if data.get("password") is not None:
         set_password(session, user, data["password"])  # the password rule; ends every session
+    assert user.id is not None  # a user from the database
     if before[2] and not user.active:
         revoke_user_sessions(session, user.id, "deactivated")
     elif before[:2] != (user.role, user.member_id):

@@ -33,6 +33,7 @@ def _resolved(session: Session, case: Case) -> None:
         return
     service.on_resolved(session, case)
     case_id, resolved_at = case.id, case.resolved_at
+    assert case_id is not None and resolved_at is not None  # entering ``resolved``: handling.resolve set the time
     at = resolved_at + timedelta(days=get_settings().callback_unrated_days)
     after_commit(
         session, lambda: schedule(at, "workers.jobs.callback_unrated", case_id, job_id=job_id(case_id, resolved_at))

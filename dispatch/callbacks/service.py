@@ -15,7 +15,7 @@ Rules (docs/notifications.md), for cases with the resident's phone number:
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import and_, exists, update
 from sqlalchemy.exc import IntegrityError
@@ -154,6 +154,7 @@ def _emit(session: Session, type_: str, task: CallbackTask, case: Case) -> None:
 
 def _create(session: Session, case: Case, reason: str, at: datetime) -> CallbackTask:
     due = at + timedelta(hours=get_settings().callback_due_h)
+    assert case.id is not None and case.resolved_at is not None  # a resolved case (handling.resolve sets the time)
     task = CallbackTask(
         case_id=case.id, reason=reason, round_at=case.resolved_at, due_at=due, created_at=at, updated_at=at
     )
@@ -209,12 +210,12 @@ def unrated_due(session: Session, at: datetime, limit: int) -> list[int]:
     cutoff = at - timedelta(days=get_settings().callback_unrated_days)
     has_round = exists().where(
         and_(
-            CallbackTask.case_id == Case.id,
-            CallbackTask.reason == "unrated",
-            CallbackTask.round_at == Case.resolved_at,
+            col(CallbackTask.case_id) == Case.id,
+            col(CallbackTask.reason) == "unrated",
+            col(CallbackTask.round_at) == Case.resolved_at,
         )
     )
-    has_open = exists().where(and_(CallbackTask.case_id == Case.id, col(CallbackTask.status).in_(OPEN_STATUSES)))
+    has_open = exists().where(and_(col(CallbackTask.case_id) == Case.id, col(CallbackTask.status).in_(OPEN_STATUSES)))
     stmt = (
         select(Case.id)
         .where(Case.status == "resolved", col(Case.resolved_at) <= cutoff, ~has_round, ~has_open)
@@ -222,7 +223,7 @@ def unrated_due(session: Session, at: datetime, limit: int) -> list[int]:
         .order_by(col(Case.resolved_at))
         .limit(limit)
     )
-    return list(session.exec(stmt).all())
+    return cast(list[int], list(session.exec(stmt).all()))  # primary keys
 
 
 # ---- a rating, from either door --------------------------------------------------------------------------
@@ -233,6 +234,7 @@ def cancel_open(session: Session, case: Case, reason: str) -> list[CallbackTask]
     its resolution another way, e.g. closed on the 12345 platform)."""
     cancelled = []
     now = utcnow()
+    assert case.id is not None  # a case from the database
     for task in _open_tasks(session, case.id):
         MOVES.move(task, "cancelled")
         task.cancel_reason, task.updated_at = reason, now
@@ -295,6 +297,7 @@ def complete(session: Session, task_id: int, body: CompleteIn, actor: str) -> tu
     probe = get(session, task_id)
     case = cases.get(session, probe.case_id, lock=True)  # the case first: the same order as a rating
     task = session.get(CallbackTask, task_id, with_for_update=True, populate_existing=True)
+    assert task is not None  # ``get`` above found it; tasks are never deleted
     _refuse_if_claimed_by_other(task, actor)
     MOVES.move(task, "done")
     now = utcnow()
@@ -341,7 +344,7 @@ def cancel_stale(session: Session) -> int:
     ids = list(session.exec(stale.limit(500)).all())
     if not ids:  # the common case: a read, no write lock
         return 0
-    result = session.execute(
+    result = session.exec(  # exec: typed as an UPDATE's CursorResult (the same call as execute)
         update(CallbackTask)
         .where(col(CallbackTask.id).in_(ids), col(CallbackTask.status).in_(OPEN_STATUSES))
         .values(status="cancelled", cancel_reason="case_changed", updated_at=utcnow())

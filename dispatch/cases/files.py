@@ -71,7 +71,7 @@ def file_type(content_type: str | None, filename: str | None, data: bytes) -> st
     ext = "." + filename.rsplit(".", 1)[-1].lower() if filename and "." in filename else ""
     for candidate in (declared, _BY_EXTENSION.get(ext)):
         magic = FILE_TYPES.get(candidate or "")
-        if magic is not None and data.startswith(magic):
+        if candidate and magic is not None and data.startswith(magic):
             return candidate
     return OCTET_STREAM
 

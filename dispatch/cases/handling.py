@@ -123,4 +123,5 @@ def rate_tracked(session: Session, tracking_no: str, secret: str, score: str, co
     """The resident's rating through the tracking page (API or plain form): the secret opens the case, which
     is locked while it is rated."""
     case = cases.by_tracking_no(session, tracking_no, secret)
+    assert case.id is not None  # a case from the database
     return rate(session, cases.get(session, case.id, lock=True), score, comment)

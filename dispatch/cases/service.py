@@ -7,7 +7,7 @@ import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import String, func
 from sqlalchemy.orm import make_transient_to_detached
@@ -72,6 +72,10 @@ def sees_phones(role: str) -> bool:
     return role in PHONE_ROLES
 
 
+@overload
+def mask_phone(phone: str) -> str: ...
+@overload
+def mask_phone(phone: str | None) -> str | None: ...
 def mask_phone(phone: str | None) -> str | None:
     """138****1234: keep the first three and last four digits."""
     if not phone:
@@ -92,7 +96,7 @@ def hash_secret(secret: str) -> str:
 
 
 def check_secret(case: Case, secret: str | None) -> bool:
-    return bool(secret) and hmac.compare_digest(case.secret_hash, hash_secret(secret))
+    return bool(secret and hmac.compare_digest(case.secret_hash, hash_secret(secret)))
 
 
 # ---- validation -------------------------------------------------------------------------------------
@@ -172,11 +176,13 @@ def prepare(session: Session, new: NewCase) -> Draft:
     town, village = new.town_code, new.village_code
     location_source = "given" if lat is not None else None
     if lat is not None and not village:
+        assert lon is not None  # validate_location: both or neither
         town, village = reference.locate(lat, lon)
     if lat is None and new.address:
         town_m, village_m = reference.match_address(new.address)
         if village_m:
             region = reference.by_code(village_m)
+            assert region is not None  # match_address names known villages
             lat, lon, town, village, location_source = region["lat"], region["lon"], town_m, village_m, "address"
         elif town_m:
             town = town_m
@@ -189,7 +195,7 @@ def prepare(session: Session, new: NewCase) -> Draft:
     # the deadlines first, so that the case row is written once, with its due_at
     planned = policy.compute(session, category, new.urgency, received_at, request_kind or "")
     secret = _token()
-    case = Case(
+    case = Case(  # type: ignore[call-arg]  # a table model is not validated: tracking_no is set when it is written
         secret_hash=hash_secret(secret),
         channel=new.channel,
         external_id=new.external_id,
@@ -225,7 +231,7 @@ def _string_type(column: Any) -> String | None:
     return kind if isinstance(kind, String) else None
 
 
-_TEXT_COLUMNS = {c.name: kind.length for c in Case.__table__.c if (kind := _string_type(c)) is not None}
+_TEXT_COLUMNS = {c.name: kind.length for c in Case.__table__.c if (kind := _string_type(c)) is not None}  # type: ignore[attr-defined]  # SQLModel tables have __table__, undeclared
 
 
 def check_columns(case: Case, attachments: Sequence[NewAttachment] = ()) -> None:
@@ -260,7 +266,7 @@ def check_received_at(received_at: datetime) -> None:
         )
 
 
-_ROW = [c.name for c in Case.__table__.c if c.name != "id"]
+_ROW = [c.name for c in Case.__table__.c if c.name != "id"]  # type: ignore[attr-defined]  # SQLModel tables have __table__, undeclared
 
 
 def insert(session: Session, drafts: list[Draft]) -> list[Case]:
@@ -300,7 +306,7 @@ def insert(session: Session, drafts: list[Draft]) -> list[Case]:
 def _store(session: Session, found: list[tuple[Case, list[NewAttachment]]]) -> list[Attachment]:
     """The cases' attachments, with one statement; each with a safe name and a type its bytes confirm (an
     image type only for a re-encoded image, see ``files``), whatever the caller handed over."""
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "case_id": case.id,
             "filename": files.safe_filename(a.filename),
@@ -422,7 +428,7 @@ def cards(
 
 
 def events(session: Session, case_id: int) -> list[CaseEvent]:
-    return list(session.exec(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(CaseEvent.id)).all())
+    return list(session.exec(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(col(CaseEvent.id))).all())
 
 
 # enough leading bytes for every magic number ``files.kind`` checks
@@ -435,7 +441,7 @@ def attachment_views(session: Session, case_ids: Sequence[int]) -> dict[int, lis
     if not case_ids:
         return {}
     stmt = (
-        select(
+        select(  # type: ignore[call-overload]  # sqlmodel types select() for at most 4 columns
             Attachment.id,
             Attachment.case_id,
             Attachment.filename,
@@ -583,6 +589,7 @@ def track_view(session: Session, case: Case, consultation: dict[str, Any] | None
     """What the resident sees: status, a plain timeline, no member names or internal notes; ``consultation``:
     the topic the case went into (``consultations.service.consultation_for_case``), if any."""
     public_actions = set(PUBLIC_ACTIONS)
+    assert case.id is not None  # a case from the database
     timeline = [
         {"at": e.at, "action": e.action, "status": e.to_status}
         for e in events(session, case.id)

@@ -252,6 +252,7 @@ def track(
     session: Session = Depends(get_session),
 ) -> dict:
     case = service.by_tracking_no(session, tracking_no, x_tracking_secret or secret)
+    assert case.id is not None  # a case from the database
     return service.track_view(session, case, consultation_for_case(session, case.id))
 
 
@@ -263,6 +264,7 @@ def track(
 def rate(tracking_no: str, body: RatingIn, session: Session = Depends(get_session)) -> dict:
     case = handling.rate_tracked(session, tracking_no, body.secret, body.score, body.comment)
     session.commit()
+    assert case.id is not None  # a case from the database
     return service.track_view(session, case, consultation_for_case(session, case.id))
 
 

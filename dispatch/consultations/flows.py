@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import cast
 
 from sqlmodel import Session, col, select
 
@@ -33,5 +34,5 @@ def sweep_follow_ups(limit: int = 100) -> int:
     with Session(get_engine()) as session:
         late = utcnow() - timedelta(seconds=30)  # the RQ job normally fires first; this catches lost ones
         stmt = select(FollowUp.id).where(FollowUp.state == "scheduled", col(FollowUp.due_at) <= late)
-        ids = list(session.exec(stmt.order_by(col(FollowUp.id)).limit(limit)).all())
+        ids = cast(list[int], list(session.exec(stmt.order_by(col(FollowUp.id)).limit(limit)).all()))  # primary keys
     return sum(int(run_follow_up_due(i)) for i in ids)

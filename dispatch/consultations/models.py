@@ -18,8 +18,20 @@ from dispatch.validation import Text
 Source = Literal["cases", "proposal", "plan"]
 MeetingKind = Literal["bench", "roundtable", "onsite", "online"]
 ScorerKind = Literal["member", "official", "resident"]
-PRINCIPLES = ("political", "group_interest", "forward_looking", "democratic", "feasible")
-CRITERIA = ("implementation", "participation", "satisfaction")
+Principle = Literal["political", "group_interest", "forward_looking", "democratic", "feasible"]
+Criterion = Literal["implementation", "participation", "satisfaction"]
+PRINCIPLES: tuple[Principle, ...] = (
+    "political",
+    "group_interest",
+    "forward_looking",
+    "democratic",
+    "feasible",
+)
+CRITERIA: tuple[Criterion, ...] = (
+    "implementation",
+    "participation",
+    "satisfaction",
+)
 
 
 class Topic(SQLModel, table=True):
@@ -211,9 +223,7 @@ class PrincipleCheck(BaseModel):
 
 class ScreeningIn(BaseModel):
     decision: Literal["accept", "reject"]
-    principles: dict[
-        Literal["political", "group_interest", "forward_looking", "democratic", "feasible"], PrincipleCheck
-    ]
+    principles: dict[Principle, PrincipleCheck]
     note: Text | None = PField(default=None, max_length=5000)
     # what residents of the linked cases read on their tracking page (default: the title as accepted)
     public_title: Text | None = PField(default=None, min_length=1, max_length=200)
@@ -289,7 +299,7 @@ class FollowUpResultIn(BaseModel):
 class EvaluationIn(BaseModel):
     scorer_kind: ScorerKind
     scorer_name: Text = PField(min_length=1, max_length=64)
-    scores: dict[Literal["implementation", "participation", "satisfaction"], Annotated[int, PField(ge=1, le=5)]]
+    scores: dict[Criterion, Annotated[int, PField(ge=1, le=5)]]
     comment: Text | None = PField(default=None, max_length=5000)
 
 

@@ -95,8 +95,8 @@ def _members_cases(session: Session, member_id: int | None, cases: list[Case]) -
     operator: the trail's ``assigned`` events name the member)."""
     if member_id is None or not cases:
         return set()
-    mine = {c.id for c in cases if member_id in (c.offered_to, c.assignee_id)}
-    rest = [c.id for c in cases if c.id not in mine]
+    mine = {c.id for c in cases if c.id is not None and member_id in (c.offered_to, c.assignee_id)}
+    rest = [c.id for c in cases if c.id is not None and c.id not in mine]
     if rest:
         offered = select(Offer.case_id).where(Offer.member_id == member_id, col(Offer.case_id).in_(rest))
         mine.update(session.exec(offered).all())
@@ -170,6 +170,7 @@ def create_topic(session: Session, body: TopicIn, p: Principal) -> Topic:
     session.add(topic)
     session.flush()
     for case in cases:
+        assert topic.id is not None and case.id is not None  # flushed / loaded rows
         session.add(TopicCase(topic_id=topic.id, case_id=case.id))
     session.flush()
     states.record(
@@ -195,7 +196,7 @@ def list_topics(
         mine = select(Participant.topic_id).where(
             Participant.member_id == p.member_id, col(Participant.removed_at).is_(None)
         )
-        stmt = stmt.where((Topic.proposer_id == p.member_id) | col(Topic.id).in_(mine))
+        stmt = stmt.where((col(Topic.proposer_id) == p.member_id) | col(Topic.id).in_(mine))
     return list(session.exec(stmt.order_by(col(Topic.id).desc())).all())
 
 
@@ -236,6 +237,7 @@ def forward(session: Session, topic: Topic, department_id: int, note: str | None
         raise not_found("部门", "Department", code="department_not_found", id=department_id)
     states.check(topic, "forwarded")
     forwarded, skipped = [], []
+    assert topic.id is not None  # a topic from the database
     for case_id in case_ids(session, topic.id):
         case = session.get(Case, case_id)
         if case is not None and case.status in DONE_HERE:
@@ -276,6 +278,7 @@ def participants(session: Session, topic_id: int, *, include_removed: bool = Fal
 
 def add_participant(session: Session, topic: Topic, body: ParticipantIn, actor: str) -> Participant:
     states.require_status(topic, *PARTICIPANT_STATUSES, doing=("增加参与方", "adding participants"))
+    assert topic.id is not None  # a topic from the database
     current = participants(session, topic.id)
     if body.kind == "member":
         if body.member_id is None or session.get(Member, body.member_id) is None:
@@ -313,6 +316,7 @@ def remove_participant(session: Session, topic: Topic, participant_id: int, reas
 def eligible_pool(session: Session, topic: Topic, field: str, *, exclude: tuple[int, ...] = ()) -> list[int]:
     """Ids of the experts who may be drawn, ascending: field matches, active, no declared conflict with the
     topic or its town, not already taking part (and not in ``exclude``)."""
+    assert topic.id is not None  # a topic from the database
     taking_part = {x.expert_id for x in participants(session, topic.id) if x.expert_id}
     pool = []
     for e in session.exec(select(Expert).where(Expert.active == True)).all():  # noqa: E712
@@ -324,6 +328,7 @@ def eligible_pool(session: Session, topic: Topic, field: str, *, exclude: tuple[
             continue
         if topic.id in e.conflict_topics:
             continue
+        assert e.id is not None  # an expert from the database
         pool.append(e.id)
     return sorted(pool)
 
@@ -333,7 +338,7 @@ def pick(seed: int, pool: list[int], count: int) -> list[int]:
     return random.Random(seed).sample(sorted(pool), count)
 
 
-def _draw(session: Session, topic: Topic, field: str, count: int, seed: int | None, pool: list[int]) -> list[int]:
+def _draw(session: Session, topic: Topic, field: str, count: int, seed: int, pool: list[int]) -> list[int]:
     if len(pool) < count:
         raise Conflict(
             "not_enough_experts",
@@ -350,6 +355,7 @@ def draw(session: Session, topic: Topic, body: DrawIn, actor: str) -> ExpertDraw
     seed = body.seed if body.seed is not None else secrets.randbits(48)
     pool = eligible_pool(session, topic, body.field)
     picks = _draw(session, topic, body.field, body.count, seed, pool)
+    assert topic.id is not None  # a topic from the database
     row = ExpertDraw(topic_id=topic.id, field=body.field, seed=seed, pool=pool, picks=picks, actor=actor)
     session.add(row)
     session.flush()
@@ -366,6 +372,7 @@ def redraw(session: Session, topic: Topic, draw_id: int, body: RedrawIn, actor: 
     original = session.get(ExpertDraw, draw_id)
     if original is None or original.topic_id != topic.id:
         raise not_found("抽取记录", "Draw", code="draw_not_found", id=draw_id)
+    assert topic.id is not None  # a topic from the database
     part = next((x for x in participants(session, topic.id) if x.expert_id == body.expert_id), None)
     if part is None:
         raise not_found("参与专家", "Participating expert", code="participant_not_found", expert_id=body.expert_id)
@@ -399,6 +406,7 @@ def draws(session: Session, topic_id: int) -> list[ExpertDraw]:
 
 def confirm_participants(session: Session, topic: Topic, note: str | None, actor: str) -> Topic:
     states.check(topic, "participants_set")
+    assert topic.id is not None  # a topic from the database
     kinds = {x.kind for x in participants(session, topic.id)}
     if "member" not in kinds:
         raise _invalid("participants_incomplete", "至少需要一名委员参与", "At least one member must take part")
@@ -432,6 +440,7 @@ def schedule_meeting(session: Session, topic: Topic, body: MeetingIn, actor: str
         point = session.get(Point, body.point_id)
         if point is None:
             raise not_found("点位", "Point", code="point_not_found", id=body.point_id)
+    assert topic.id is not None  # a topic from the database
     meeting = Meeting(
         topic_id=topic.id,
         kind=body.kind,
@@ -478,6 +487,7 @@ def meeting_by_token(session: Session, token: str) -> Meeting:
 def check_in(session: Session, token: str, p: Principal) -> Attendance:
     meeting = meeting_by_token(session, token)
     topic = get_topic(session, meeting.topic_id)
+    assert topic.id is not None and meeting.id is not None  # rows from the database
     if p.member_id is None or not any(
         x.member_id == p.member_id for x in participants(session, topic.id) if x.kind == "member"
     ):
@@ -548,6 +558,7 @@ def add_outcome(session: Session, topic: Topic, body: OutcomeIn, actor: str) -> 
     states.require_status(topic, "held", "reported", "implementing", doing=("登记成果", "recording outcomes"))
     if session.get(Department, body.department_id) is None:
         raise not_found("部门", "Department", code="department_not_found", id=body.department_id)
+    assert topic.id is not None  # a topic from the database
     outcome = Outcome(topic_id=topic.id, text=body.text, department_id=body.department_id, due_date=body.due_date)
     session.add(outcome)
     session.flush()
@@ -569,6 +580,7 @@ def get_outcome(session: Session, outcome_id: int) -> Outcome:
 def report(session: Session, topic: Topic, note: str | None, actor: str) -> Topic:
     """成果报送: the outcomes go to the party committee and government."""
     states.check(topic, "reported")
+    assert topic.id is not None  # a topic from the database
     found = outcomes(session, topic.id)
     if not found:
         raise _invalid("outcomes_required", "报送前须至少登记一项成果", "Record at least one outcome before reporting")
@@ -579,6 +591,7 @@ def report(session: Session, topic: Topic, note: str | None, actor: str) -> Topi
 def add_ledger_entry(session: Session, outcome: Outcome, body: LedgerIn, actor: str) -> LedgerEntry:
     topic = get_topic(session, outcome.topic_id, lock=True)
     states.require_status(topic, "reported", "implementing", doing=("登记落实台账", "recording implementation"))
+    assert outcome.id is not None  # an outcome from the database
     entry = LedgerEntry(
         outcome_id=outcome.id, note=body.note, percent=body.percent, milestone=body.milestone, actor=actor
     )
@@ -601,6 +614,7 @@ def schedule_follow_up(session: Session, topic: Topic, body: FollowUpIn, actor: 
     from dispatch.consultations.flows import schedule_follow_up_job
 
     states.require_status(topic, "implementing", doing=("安排回头看", "scheduling a follow-up review"))
+    assert topic.id is not None  # a topic from the database
     row = FollowUp(topic_id=topic.id, due_at=body.due_at, note=body.note)
     session.add(row)
     session.flush()
@@ -612,6 +626,7 @@ def schedule_follow_up(session: Session, topic: Topic, body: FollowUpIn, actor: 
         note=body.note,
         data={"follow_up_id": row.id, "due_at": row.due_at.isoformat()},
     )
+    assert row.id is not None  # flushed above
     follow_up_id, due_at = row.id, row.due_at
     after_commit(session, lambda: schedule_follow_up_job(follow_up_id, due_at))
     return row
@@ -672,6 +687,7 @@ def evaluate(session: Session, topic: Topic, body: EvaluationIn, actor: str) -> 
             "Score every criterion: " + ", ".join(missing),
             missing=missing,
         )
+    assert topic.id is not None  # a topic from the database
     row = Evaluation(
         topic_id=topic.id,
         scorer_kind=body.scorer_kind,
@@ -705,6 +721,7 @@ def evaluation_summary(rows: list[Evaluation]) -> dict[str, Any]:
 
 def close(session: Session, topic: Topic, note: str | None, actor: str) -> Topic:
     states.check(topic, "closed")
+    assert topic.id is not None  # a topic from the database
     rows = evaluations(session, topic.id)
     states.transition(session, topic, "closed", actor=actor, note=note, data=evaluation_summary(rows))
     return topic
@@ -738,8 +755,10 @@ def coverage(session: Session, year: int) -> dict[str, Any]:
             counts[point_id] = counts.get(point_id, 0) + 1
     points = list(session.exec(select(Point).order_by(col(Point.id))).all())
     names = {r.code: r.name for r in session.exec(select(Region)).all()}
-    point_rows, towns = [], {}
+    point_rows: list[dict[str, Any]] = []
+    towns: dict[str, dict[str, Any]] = {}
     for point in points:
+        assert point.id is not None  # a point from the database
         n = counts.get(point.id, 0)
         target = DEMONSTRATION_TARGET if point.demonstration else None
         point_rows.append(
@@ -826,6 +845,7 @@ def draw_view(row: ExpertDraw) -> dict[str, Any]:
 
 
 def meeting_view(session: Session, meeting: Meeting, *, with_token: bool = True) -> dict[str, Any]:
+    assert meeting.id is not None  # a meeting from the database
     point = session.get(Point, meeting.point_id) if meeting.point_id else None
     out = {
         "id": meeting.id,
@@ -861,6 +881,7 @@ def ledger_view(entry: LedgerEntry) -> dict[str, Any]:
 
 def outcome_view(session: Session, outcome: Outcome) -> dict[str, Any]:
     dept = session.get(Department, outcome.department_id)
+    assert outcome.id is not None  # an outcome from the database
     entries = ledger(session, outcome.id)
     return {
         "id": outcome.id,
@@ -885,6 +906,7 @@ def evaluation_view(row: Evaluation) -> dict[str, Any]:
 
 def topic_view(session: Session, topic: Topic, p: Principal | None = None) -> dict[str, Any]:
     staff = p is None or p.role != "member"
+    assert topic.id is not None  # a topic from the database
     evals = evaluations(session, topic.id)
     return {
         "id": topic.id,
@@ -940,8 +962,10 @@ def consultation_for_case(session: Session, case_id: int) -> dict[str, Any] | No
     if topic is None:
         return None
     found = []
+    assert topic.id is not None  # a topic from the database
     for o in outcomes(session, topic.id):
         dept = session.get(Department, o.department_id)
+        assert o.id is not None  # an outcome from the database
         entries = ledger(session, o.id)
         last = entries[-1] if entries else None
         found.append(

@@ -102,7 +102,7 @@ def check(topic: Topic, to_status: str) -> None:
     MOVES.check(topic.status, to_status)
 
 
-def require_status(topic: Topic, *statuses: str, doing: str) -> None:
+def require_status(topic: Topic, *statuses: str, doing: tuple[str, str]) -> None:
     """Refuse an action (not a move) that this status does not permit: 409 with the allowed statuses."""
     if topic.status not in statuses:
         raise Conflict(
@@ -159,6 +159,7 @@ def record(
     session.add(topic)
     if topic.id is None:
         session.flush()
+    assert topic.id is not None  # flushed above
     event = TopicEvent(
         topic_id=topic.id,
         actor=actor,

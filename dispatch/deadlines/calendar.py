@@ -40,7 +40,8 @@ class Calendar:
 
     @classmethod
     def from_rows(cls, rows: Iterable[dict]) -> Calendar:
-        holidays, workdays = set(), set()
+        holidays: set[date] = set()
+        workdays: set[date] = set()
         for r in rows:
             (holidays if r["kind"] == "holiday" else workdays).add(r["day"])
         return cls(frozenset(holidays), frozenset(workdays))

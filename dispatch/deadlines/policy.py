@@ -100,7 +100,9 @@ def policy_rules(session: Session, profile: str | None = None) -> tuple[list[dic
 # workers, RQ workers) pick it up within the TTL. See docs/deadlines.md.
 
 CACHE_TTL_S = 10.0
-_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine -> {"at", "gen", "calendar", "rules"}
+_cache: weakref.WeakKeyDictionary[Any, dict[str, Any]] = (
+    weakref.WeakKeyDictionary()
+)  # engine -> {"at", "gen", "calendar", "rules"}
 _cache_lock = threading.Lock()
 _generation = 0  # bumped by every invalidation: a load that raced with an edit is not stored
 
@@ -235,7 +237,7 @@ def replace_year(session: Session, year: int, days: list[dict[str, Any]]) -> Non
     for d in days:
         if d["day"].year != year:
             raise AppError("wrong_year", f"{d['day']} 不在 {year} 年", f"{d['day']} is not in {year}", status=422)
-    if session.exec(select(CalendarDay.day).limit(1)).first() is None:  # materialise the shipped years first
+    if session.exec(select(col(CalendarDay.day)).limit(1)).first() is None:  # materialise the shipped years first
         for row in read_csv():
             if row["day"].year != year:
                 session.add(CalendarDay(**row))
@@ -263,6 +265,7 @@ def replan(session: Session, case: Case) -> None:
         due = max(approved)
     case.due_at = due
     session.add(case)
+    assert case.id is not None  # a case from the database
     if row is None:
         row = CaseDeadline(case_id=case.id, start_at=start, sign_by=out["sign_by"], finish_by=out["due_at"], rule={})
     row.sign_by, row.finish_by, row.rule = out["sign_by"], out["due_at"], out["rule"]

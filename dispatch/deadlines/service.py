@@ -69,8 +69,11 @@ def plan_cases(session: Session, planned: list[tuple[Case, dict[str, Any]]]) -> 
     """At intake, for cases just inserted with their ``due_at``: store each one's sign deadline and the rule
     used (``planned`` is ``compute``'s answer) and plan its escalation ladder, one statement per table."""
     cal = policy.load_calendar(session)
-    deadlines, steps, jobs = [], [], []
+    deadlines: list[dict[str, Any]] = []
+    steps: list[dict[str, Any]] = []
+    jobs: list[tuple[int, str, datetime]] = []
     for case, out in planned:
+        assert case.id is not None and case.due_at is not None  # inserted, with the due_at ``compute`` gave
         start = case.received_at
         deadlines.append(
             {
@@ -98,6 +101,7 @@ def plan_steps(session: Session, case: Case) -> None:
 
 def _plan_steps(session: Session, case: Case, start: datetime) -> None:
     """Insert or move the pending steps (fired and skipped ones stay as they are), schedule the next one's job."""
+    assert case.id is not None and case.due_at is not None  # after replan or an approved extension: set
     times = ladder_times(policy.load_calendar(session), start, case.due_at)
     existing = {s.step: s for s in session.exec(select(LadderStep).where(LadderStep.case_id == case.id)).all()}
     planned: list[tuple[str, datetime]] = []
@@ -179,7 +183,7 @@ def fire_due(session: Session, case_id: int, at: datetime | None = None) -> list
     fired: list[str] = []
     is_open = case.status in states.OPEN_STATUSES
     for step in sorted(due, key=lambda s: STEPS.index(s.step)):
-        result = session.execute(
+        result = session.exec(  # exec: typed as an UPDATE's CursorResult (the same call as execute)
             update(LadderStep)
             .where(col(LadderStep.id) == step.id, col(LadderStep.state) == "pending")
             .values(state="fired" if is_open else "skipped", fired_at=at if is_open else None)
@@ -199,7 +203,7 @@ def pending_due_cases(session: Session, at: datetime, limit: int) -> list[int]:
         select(LadderStep.case_id)
         .where(LadderStep.state == "pending", col(LadderStep.due_at) <= at)
         .distinct()
-        .order_by(LadderStep.case_id)
+        .order_by(col(LadderStep.case_id))
         .limit(limit)
     )
     return list(session.exec(stmt).all())
@@ -283,5 +287,5 @@ def decide_extension(session: Session, ext_id: int, approve: bool, actor: str, n
 
 
 def extensions(session: Session, case_id: int) -> list[ExtensionRequest]:
-    stmt = select(ExtensionRequest).where(ExtensionRequest.case_id == case_id).order_by(ExtensionRequest.id)
+    stmt = select(ExtensionRequest).where(ExtensionRequest.case_id == case_id).order_by(col(ExtensionRequest.id))
     return list(session.exec(stmt).all())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path
 from sqlmodel import Session, col, select
@@ -58,8 +58,8 @@ def put_policies(body: PoliciesIn, session: Session = Depends(get_session), p: P
 def get_calendar(
     year: int | None = None, session: Session = Depends(get_session), _p: Principal = Depends(require(*STAFF))
 ) -> list[dict]:
-    stmt = select(CalendarDay).order_by(CalendarDay.day)
-    rows = [{"date": r.day, "kind": r.kind, "name": r.name} for r in session.exec(stmt).all()]
+    stmt = select(CalendarDay).order_by(col(CalendarDay.day))
+    rows: list[dict[str, Any]] = [{"date": r.day, "kind": r.kind, "name": r.name} for r in session.exec(stmt).all()]
     if not rows:
         from dispatch.deadlines.calendar import read_csv
 
@@ -165,6 +165,7 @@ def reject(
 def track_deadline(tracking_no: str, secret: str | None = None, session: Session = Depends(get_session)) -> dict:
     """The resident's view of the 办结 deadline, with approved extensions (no reasons, no names)."""
     case = cases.by_tracking_no(session, tracking_no, secret)
+    assert case.id is not None  # a case from the database
     approved = [e for e in service.extensions(session, case.id) if e.state == "approved"]
     return {
         "tracking_no": case.tracking_no,

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from dispatch.auth.deps import STAFF, get_session, require
 from dispatch.departments.models import Department, DepartmentIn, DepartmentOut
@@ -22,4 +22,4 @@ def create_department(body: DepartmentIn, session: Session = Depends(get_session
 
 @router.get("", response_model=list[DepartmentOut], dependencies=[Depends(require(*STAFF))])
 def list_departments(session: Session = Depends(get_session)) -> list:
-    return list(session.exec(select(Department).order_by(Department.id)).all())
+    return list(session.exec(select(Department).order_by(col(Department.id))).all())

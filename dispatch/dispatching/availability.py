@@ -3,6 +3,8 @@ state the locator's Redis sets hold, read from the database. The one owner of th
 
 from __future__ import annotations
 
+from typing import cast
+
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
@@ -16,11 +18,11 @@ from dispatch.points.models import Point
 
 def loads(session: Session, member_ids: list[int] | None = None) -> dict[int, int]:
     """Open offers + assigned + in-progress cases per member, counted in the database."""
-    offers = select(Offer.member_id, func.count()).where(Offer.state == "open").group_by(Offer.member_id)
+    offers = select(Offer.member_id, func.count()).where(Offer.state == "open").group_by(col(Offer.member_id))
     held = (
         select(Case.assignee_id, func.count())
         .where(col(Case.status).in_(HOLDS_SLOT), col(Case.assignee_id).is_not(None))
-        .group_by(Case.assignee_id)
+        .group_by(col(Case.assignee_id))
     )
     if member_ids is not None:
         offers = offers.where(col(Offer.member_id).in_(member_ids))
@@ -28,6 +30,7 @@ def loads(session: Session, member_ids: list[int] | None = None) -> dict[int, in
     out: dict[int, int] = {}
     for stmt in (offers, held):
         for member_id, n in session.exec(stmt).all():
+            assert member_id is not None  # assignee_id IS NOT NULL in ``held``
             out[member_id] = out.get(member_id, 0) + n
     return out
 
@@ -36,6 +39,7 @@ def member_state(m: Member, point_pos: dict[int, tuple[float, float]], load: int
     lat, lon = m.lat, m.lon
     if (lat is None or lon is None) and m.point_id in point_pos:
         lat, lon = point_pos[m.point_id]
+    assert m.id is not None  # a member from the database
     return MemberState(m.id, lat, lon, m.capacity, load, list(m.categories), m.on_duty, m.level, m.town_code)
 
 
@@ -43,7 +47,7 @@ def point_positions(session: Session, point_ids: set[int]) -> dict[int, tuple[fl
     if not point_ids:
         return {}
     rows = session.exec(select(Point.id, Point.lat, Point.lon).where(col(Point.id).in_(point_ids))).all()
-    return {pid: (lat, lon) for pid, lat, lon in rows}
+    return {pid: (lat, lon) for pid, lat, lon in cast(list[tuple[int, float, float]], rows)}  # primary keys
 
 
 def all_states(session: Session) -> list[MemberState]:
@@ -51,4 +55,4 @@ def all_states(session: Session) -> list[MemberState]:
     members = list(session.exec(select(Member)).all())
     load = loads(session)
     pos = point_positions(session, {m.point_id for m in members if m.point_id})
-    return [member_state(m, pos, load.get(m.id, 0)) for m in members]
+    return [member_state(m, pos, load.get(cast(int, m.id), 0)) for m in members]  # loaded: ids set

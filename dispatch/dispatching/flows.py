@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import time
 from datetime import timedelta
+from typing import cast
 
 from sqlmodel import Session, col, select
 
@@ -85,14 +86,14 @@ def sweep(limit: int = 100) -> dict[str, int]:
     now = utcnow()
     with Session(engine) as session:
         stale = select(Offer.id).where(Offer.state == "open", col(Offer.expires_at) < now - timedelta(seconds=5))
-        offer_ids = list(session.exec(stale.order_by(Offer.id).limit(limit)).all())
+        offer_ids = cast(list[int], list(session.exec(stale.order_by(col(Offer.id)).limit(limit)).all()))  # keys
     for offer_id in offer_ids:
         counts["expired"] += int(run_offer_timeout(offer_id))
     with Session(engine) as session:
         # intake, declines and reopening dispatch in the same transaction, so a committed "new" or "reopened"
         # case is one whose dispatch failed (Redis was down)
         waiting = select(Case.id).where(col(Case.status).in_(WAITING))
-        case_ids = list(session.exec(waiting.order_by(Case.id).limit(limit)).all())
+        case_ids = cast(list[int], list(session.exec(waiting.order_by(col(Case.id)).limit(limit)).all()))  # keys
     for case_id in case_ids:
         with Session(engine, expire_on_commit=False) as session:
             case = session.get(Case, case_id, with_for_update=True)

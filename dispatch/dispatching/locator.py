@@ -203,8 +203,8 @@ class Locator:
             keys=[PREFIX + str(m.id)],
             args=[
                 m.id,
-                m.lat if has_pos else "",
-                m.lon if has_pos else "",
+                m.lat if has_pos and m.lat is not None else "",
+                m.lon if has_pos and m.lon is not None else "",
                 m.capacity,
                 "\n".join(m.categories),
                 1 if m.on_duty else 0,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime, timedelta
+from typing import cast
 
 from redis.exceptions import RedisError
 from sqlmodel import Session, col, select
@@ -59,6 +60,7 @@ def release_after_commit(session: Session, member_id: int | None) -> None:
 def _claim(session: Session, case: Case, excluded: list[int]) -> Claim | None:
     settings = get_settings()
     locator = get_locator()
+    assert case.lat is not None and case.lon is not None  # only located cases are claimed for
     args = (case.lat, case.lon, case.town_code, case.category, settings.dispatch_radius_km * 1000, excluded)
     try:
         claim = locator.claim(*args)
@@ -85,7 +87,7 @@ def _claim_many(session: Session, batch: list[Case], excluded: dict[int, list[in
     radius = get_settings().dispatch_radius_km * 1000
     try:
         results = locator.claim_many(
-            [(c.lat, c.lon, c.town_code, c.category, radius, excluded.get(c.id, [])) for c in batch]
+            [(c.lat, c.lon, c.town_code, c.category, radius, excluded.get(cast(int, c.id), [])) for c in batch]
         )
     except RedisError as exc:
         if not defer:
@@ -95,6 +97,7 @@ def _claim_many(session: Session, batch: list[Case], excluded: dict[int, list[in
     claims: list[Claim | None] = []
     for case, result in zip(batch, results, strict=True):
         if isinstance(result, NeedsRebuild):
+            assert case.id is not None  # a case from the database
             try:
                 result = _claim(session, case, excluded.get(case.id, []))  # rebuilds first
             except RedisError as exc:
@@ -188,7 +191,12 @@ def offer_many(
     schedule_offer_timeouts(session, ids, expires)
     states.record_many(session, moves)
     if waits:
-        after_commit(session, lambda: [metrics.dispatched(w + (utcnow() - now).total_seconds()) for w in waits])
+
+        def _observe() -> None:
+            for w in waits:
+                metrics.dispatched(w + (utcnow() - now).total_seconds())
+
+        after_commit(session, _observe)
     return offers
 
 
@@ -348,9 +356,12 @@ def candidates(session: Session, case: Case, limit: int = 5) -> list[dict]:
     tried = set(session.exec(select(Offer.member_id).where(Offer.case_id == case.id)).all())
     ranked = []
     for m in members:
-        lat, lon = (m.lat, m.lon) if m.lat is not None else pos.get(m.point_id, (None, None))
+        assert m.id is not None  # a member from the database
+        at_point = pos.get(m.point_id) if m.point_id is not None else None
+        lat, lon = (m.lat, m.lon) if m.lat is not None else at_point or (None, None)
         if lat is None or load.get(m.id, 0) >= m.capacity:
             continue
+        assert lon is not None  # a position has both coordinates (validate_location)
         if m.categories and case.category and not any(taxonomy.covers(c, case.category) for c in m.categories):
             continue
         if m.level != "district" and m.town_code != case.town_code:
@@ -366,7 +377,7 @@ def candidates(session: Session, case: Case, limit: int = 5) -> list[dict]:
             "level": m.level,
             "sector": m.sector,
             "distance_m": round(d, 1),
-            "load": load.get(m.id, 0),
+            "load": load.get(cast(int, m.id), 0),  # asserted above
             "capacity": m.capacity,
             "lat": lat,
             "lon": lon,

@@ -21,7 +21,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import Any, cast
 
 from fastapi import WebSocket, WebSocketDisconnect
 from redis.exceptions import RedisError
@@ -32,6 +32,8 @@ from dispatch.events.wsserver import EXTENSION, FrameWriter, text_frame
 from dispatch.observability.metrics import WEBSOCKET_CLIENTS, socket_kind
 
 log = logging.getLogger(__name__)
+# stream entries as the decoding clients return them (redis-py types them for either kind of client)
+Entries = list[tuple[str, dict[str, str]]]
 
 EVENT_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
 CLOSE_SLOW = 4008
@@ -228,10 +230,13 @@ class Hub:
                 break
             try:
                 if last is None:
-                    newest = client.xrevrange(self.stream_key, count=1)
+                    newest = cast(Entries, client.xrevrange(self.stream_key, count=1))
                     last = newest[0][0] if newest else "0-0"
                     self.last_seen = last
-                batches = client.xread({self.stream_key: last}, block=500, count=self.read_count)
+                batches = cast(
+                    "list[tuple[str, Entries]] | None",
+                    client.xread({self.stream_key: last}, block=500, count=self.read_count),
+                )
                 backoff = 0.2
             except RedisError as exc:
                 log.warning("stream reader: redis unavailable (%s); retrying", exc)
@@ -282,12 +287,12 @@ class Hub:
     def _replay(self, after: str, accepts: Filter) -> tuple[list[dict[str, Any]], bool]:
         """Events after ``after`` that pass the filter, and whether the stream was trimmed past it."""
         client = self.broker.r
-        oldest = client.xrange(self.stream_key, count=1)
+        oldest = cast(Entries, client.xrange(self.stream_key, count=1))
         gap = bool(oldest) and id_key(oldest[0][0]) > id_key(after) and after != "0-0"
         out: list[dict[str, Any]] = []
         start = "(" + after
         while True:
-            entries = client.xrange(self.stream_key, min=start, count=1000)
+            entries = cast(Entries, client.xrange(self.stream_key, min=start, count=1000))
             if not entries:
                 break
             for eid, fields in entries:

@@ -24,7 +24,7 @@ from datetime import timedelta
 
 from redis.exceptions import RedisError
 from sqlalchemy import Text, bindparam, cast, text, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from dispatch.broker import get_broker
 from dispatch.config import get_settings
@@ -167,8 +167,8 @@ def _check_reset(session: Session, broker, settings) -> None:
     marker = f"{settings.stream_key}:epoch"
     if broker.r.set(marker, utcnow().isoformat(), nx=True):
         since = utcnow() - timedelta(seconds=RESEND_AFTER_RESET_S)
-        again = session.execute(
-            update(Outbox).where(Outbox.sent_at.is_not(None), Outbox.sent_at >= since).values(sent_at=None)
+        again = session.exec(  # exec: typed as an UPDATE's CursorResult (the same call as execute)
+            update(Outbox).where(col(Outbox.sent_at).is_not(None), col(Outbox.sent_at) >= since).values(sent_at=None)
         ).rowcount
         if again:
             log.warning(
@@ -191,9 +191,9 @@ def _relay_batch(limit: int, wait: bool) -> int:
             # versions until a vacuum) so the next passes skip them; a bitmap scan would revisit them all
             session.execute(text("SET LOCAL enable_bitmapscan = off"))
         _check_reset(session, broker, settings)
-        body = cast(Outbox.__table__.c.payload, Text)  # the JSON text as stored: no parse and dump again
+        body = cast(Outbox.__table__.c.payload, Text)  # type: ignore[attr-defined]  # SQLModel tables have __table__, undeclared; the JSON text as stored: no parse and dump again
         rows = session.execute(
-            select(Outbox.id, body).where(Outbox.sent_at.is_(None)).order_by(Outbox.id).limit(limit)
+            select(Outbox.id, body).where(col(Outbox.sent_at).is_(None)).order_by(col(Outbox.id)).limit(limit)
         ).all()
         if not rows:
             return 0
@@ -216,7 +216,7 @@ def _mark_sent(session: Session, row_ids: list[int], stream_ids: list[str]) -> N
             {"now": now, "ids": row_ids, "sids": stream_ids},
         )
         return
-    table = Outbox.__table__
+    table = Outbox.__table__  # type: ignore[attr-defined]  # SQLModel table classes have it, undeclared
     session.execute(
         update(table).where(table.c.id == bindparam("row_id")).values(sent_at=now, stream_id=bindparam("sid")),
         [{"row_id": row_id, "sid": sid} for row_id, sid in zip(row_ids, stream_ids, strict=True)],

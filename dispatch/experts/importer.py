@@ -8,10 +8,10 @@ row is fine and this is not a dry run.
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from dispatch import sheetimport
 from dispatch.errors import AppError
@@ -66,7 +66,8 @@ def _model_errors(body: dict, skip: set[str], row: int, result: sheetimport.Resu
         return set()
     bad: set[str] = set()
     for err in errors:
-        loc = str(err["loc"][0]) if err.get("loc") else None
+        # a field's error: ExpertIn has no model-level validator (whose errors have an empty loc)
+        loc = cast(str, str(err["loc"][0]) if err.get("loc") else None)
         fld = _MODEL_FIELD.get(loc, loc)
         if fld in skip or fld in bad:
             continue
@@ -170,7 +171,7 @@ def _row_fn(session: Session) -> sheetimport.RowFn:
                 service.create(session, ExpertIn(**body))
         except AppError as exc:
             fld = exc.details.get("field")
-            result.app_error(row, _MODEL_FIELD.get(fld, fld), exc)
+            result.app_error(row, _MODEL_FIELD.get(fld, fld) if fld is not None else None, exc)
             return
         result.created += 1
 
@@ -243,8 +244,8 @@ def template(session: Session) -> bytes:
     spreadsheets.append(towns, ["镇街代码 Town code", "镇街 Town"])
     for c in towns[1]:
         c.font = bold
-    for r in session.exec(select(Region).where(Region.level == "town").order_by(Region.code)).all():
-        spreadsheets.append(towns, [r.code, r.name])
+    for region in session.exec(select(Region).where(Region.level == "town").order_by(col(Region.code))).all():
+        spreadsheets.append(towns, [region.code, region.name])
     towns.column_dimensions["A"].width, towns.column_dimensions["B"].width = 20, 22
 
     out = io.BytesIO()

@@ -47,7 +47,7 @@ def take(session: Session, series: str, day: str, n: int, *, counter_table: str)
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
         name = f"{series}_{day}"
-        key = (bind.url.render_as_string(hide_password=True), name)
+        key = (bind.engine.url.render_as_string(hide_password=True), name)
         if key not in _known:
             with _lock:
                 if key not in _known:

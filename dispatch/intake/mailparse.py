@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, cast
 
 from dispatch.cases.files import safe_filename
 from dispatch.config import get_settings
@@ -204,7 +204,7 @@ def decode_header(value: str | None) -> str:
         charset = match.group(1).split("*", 1)[0].lower()  # RFC 2231 language suffix: =?gbk*zh?B?…?=
         last = chunks[-1] if chunks else None
         if last is not None and last[0] is not None and _codec(last[0]) == _codec(charset):
-            chunks[-1] = (last[0], last[1] + data)
+            chunks[-1] = (last[0], cast(bytes, last[1]) + data)  # a word (with a charset) holds bytes
         else:
             chunks.append((charset, data))
         pos = match.end()

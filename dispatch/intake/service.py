@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import get_args
+from typing import cast, get_args
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
@@ -115,8 +115,13 @@ def _write_together(batch: list[_Pending]) -> None:
                 if key:
                     firsts[key] = item
         try:
-            cases.insert(session, [item.draft for item in fresh])
-            dispatch = [i.draft.case for i in fresh if i.on_created is None or i.on_created(session, i.draft.case)]
+            drafts = [cast(cases.Draft, item.draft) for item in fresh]  # fresh: each one prepared
+            cases.insert(session, drafts)
+            dispatch = [
+                d.case
+                for i, d in zip(fresh, drafts, strict=True)
+                if i.on_created is None or i.on_created(session, d.case)
+            ]
             if session.new or session.dirty:
                 session.flush()  # what on_created added comes before the dispatch's trail
             offer_many(session, dispatch, defer=True, fresh=True)
@@ -133,11 +138,13 @@ def _write_together(batch: list[_Pending]) -> None:
             batch[0].result = (existing, None, False)
             fresh = []
     for item in fresh:
+        assert item.draft is not None  # fresh: prepared
         item.result = (item.draft.case, item.draft.secret, True)
     for item, first in resent:
         if first.error is not None:
             item.error = first.error
         else:
+            assert first.result is not None  # no error: it was created, above
             item.result = (first.result[0], None, False)
     for item in batch:
         if item.result is not None:
@@ -155,6 +162,7 @@ def _known_external_ids(session: Session, news: list[NewCase]) -> dict[tuple[str
         for case in session.exec(
             select(Case).where(Case.channel == channel, col(Case.external_id).in_(sorted(ids)))
         ).all():
+            assert case.external_id is not None  # matched by the query
             found[(channel, case.external_id)] = case
     return found
 
@@ -180,7 +188,9 @@ def mail_case(mail: ParsedMail, actor: str) -> NewCase:
     town, village = reference.match_address(f"{mail.subject}\n{text}")
     address = None
     if village:
-        address = reference.by_code(village)["name"]
+        region = reference.by_code(village)
+        assert region is not None  # match_address names known villages
+        address = region["name"]
     return NewCase(
         channel="mail",
         content=text,
@@ -371,6 +381,7 @@ def submit_hotline(new: NewCase, version: int = 0, platform_status: str = "open"
         return case, created
 
     def on_created(session: Session, case: Case) -> bool:
+        assert case.id is not None  # written by cases.insert before on_created runs
         session.add(HotlineOrder(case_id=case.id, version=version, platform_status=platform_status))
         if platform_status == "closed":
             _close(session, case, new.actor, version)
@@ -380,6 +391,7 @@ def submit_hotline(new: NewCase, version: int = 0, platform_status: str = "open"
     case, _, created = submit(new, on_created)
     if created:
         return case, True
+    assert case.id is not None  # a case from the database
     with Session(get_engine(), expire_on_commit=False) as session:
         case = apply_revision(session, case.id, new, version, platform_status)
         session.commit()
@@ -401,6 +413,7 @@ def apply_revision(session: Session, case_id: int, new: NewCase, version: int, p
     if order is not None and version <= order.version or order is None and version == 0:
         return case
     if order is None:
+        assert case.id is not None  # a case from the database
         order = HotlineOrder(case_id=case.id)
     changed = {}
     fields = {

@@ -82,6 +82,7 @@ def _hotline_one(item: Any, actor: str) -> tuple[int, dict]:
     except (DataError, OverflowError) as exc:  # checked by cases.service.prepare: should be unreachable
         log.warning("hotline item refused by the database: %s", exc.__class__.__name__)
         return 422, error_body("value_out_of_range", "请求中的数值超出范围 / A value in the request is out of range")
+    assert case.id is not None  # a committed case
     return (201 if created else 200), IntakeOut(
         id=case.id, tracking_no=case.tracking_no, status=case.status
     ).model_dump()
@@ -105,8 +106,8 @@ async def hotline(request: Request, p: Principal = Depends(require("operator", s
             raise AppError("invalid_batch", "批量提交须为 1 到 500 条", "A batch holds 1 to 500 items", status=422)
         results = []
         for index, item in enumerate(data):
-            status, body = await run_in_threadpool(_hotline_one, item, p.actor)
-            results.append({"index": index, "status": status, "body": body})
+            status, item_body = await run_in_threadpool(_hotline_one, item, p.actor)
+            results.append({"index": index, "status": status, "body": item_body})
         return JSONResponse(results, status_code=207)
     if not isinstance(data, dict):
         raise AppError("invalid_request", "请求体须为对象或数组", "The body must be an object or a list", status=422)
@@ -119,6 +120,7 @@ async def hotline(request: Request, p: Principal = Depends(require("operator", s
         case, _, created = await service.submit_async(new)
     else:
         case, created = await run_in_threadpool(service.submit_hotline, new, body.version, body.platform_status)
+    assert case.id is not None  # a committed case
     out = IntakeOut(id=case.id, tracking_no=case.tracking_no, status=case.status)
     return JSONResponse(out.model_dump(), status_code=201 if created else 200)
 
@@ -132,6 +134,7 @@ async def phone_entry(request: Request, p: Principal = Depends(require("operator
     except ValidationError as exc:
         raise invalid_fields(exc.errors()) from exc
     case, secret, _ = await service.submit_async(_from_case_in(body, "phone", p.actor))
+    assert case.id is not None  # a committed case
     out = IntakeOut(id=case.id, tracking_no=case.tracking_no, status=case.status, secret=secret)
     return JSONResponse(out.model_dump(), status_code=201)
 
@@ -161,6 +164,7 @@ async def mail(request: Request, p: Principal = Depends(require("operator", scop
         raise AppError(exc.code, exc.zh, exc.en, status=422) from exc
     new = await run_in_threadpool(service.mail_case, parsed, p.actor)
     case, _, created = await service.submit_async(new)
+    assert case.id is not None  # a committed case
     out = IntakeOut(id=case.id, tracking_no=case.tracking_no, status=case.status)
     return JSONResponse(out.model_dump(), status_code=201 if created else 200)
 
@@ -215,5 +219,6 @@ async def qr(
     case, secret = await receive_qr(
         session, token, content, category, lat, lon, coord_system, name, phone, photos, request_kind
     )
+    assert case.id is not None  # a committed case
     out = IntakeOut(id=case.id, tracking_no=case.tracking_no, status=case.status, secret=secret)
     return JSONResponse(out.model_dump(), status_code=201)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import re
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 from sqlmodel import Session, select
@@ -102,7 +102,8 @@ def _model_errors(body: dict, skip: set[str], row: int, result: Result) -> set[s
         return set()
     bad: set[str] = set()
     for err in errors:
-        loc = str(err["loc"][0]) if err.get("loc") else None
+        # a field's error: MemberIn has no model-level validator (whose errors have an empty loc)
+        loc = cast(str, str(err["loc"][0]) if err.get("loc") else None)
         fld = _MODEL_FIELD.get(loc, loc)
         if fld in skip or fld in bad:
             continue
@@ -257,7 +258,7 @@ def _create(session: Session, body: dict, row: int, result: Result) -> None:
             service.create(session, member_in)
     except AppError as exc:
         fld = exc.details.get("field")
-        fld = _MODEL_FIELD.get(fld, fld) or {
+        fld = (_MODEL_FIELD.get(fld, fld) if fld is not None else None) or {
             "town_required": "town",
             "unknown_category": "categories",
             "point_not_found": None,
@@ -347,10 +348,12 @@ def template(session: Session) -> bytes:
     for c in regions[1]:
         c.font = bold
     all_regions = session.exec(select(Region).order_by(Region.code)).all()
-    towns = {r.code: r.name for r in all_regions if r.level == "town"}
-    for r in all_regions:
-        if r.level == "village":
-            spreadsheets.append(regions, [r.parent_code, towns.get(r.parent_code, ""), r.code, r.name])
+    towns: dict[str | None, str] = {r.code: r.name for r in all_regions if r.level == "town"}
+    for region in all_regions:
+        if region.level == "village":
+            spreadsheets.append(
+                regions, [region.parent_code, towns.get(region.parent_code, ""), region.code, region.name]
+            )
     for letter, width in zip("ABCD", (20, 22, 24, 22), strict=True):
         regions.column_dimensions[letter].width = width
 

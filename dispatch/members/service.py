@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any, cast
 
 from redis.exceptions import RedisError
 from sqlmodel import Session, col, select
@@ -40,7 +41,7 @@ def reconcile_loads(session: Session) -> list[int]:
     Returns the members corrected.
     """
     locator = get_locator()
-    members = list(session.exec(select(Member.id)).all())
+    members = cast(list[int], list(session.exec(select(Member.id)).all()))  # primary keys
     truth = loads(session)
     held = locator.loads(members)
     now = {m: (held[m], truth.get(m, 0)) for m in members if held[m] != truth.get(m, 0)}
@@ -58,6 +59,7 @@ def sync_members(session: Session, member_ids: list[int]) -> None:
     load = loads(session, member_ids)
     locator = get_locator()
     for m in members:
+        assert m.id is not None  # a member from the database
         locator.sync(member_state(m, pos, load.get(m.id, 0)), set_load=True)
 
 
@@ -101,7 +103,9 @@ def _check_refs(session: Session, data: dict) -> None:
                 "unknown_region", f"未知的区划代码：{code}", f"Unknown region code: {code}", status=422, field=key
             )
     if data.get("village_code") and not data.get("town_code"):
-        data["town_code"] = session.get(Region, data["village_code"]).parent_code
+        village = session.get(Region, data["village_code"])
+        assert village is not None  # checked above
+        data["town_code"] = village.parent_code
     if data.get("point_id") and session.get(Point, data["point_id"]) is None:
         raise not_found("点位", "Point", code="point_not_found", id=data["point_id"])
     if data.get("categories"):
@@ -157,7 +161,7 @@ def patch(session: Session, member_id: int, body: MemberPatch) -> Member:
 
 def set_position(session: Session, member_id: int, lat: float, lon: float, coord_system: str) -> Member:
     member = get(session, member_id)
-    data = {"lat": lat, "lon": lon}
+    data: dict[str, Any] = {"lat": lat, "lon": lon}
     _position(data, coord_system)
     member.lat, member.lon, member.position_at = data["lat"], data["lon"], data["position_at"]
     session.add(member)
@@ -168,6 +172,7 @@ def set_position(session: Session, member_id: int, lat: float, lon: float, coord
 def _changed(session: Session, member: Member, type_: str) -> None:
     """Tell the boards (live event) and the dispatcher (GEO sets, once committed)."""
     session.flush()
+    assert member.id is not None  # flushed above
     emit(
         session,
         type_,
@@ -204,7 +209,7 @@ def search(
         stmt = stmt.where(Member.town_code == town_code)
     if level:
         stmt = stmt.where(Member.level == level)
-    return list(session.exec(stmt.order_by(Member.id)).all())
+    return list(session.exec(stmt.order_by(col(Member.id))).all())
 
 
 def view(member: Member, load: int, *, reveal_phone: bool) -> dict:

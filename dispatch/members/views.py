@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, cast
 
 from fastapi import APIRouter, Depends
 from sqlmodel import Session
@@ -40,7 +40,8 @@ def list_members(
 ) -> list[dict]:
     members = service.search(session, on_duty=on_duty, town_code=town_code, level=level)
     loads = service.loads(session)
-    return [service.view(m, loads.get(m.id, 0), reveal_phone=p.role in PHONE_ROLES) for m in members]
+    # loaded members: their ids are set
+    return [service.view(m, loads.get(cast(int, m.id), 0), reveal_phone=p.role in PHONE_ROLES) for m in members]
 
 
 def _self_or_operator(member_id: int, p: Principal) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import cast
 
 from sqlmodel import Session
 
@@ -37,7 +38,7 @@ def reply_to_residents(session: Session, moves: list[Move]) -> None:
 
 def _reply(session: Session, case: Case) -> None:
     rows = service.queue_reply(session, case)
-    planned = [(r.id, r.next_attempt_at) for r in rows]
+    planned = [(cast(int, r.id), r.next_attempt_at) for r in rows]  # flushed by queue_reply
     if planned:
         after_commit(session, lambda: [schedule_send(i, at, 1) for i, at in planned])
 

@@ -9,6 +9,7 @@ attempt. A sender that dies mid-send leaves ``sending``; after a lease the sweep
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import cast
 
 from sqlalchemy import ColumnElement, update
 from sqlmodel import Session, col, select
@@ -84,6 +85,7 @@ def render_reply(case: Case, channel: str) -> tuple[str | None, str]:
 
 def queue_reply(session: Session, case: Case) -> list[Notification]:
     """Add the resolution reply for every contact the case has (e-mail, phone); the caller commits."""
+    assert case.id is not None  # a case from the database
     rows = []
     for channel, to in (("email", case.reporter_email), ("sms", case.reporter_phone)):
         if not to or not to.strip():
@@ -107,7 +109,7 @@ def queue_reply(session: Session, case: Case) -> list[Notification]:
 def claim(session: Session, notification_id: int, at: datetime) -> Message | None:
     """pending (and due) → sending, attempts + 1, in one conditional UPDATE; the message to send, or None."""
     still, moved = _moving("pending", "sending")
-    result = session.execute(
+    result = session.exec(  # exec: typed as an UPDATE's CursorResult (the same call as execute)
         update(Notification)
         .where(col(Notification.id) == notification_id, still, col(Notification.next_attempt_at) <= at)
         .values(**moved, attempts=Notification.attempts + 1, claimed_at=at)
@@ -116,6 +118,7 @@ def claim(session: Session, notification_id: int, at: datetime) -> Message | Non
     if result.rowcount != 1:
         return None
     row = session.get(Notification, notification_id, populate_existing=True)
+    assert row is not None and row.id is not None  # just updated, in this transaction
     return Message(id=row.id, channel=row.channel, to=row.recipient, subject=row.subject, body=row.body)
 
 
@@ -161,7 +164,7 @@ def release_stale(session: Session, at: datetime) -> int:
     expired = (still, col(Notification.claimed_at) < at - timedelta(seconds=lease_s()))
     if session.exec(select(Notification.id).where(*expired).limit(1)).first() is None:
         return 0  # the common case: a read, no write lock
-    result = session.execute(
+    result = session.exec(  # exec: typed as an UPDATE's CursorResult (the same call as execute)
         update(Notification)
         .where(*expired)
         .values(**moved, next_attempt_at=at, last_error="sender lost mid-send (lease expired)")
@@ -177,7 +180,7 @@ def overdue_ids(session: Session, before: datetime, limit: int) -> list[int]:
         .order_by(col(Notification.next_attempt_at), col(Notification.id))
         .limit(limit)
     )
-    return list(session.exec(stmt).all())
+    return cast(list[int], list(session.exec(stmt).all()))  # primary keys
 
 
 def for_case(session: Session, case_id: int) -> list[Notification]:

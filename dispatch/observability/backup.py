@@ -20,7 +20,7 @@ import json
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -236,6 +236,7 @@ def backup(
                 manifest["tables"].append(_dump_table(conn, table, work / "tables", progress))
         uploads = _files(upload_dir) if upload_dir else []
         for file in uploads:
+            assert upload_dir is not None  # the uploads are its files
             rel = file.relative_to(upload_dir).as_posix()
             manifest["uploads"].append({"path": rel, "size": file.stat().st_size, "sha256": _sha256(file)})
         (work / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
@@ -246,6 +247,7 @@ def backup(
             for entry in manifest["tables"]:
                 tar.add(work / entry["file"], arcname=entry["file"])
             for file in uploads:
+                assert upload_dir is not None  # the uploads are its files
                 tar.add(file, arcname=f"uploads/{file.relative_to(upload_dir).as_posix()}")
         partial.replace(path)  # never a half-written archive under the final name
     return Summary(revision, {t["name"]: t["rows"] for t in manifest["tables"]}, len(uploads))
@@ -260,7 +262,7 @@ _DAY_SEQUENCES = (
 )
 
 
-def _partitions(conn: Connection, table: Table, selected: list) -> Iterator[list]:
+def _partitions(conn: Connection, table: Table, selected: list) -> Iterator[Sequence[Any]]:
     result = conn.execution_options(yield_per=BATCH).execute(select(*selected).order_by(*_pk(table)))
     if table.name != "tracking_counter" or conn.dialect.name != "postgresql":
         yield from result.partitions()

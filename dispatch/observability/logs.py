@@ -35,8 +35,9 @@ class ContextFilter(logging.Filter):
     """Stamp ``request_id`` and ``job_id`` on records when they are created (for text formats)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.request_id, record.job_id = _context(record)
-        record.rid = record.request_id or "-"
+        rid, jid = _context(record)
+        record.request_id, record.job_id = rid, jid
+        record.rid = rid or "-"
         return True
 
 

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -23,6 +24,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from sqlmodel import col
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +118,7 @@ class QueueCollector(Collector):
             for queue in queues:
                 name = queue.name
                 depth.add_metric([name], queue.count)
-                reg = {"queue": queue, "connection": conn}
+                reg: dict[str, Any] = {"queue": queue, "connection": conn}
                 scheduled.add_metric([name], ScheduledJobRegistry(**reg).get_job_count(cleanup=False))
                 started.add_metric([name], StartedJobRegistry(**reg).get_job_count(cleanup=False))
                 failed.add_metric([name], FailedJobRegistry(**reg).get_job_count(cleanup=False))
@@ -144,7 +146,7 @@ class OutboxCollector(Collector):
             "shangliang_outbox_lag_seconds", "Age of the oldest outbox row not yet relayed (0 when none)"
         )
         try:
-            query = select(func.count(), func.min(Outbox.created_at)).where(Outbox.sent_at.is_(None))
+            query = select(func.count(), func.min(Outbox.created_at)).where(col(Outbox.sent_at).is_(None))
             with get_engine().connect() as conn:
                 count, oldest = conn.execute(query).one()
         except Exception as exc:  # noqa: BLE001

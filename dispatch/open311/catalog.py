@@ -36,7 +36,7 @@ class Service:
     @property
     def attributes(self) -> list[dict]:
         """The service definition's attributes (``order`` starts at 1)."""
-        out = []
+        out: list[dict] = []
         if self.leaves:
             out.append(
                 {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -64,7 +65,7 @@ def to_xml(root: str, value: Any) -> bytes:
     return b'<?xml version="1.0" encoding="utf-8"?>\n' + body.encode()
 
 
-def respond(fmt: str, root: str, value: Any, status: int = 200, headers: dict | None = None) -> Response:
+def respond(fmt: str, root: str, value: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
     """``value`` as ``fmt``; ``root`` names the XML root element (JSON has no root)."""
     if fmt == "json":
         body = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
@@ -73,7 +74,7 @@ def respond(fmt: str, root: str, value: Any, status: int = 200, headers: dict | 
     return Response(body, status_code=status, media_type=MEDIA_TYPES[fmt], headers=headers)
 
 
-def errors(fmt: str, status: int, *descriptions: str, headers: dict | None = None) -> Response:
+def errors(fmt: str, status: int, *descriptions: str, headers: Mapping[str, str] | None = None) -> Response:
     """The specification's error list; XML when the format is unknown (XML is the required one)."""
     body = [{"code": status, "description": d} for d in descriptions]
     return respond(fmt if fmt in FORMATS else "xml", "errors", body, status, headers)

@@ -11,10 +11,10 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
-from sqlalchemy import or_
+from sqlalchemy import ColumnElement, or_
 from sqlmodel import Session, col, select
 
 from dispatch.auth.models import ApiKey
@@ -289,7 +289,7 @@ def _media_url(params: Params) -> str | None:
 
 
 def _region_label(village: str | None, town: str | None) -> str | None:
-    names = [reference.by_code(c)["name"] for c in (village, town) if c and reference.by_code(c)]
+    names = [row["name"] for c in (village, town) if c and (row := reference.by_code(c))]
     return ", ".join([*names, "盐都区"]) if names else None
 
 
@@ -357,6 +357,7 @@ def submission(params: Params, actor: str) -> Submission:
     if description is not None and len(description) > MAX_DESCRIPTION:
         raise bad("description 不能超过 4000 个字符", "description may be at most 4,000 characters")
     first, last = _bounded(params, "first_name", 32), _bounded(params, "last_name", 32)
+    name: str | None
     if last and first and (first + last).isascii():
         name = f"{first} {last}"
     else:  # Chinese order: family name first, no space
@@ -397,6 +398,7 @@ def submit(sub: Submission) -> Case:
     from dispatch.intake.service import submit as intake_submit
 
     def extras(session: Session, case: Case) -> bool:
+        assert case.id is not None  # written by cases.insert before on_created runs
         note = f"媒体链接 / Media: {sub.meta['media_url']}" if sub.meta.get("media_url") else None
         session.add(CaseEvent(case_id=case.id, actor=sub.new.actor, action=META_ACTION, note=note, data=sub.meta))
         return True  # dispatched like any case
@@ -482,21 +484,23 @@ def _views(session: Session, cases: list[Case]) -> list[dict]:
         ):
             metas.setdefault(ev.case_id, ev.data or {})
     dept_ids = {c.department_id for c in cases if c.department_id}
-    departments = {}
+    departments: dict[int, str] = {}
     if dept_ids:
-        departments = {d.id: d.name for d in session.exec(select(Department).where(col(Department.id).in_(dept_ids)))}
-    return [request_view(c, metas.get(c.id, {}), departments) for c in cases]
+        departments = {
+            cast(int, d.id): d.name for d in session.exec(select(Department).where(col(Department.id).in_(dept_ids)))
+        }
+    return [request_view(c, metas.get(cast(int, c.id), {}), departments) for c in cases]  # loaded: ids set
 
 
 def _service_filter(services: list[catalog.Service]):
-    conds = []
+    conds: list[ColumnElement[bool]] = []
     for s in services:
         if s.code == catalog.OTHER_CODE:  # categories are checked against the taxonomy: 其他 or none
-            conds.append(or_(col(Case.category).is_(None), Case.category == s.path))
+            conds.append(or_(col(Case.category).is_(None), col(Case.category) == s.path))
         elif s.leaves:
-            conds.append(or_(Case.category == s.path, col(Case.category).startswith(s.path + "/")))
+            conds.append(or_(col(Case.category) == s.path, col(Case.category).startswith(s.path + "/")))
         else:
-            conds.append(Case.category == s.path)
+            conds.append(col(Case.category) == s.path)
     return or_(*conds)
 
 
@@ -507,7 +511,7 @@ def search(session: Session, params: Params) -> list[dict]:
         ids = _ids(raw_ids, "service_request_id")
         found = session.exec(_public(select(Case).where(col(Case.id).in_(ids)))).all()
         order = {i: n for n, i in enumerate(ids)}
-        return _views(session, sorted(found, key=lambda c: order[c.id]))
+        return _views(session, sorted(found, key=lambda c: order[cast(int, c.id)]))
     start, end = date_range(params)
     page, size = paging(params)
     stmt = _public(select(Case)).where(Case.received_at >= start, Case.received_at <= end)
@@ -581,6 +585,7 @@ def updates(session: Session, params: Params) -> list[dict]:
         .where(col(CaseEvent.case_id).in_(case_ids), col(CaseEvent.to_status).is_not(None))
         .order_by(col(CaseEvent.id))
     ):
+        assert eid is not None and to is not None  # a primary key; the query asks for a to_status
         changes.setdefault(cid, []).append((eid, to))
     out = []
     for ev, case in rows:
@@ -614,6 +619,7 @@ def may_update(session: Session, case: Case, key: Principal) -> bool:
     ``UPDATES_ANY_SCOPE`` (an integrator trusted with every case, e.g. the district's own FixMyStreet)."""
     if case.confidential:
         return False
+    assert case.id is not None  # a case from the database
     return UPDATES_ANY_SCOPE in key.scopes or submitted_by(session, case.id) == key.actor
 
 

@@ -30,6 +30,7 @@ def create(session: Session, body: PointIn) -> Point:
     lat, lon = validate_location(body.lat, body.lon, body.coord_system)
     if lat is None:
         lat, lon = village.lat, village.lon
+    assert lon is not None and village.parent_code is not None  # validate_location: both or neither; a village's town
     point = Point(
         name=body.name,
         kind=body.kind,
@@ -41,6 +42,7 @@ def create(session: Session, body: PointIn) -> Point:
     )
     session.add(point)
     session.flush()
+    assert point.id is not None  # flushed above
     qrcodes.record(session, "point", point.id, point.qr_token)
     session.flush()
     return point

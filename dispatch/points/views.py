@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Response
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from dispatch.auth.deps import STAFF, get_session, require
 from dispatch.points import service
@@ -33,7 +33,7 @@ def list_points(
         stmt = stmt.where(Point.village_code == village_code)
     if town_code:
         stmt = stmt.where(Point.town_code == town_code)
-    return [service.view(p) for p in session.exec(stmt.order_by(Point.id)).all()]
+    return [service.view(p) for p in session.exec(stmt.order_by(col(Point.id))).all()]
 
 
 @router.get(

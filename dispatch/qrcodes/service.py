@@ -107,6 +107,7 @@ def rotate_point(session: Session, point: Point) -> Point:
         )
     now = utcnow()
     fresh = new_token()
+    assert point.id is not None  # a point from the database
     old = row(session, point.qr_token)
     if old is None:  # issued before the token table existed (or by the demo loader)
         old = record(session, "point", point.id, point.qr_token)
@@ -217,7 +218,7 @@ def member_by_token(session: Session, token: str) -> Member:
 def member_mailbox(session: Session, member: Member) -> Mailbox:
     """The member's mailbox (委员信箱), created on first use."""
     box = session.exec(
-        select(Mailbox).where(Mailbox.kind == "member", Mailbox.member_id == member.id).order_by(Mailbox.id)
+        select(Mailbox).where(Mailbox.kind == "member", Mailbox.member_id == member.id).order_by(col(Mailbox.id))
     ).first()
     if box is not None:
         return box
@@ -227,8 +228,10 @@ def member_mailbox(session: Session, member: Member) -> Mailbox:
         session.commit()
     except IntegrityError:  # created meanwhile by a concurrent first use
         session.rollback()
-        box = session.exec(select(Mailbox).where(Mailbox.address == f"member{member.id}@{get_settings().mail_domain}"))
-        box = box.one()
+        found = session.exec(
+            select(Mailbox).where(Mailbox.address == f"member{member.id}@{get_settings().mail_domain}")
+        )
+        box = found.one()
     return box
 
 
@@ -271,5 +274,7 @@ def town_points(session: Session, town_code: str) -> list[Point]:
             "unknown_region", f"未知的镇（街道）代码：{town_code}", f"Unknown town code: {town_code}", status=422
         )
     return list(
-        session.exec(select(Point).where(Point.town_code == town_code, col(Point.active).is_(True)).order_by(Point.id))
+        session.exec(
+            select(Point).where(Point.town_code == town_code, col(Point.active).is_(True)).order_by(col(Point.id))
+        )
     )

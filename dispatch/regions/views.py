@@ -26,4 +26,4 @@ def region_boundaries() -> dict:
     """District outline and town areas (GeoJSON); public reference data, cached by browsers for a day."""
     from fastapi.responses import JSONResponse
 
-    return JSONResponse(service.boundaries(), headers={"Cache-Control": "public, max-age=86400"})
+    return JSONResponse(service.boundaries(), headers={"Cache-Control": "public, max-age=86400"})  # type: ignore[return-value]  # FastAPI: `-> dict` gives the schema

@@ -185,7 +185,7 @@ def pdf(data: dict[str, Any]) -> bytes:
         Paragraph("一、分镇街统计", h2),
     ]
     head = ["镇街", "受理量", "办结量", "办结率", "按期办结率", "满意率", "超期未办"]
-    rows = [head]
+    rows: list[list[Any]] = [head]
     for r in [*page["towns"], {"town_code": "total", "town_name": "合计", **page["total"]}]:
         rows.append(
             [

@@ -67,4 +67,5 @@ def run_weekly(now: datetime | None = None) -> int:
         report = generate(session, week_start)
     ensure_scheduled(max(now, utcnow()))  # the next Monday still ahead, even when this run was late
     log.info("weekly report %s for week of %s", report.id, week_start)
+    assert report.id is not None  # stored by generate
     return report.id

@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Integer,
     Interval,
     and_,
@@ -98,7 +99,7 @@ def definitions(session: Session, now: datetime | None = None) -> dict[str, tupl
     done_at = func.coalesce(Case.resolved_at, Case.closed_at)
     accepted = col(Case.accepted_at).is_not(None)
     # a semi-join computed once (a hashed subplan), not a lookup per case
-    reopened = col(Case.id).in_(select(CaseEvent.case_id).where(CaseEvent.to_status == "reopened"))
+    reopened = col(Case.id).in_(select(col(CaseEvent.case_id)).where(col(CaseEvent.to_status) == "reopened"))
     overdue_open = and_(is_open, col(Case.due_at).is_not(None), col(Case.due_at) < now)
     on_time_done = and_(resolved, or_(col(Case.due_at).is_(None), done_at <= col(Case.due_at)))
     signed_in_time = and_(accepted, within_hours(session, Case.created_at, Case.accepted_at, h))
@@ -198,11 +199,13 @@ def _labels(session: Session, by: str, keys: list) -> dict:
     if not keys:
         return {}
     if by in ("town", "village"):
-        return dict(session.execute(select(Region.code, Region.name).where(col(Region.code).in_(keys))).all())
+        return dict(session.execute(select(col(Region.code), col(Region.name)).where(col(Region.code).in_(keys))).all())
     if by == "member":
-        return dict(session.execute(select(Member.id, Member.name).where(col(Member.id).in_(keys))).all())
+        return dict(session.execute(select(col(Member.id), col(Member.name)).where(col(Member.id).in_(keys))).all())
     if by == "department":
-        return dict(session.execute(select(Department.id, Department.name).where(col(Department.id).in_(keys))).all())
+        return dict(
+            session.execute(select(col(Department.id), col(Department.name)).where(col(Department.id).in_(keys))).all()
+        )
     return {}
 
 
@@ -267,7 +270,7 @@ def _pg_sums(session: Session, where: list, dims: list[str], defs: dict) -> dict
     inner = select(*raw, *sums[:-1], hsum).select_from(Case).where(*where).group_by(*raw).subquery()
     keys = [inner.c[f"k_{i}"] for i in range(len(keyed))]
     shown = [func.to_char(k, "YYYY-MM-DD") if by in ("day", "week") else k for k, by in zip(keys, keyed, strict=True)]
-    outer = [func.sum(inner.c[c.name]) for c in sums[:-1]]
+    outer: list[ColumnElement[Any]] = [func.sum(inner.c[c.name]) for c in sums[:-1]]
     outer.append(func.sum(inner.c.h_sum) / func.nullif(func.sum(inner.c.handling_time_num), 0))
     sets = [tuple_(k) for k in keys] + ([tuple_()] if "none" in dims else [])
     query = select(func.grouping(*keys), *shown, *outer).group_by(func.grouping_sets(*sets))
@@ -303,9 +306,9 @@ def _pg_p90(session: Session, where: list, dims: list[str], handled) -> dict[str
         hist = {"none": [("all", b, n) for b, n in session.execute(select(inner.c.b, inner.c.n)).all()]}
     # per group: n, and for ranks k+1 and k+2 the hour holding it and how many cases lie in earlier hours
     wanted: dict[tuple[str, Any], tuple[int, list[tuple[int, float, int]]]] = {}
-    for by, rows in hist.items():
+    for by, group_rows in hist.items():
         groups: dict[Any, list[tuple[float, int]]] = {}
-        for key, b, n in rows:
+        for key, b, n in group_rows:
             groups.setdefault(key, []).append((float(b), int(n)))
         for key, counts in groups.items():
             counts.sort()
@@ -358,6 +361,7 @@ def aggregate_many(
     defs = definitions(session, now)
     handled = defs["handling_time"][0]
     names = [c.name for c in _sums(session, defs)]
+    results: dict[str, Any]  # per dimension: its rows (tuples from PostgreSQL's pass, rows from SQLite's)
     if is_postgres(session):
         session.execute(text("SET LOCAL jit = off"))
         session.execute(text("SET LOCAL work_mem = '64MB'"))
@@ -467,7 +471,7 @@ def cases_behind(
     out: dict[str, Any] = {"kpi": kpi, "by": by, "slice": slice_, "from": start.isoformat(), "to": end.isoformat()}
     for part, cond in (("numerator", num), ("denominator", den)):
         rows = session.execute(
-            select(Case.id, Case.tracking_no).where(*where, cond).order_by(Case.id).limit(limit)
+            select(col(Case.id), col(Case.tracking_no)).where(*where, cond).order_by(col(Case.id)).limit(limit)
         ).all()
         out[part] = [{"id": r[0], "tracking_no": r[1]} for r in rows]
     return out
@@ -484,14 +488,18 @@ def consultation_rates(session: Session, start: date, end: date, town_code: str 
     held = [col(Meeting.held_at).is_not(None), col(Meeting.held_at) >= lo, col(Meeting.held_at) < hi]
     if town_code:
         held.append(col(Topic.town_code) == town_code)
-    meetings = select(Meeting.id, Meeting.topic_id).join(Topic, col(Topic.id) == Meeting.topic_id).where(*held)
+    meetings = (
+        select(col(Meeting.id), col(Meeting.topic_id)).join(Topic, col(Topic.id) == Meeting.topic_id).where(*held)
+    )
     m = meetings.subquery()
     invited = session.execute(
         select(func.count())
         .select_from(m)
         .join(Participant, col(Participant.topic_id) == m.c.topic_id)
         .where(
-            Participant.kind == "member", col(Participant.member_id).is_not(None), col(Participant.removed_at).is_(None)
+            col(Participant.kind) == "member",
+            col(Participant.member_id).is_not(None),
+            col(Participant.removed_at).is_(None),
         )
     ).scalar_one()
     attended = session.execute(
@@ -499,14 +507,14 @@ def consultation_rates(session: Session, start: date, end: date, town_code: str 
     ).scalar_one()
     topics = session.execute(select(func.count(func.distinct(m.c.topic_id)))).scalar_one()
     with_outcome = session.execute(
-        select(func.count(func.distinct(m.c.topic_id))).where(exists().where(Outcome.topic_id == m.c.topic_id))
+        select(func.count(func.distinct(m.c.topic_id))).where(exists().where(col(Outcome.topic_id) == m.c.topic_id))
     ).scalar_one()
     scores = (
-        session.execute(select(Evaluation.scores).where(col(Evaluation.topic_id).in_(select(m.c.topic_id))))
+        session.execute(select(col(Evaluation.scores)).where(col(Evaluation.topic_id).in_(select(m.c.topic_id))))
         .scalars()
         .all()
     )
-    sat = [s.get("satisfaction") for s in scores if isinstance(s, dict) and s.get("satisfaction")]
+    sat = [v for s in scores if isinstance(s, dict) and (v := s.get("satisfaction"))]
     meetings_n = session.execute(select(func.count()).select_from(m)).scalar_one()
     return {
         "meetings_held": int(meetings_n),

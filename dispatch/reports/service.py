@@ -110,7 +110,7 @@ def towns(
             col(Case.due_at) < utcnow(),
             *([Case.town_code == town_code] if town_code else []),
         )
-        .order_by(Case.due_at)
+        .order_by(col(Case.due_at))
         .limit(200)
     ).all()
     return {
@@ -131,6 +131,7 @@ def towns(
                 "hours_over": round((utcnow() - c.due_at).total_seconds() / 3600, 1),
             }
             for c in overdue
+            if c.due_at is not None  # always: the query's due_at < now leaves out a NULL
         ],
     }
 

@@ -127,7 +127,12 @@ def weekly_list(session: Session = Depends(get_session)) -> list[dict]:
 
     ensure_scheduled()
     rows = session.exec(
-        select(WeeklyReport.id, WeeklyReport.week_start, WeeklyReport.week_end, WeeklyReport.generated_at)
+        select(
+            col(WeeklyReport.id),
+            col(WeeklyReport.week_start),
+            col(WeeklyReport.week_end),
+            col(WeeklyReport.generated_at),
+        )
         .order_by(col(WeeklyReport.week_start).desc())
         .limit(200)
     ).all()

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import sqlalchemy as sa
-import sqlmodel
+import sqlmodel.sql.sqltypes  # binds ``sqlmodel`` too; naming the submodule lets type checkers resolve ``sqlmodel.sql``
 from alembic import op
 
 revision: str = "0001"
