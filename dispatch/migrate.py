@@ -9,6 +9,7 @@ from alembic.config import Config
 from sqlmodel import Session
 
 from dispatch.db import get_engine
+from dispatch.regions.service import load_reference
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -21,7 +22,6 @@ def alembic_config() -> Config:
 
 def upgrade(revision: str = "head") -> int:
     """Migrate to ``revision``; returns how many reference regions were added."""
-    from dispatch.regions.service import load_reference
 
     command.upgrade(alembic_config(), revision)
     with Session(get_engine()) as session:

@@ -31,6 +31,8 @@ from fastapi import Request
 from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
+from dispatch.auth.models import SESSION_COOKIE
+from dispatch.broker import get_broker
 from dispatch.clientaddr import client_ip
 from dispatch.config import get_settings
 from dispatch.errors import AppError
@@ -102,7 +104,6 @@ def _run(name: str, ip: str, token: str | None, count: bool) -> int:
         args += [limit.window_s * 1000, limit.count]
     if not keys:
         return 0
-    from dispatch.broker import get_broker
 
     try:
         wait_ms = int(get_broker().r.eval(_SCRIPT, len(keys), *keys, *args, "1" if count else "0"))
@@ -124,7 +125,6 @@ def hit(name: str, ip: str, token: str | None = None) -> int:
 
 def reset(name: str, token: str) -> None:
     """Forget a token's counter (a successful sign-in clears its failures)."""
-    from dispatch.broker import get_broker
 
     try:
         get_broker().r.delete(f"sl:rl:{name}:token:{_digest(token)}")
@@ -160,7 +160,6 @@ async def credential(request: Request) -> str | None:
     if not found and ctype.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
         value = (await request.form()).get("api_key")  # FastAPI has parsed the form already: a cached read
         found = value if isinstance(value, str) else None
-    from dispatch.auth.deps import SESSION_COOKIE
 
     return found or request.cookies.get(SESSION_COOKIE)
 

@@ -24,6 +24,8 @@ from dispatch.analysis.models import Hotspot, HotspotCase
 from dispatch.auth.service import Principal
 from dispatch.cases.models import Case
 from dispatch.cases.states import OPEN_STATUSES
+from dispatch.consultations import service as consultations
+from dispatch.consultations.models import TopicIn
 from dispatch.db import is_postgres, utcnow
 from dispatch.errors import Conflict, not_found
 from dispatch.events.service import emit
@@ -380,8 +382,6 @@ def make_topic(
     session: Session, hotspot_id: int, p: Principal, title: str | None = None, description: str | None = None
 ) -> tuple[Hotspot, Any]:
     """A consultation topic from the hotspot's cases, through the one topic-from-cases path."""
-    from dispatch.consultations import service as consultations  # late: consultations import cases
-    from dispatch.consultations.models import TopicIn
 
     h = get(session, hotspot_id, lock=True)
     _check_open(h)

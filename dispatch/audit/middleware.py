@@ -14,6 +14,8 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dispatch.audit import service
+from dispatch.observability.context import current_request_id
+from dispatch.ratelimit import client_ip
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 BODY_CAP = 64 * 1024
@@ -35,8 +37,6 @@ def _audited(scope: Scope) -> bool:
 
 def _request_id(scope: Scope) -> str | None:
     try:
-        from dispatch.observability.context import current_request_id
-
         rid = current_request_id()
     except ImportError:  # pragma: no cover - the request-id middleware is optional
         rid = None
@@ -89,7 +89,6 @@ class AuditLog:
 
     @staticmethod
     def _entry(scope: Scope, status: int, body: bytes, truncated: bool) -> dict[str, Any]:
-        from dispatch.ratelimit import client_ip
 
         p = _principal(scope)
         request = Request(scope)

@@ -8,12 +8,13 @@ from fastapi import Depends, Request
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
+from dispatch.auth.models import SESSION_COOKIE
 from dispatch.auth.service import Principal, principal_from_api_key, principal_from_token, remembered_api_key
+from dispatch.config import get_settings
 from dispatch.db import get_engine
 from dispatch.errors import Forbidden, Unauthorized
 
 STAFF = ("admin", "operator", "supervisor")
-SESSION_COOKIE = "sl_session"
 CSRF_HEADER = "x-requested-with"
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
@@ -44,8 +45,6 @@ def _bearer(request: Request) -> str | None:
 def same_origin(request: Request) -> bool:
     """Whether Origin (else Referer), when the browser sends one, names this site or the public base URL."""
     from urllib.parse import urlsplit
-
-    from dispatch.config import get_settings
 
     source = request.headers.get("origin") or request.headers.get("referer")
     if not source:

@@ -9,6 +9,8 @@ from sqlmodel import Field, SQLModel
 from dispatch.db import UTCDateTime, utcnow
 from dispatch.validation import Text
 
+SESSION_COOKIE = "sl_session"  # the staff's signed-in session (HttpOnly)
+
 Role = Literal["admin", "operator", "supervisor", "member"]
 ROLES = ("admin", "operator", "supervisor", "member")
 

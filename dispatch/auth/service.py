@@ -21,6 +21,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
+from dispatch import ratelimit
 from dispatch.auth.models import ROLES, ApiKey, AuthSession, User
 from dispatch.auth.passwords import check_password
 from dispatch.config import get_settings, secret_keys
@@ -113,13 +114,11 @@ def login_blocked(username: str, ip: str) -> int:
     The ``login`` rule of ``dispatch.ratelimit`` (failures per name + address, and per address); with Redis
     down, logins are not throttled rather than refused.
     """
-    from dispatch import ratelimit
 
     return ratelimit.peek("login", ip, f"{username}|{ip}")
 
 
 def record_login(username: str, ip: str, ok: bool) -> None:
-    from dispatch import ratelimit
 
     if ok:
         ratelimit.reset("login", f"{username}|{ip}")

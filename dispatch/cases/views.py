@@ -24,10 +24,12 @@ from dispatch.cases.models import (
     RequestKindIn,
     TrackOut,
 )
+from dispatch.config import get_settings
 from dispatch.consultations.service import consultation_for_case
 from dispatch.deadlines.policy import sign_by_of
 from dispatch.dispatching import service as dispatching
 from dispatch.errors import Forbidden, not_found
+from dispatch.intake.service import check_photo_count, photo
 from dispatch.ratelimit import rate_limit
 
 router = APIRouter(tags=["cases"])
@@ -285,9 +287,6 @@ async def add_photos(
 ) -> list[dict]:
     """Photos of the handling (progress, result), by the assigned member or an operator."""
     from starlette.concurrency import run_in_threadpool
-
-    from dispatch.config import get_settings
-    from dispatch.intake.service import check_photo_count, photo
 
     case = service.get(session, case_id)
     member_id = _handler(p)

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import cast
 
 from sqlmodel import Session, col, select
 
-from dispatch.broker import schedule
 from dispatch.consultations import service
 from dispatch.consultations.models import FollowUp
 from dispatch.db import get_engine, utcnow
-
-
-def job_id(follow_up_id: int) -> str:
-    return f"follow-up-due-{follow_up_id}"
-
-
-def schedule_follow_up_job(follow_up_id: int, at: datetime) -> None:
-    """Enqueue the RQ job that marks the follow-up due at ``at`` (``sweep_follow_ups`` covers a lost job)."""
-    schedule(at, "workers.jobs.follow_up_due", follow_up_id, job_id=job_id(follow_up_id))
 
 
 def run_follow_up_due(follow_up_id: int) -> bool:

@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from dispatch.auth.service import Principal
+from dispatch.broker import schedule
 from dispatch.cases import handling
 from dispatch.cases.models import Case, CaseEvent
 from dispatch.cases.states import DONE_HERE
@@ -55,6 +56,15 @@ from dispatch.points.models import Point
 from dispatch.regions.models import Region
 
 DEMONSTRATION_TARGET = 4  # 示范点: at least four consultations a year
+
+
+def follow_up_job_id(follow_up_id: int) -> str:
+    return f"follow-up-due-{follow_up_id}"
+
+
+def schedule_follow_up_job(follow_up_id: int, at: datetime) -> None:
+    """Enqueue the RQ job that marks the follow-up due at ``at`` (``flows.sweep_follow_ups`` covers a lost job)."""
+    schedule(at, "workers.jobs.follow_up_due", follow_up_id, job_id=follow_up_job_id(follow_up_id))
 
 
 def _invalid(code: str, zh: str, en: str, **details: Any) -> AppError:
@@ -611,7 +621,6 @@ def ledger(session: Session, outcome_id: int) -> list[LedgerEntry]:
 
 
 def schedule_follow_up(session: Session, topic: Topic, body: FollowUpIn, actor: str) -> FollowUp:
-    from dispatch.consultations.flows import schedule_follow_up_job
 
     states.require_status(topic, "implementing", doing=("安排回头看", "scheduling a follow-up review"))
     assert topic.id is not None  # a topic from the database

@@ -14,6 +14,7 @@ from dispatch.cases import service as cases
 from dispatch.cases.models import Urgency
 from dispatch.config import get_settings
 from dispatch.deadlines import policy, service
+from dispatch.deadlines.calendar import read_csv
 from dispatch.deadlines.models import (
     CalendarDay,
     DecisionIn,
@@ -61,8 +62,6 @@ def get_calendar(
     stmt = select(CalendarDay).order_by(col(CalendarDay.day))
     rows: list[dict[str, Any]] = [{"date": r.day, "kind": r.kind, "name": r.name} for r in session.exec(stmt).all()]
     if not rows:
-        from dispatch.deadlines.calendar import read_csv
-
         rows = [{"date": r["day"], "kind": r["kind"], "name": r["name"]} for r in read_csv()]
     return [r for r in rows if year is None or r["date"].year == year]
 

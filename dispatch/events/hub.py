@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 from starlette.concurrency import run_in_threadpool
 
 from dispatch.broker import Broker
+from dispatch.events.relay import start_background, stop_background
 from dispatch.events.wsserver import EXTENSION, FrameWriter, text_frame
 from dispatch.observability.metrics import WEBSOCKET_CLIENTS, socket_kind
 
@@ -201,7 +202,6 @@ class Hub:
     # -- reader -------------------------------------------------------------------------------------
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        from dispatch.events.relay import start_background
 
         self._loop = loop
         start_background()  # this process's commits wake one relay thread instead of relaying inline
@@ -209,7 +209,6 @@ class Hub:
         self._thread.start()
 
     def request_stop(self) -> None:
-        from dispatch.events.relay import stop_background
 
         self._stop.set()
         stop_background()

@@ -8,6 +8,7 @@ from sqlmodel import Session
 
 from dispatch.db import insert_rows, utcnow
 from dispatch.events.models import Outbox
+from dispatch.events.relay import request_relay
 
 
 def event_body(
@@ -36,7 +37,6 @@ def emit_many(session: Session, bodies: list[dict[str, Any]]) -> None:
     if not bodies:
         return
     insert_rows(session, Outbox, [{"type": b["type"], "payload": b} for b in bodies])
-    from dispatch.events.relay import request_relay  # late import: relay needs the broker
 
     request_relay(session)
 

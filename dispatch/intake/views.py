@@ -15,6 +15,7 @@ from dispatch.auth.deps import get_session, require
 from dispatch.auth.service import Principal
 from dispatch.cases.models import CaseIn, HotlineIn, IntakeOut
 from dispatch.cases.service import NewCase
+from dispatch.config import get_settings
 from dispatch.errors import AppError, error_body, invalid_fields
 from dispatch.intake import service
 from dispatch.intake.mailparse import MailError, parse_mail
@@ -184,8 +185,6 @@ async def receive_qr(
 ):
     """Read the uploads (bounded) and submit; shared by this API and the plain QR page."""
     from starlette.concurrency import run_in_threadpool
-
-    from dispatch.config import get_settings
 
     point = points.by_token(session, token)
     session.close()

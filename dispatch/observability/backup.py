@@ -46,6 +46,8 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator, TypeEngine
 from sqlmodel import SQLModel
 
+import dispatch.models  # noqa: F401 - every table
+
 FORMAT = "shangliang-backup"
 VERSION = 1
 BATCH = 1000
@@ -139,7 +141,6 @@ def _decoder(kind: str) -> Callable[[Any], Any]:
 
 
 def _metadata():
-    import dispatch.models  # noqa: F401 - every table
 
     return SQLModel.metadata
 

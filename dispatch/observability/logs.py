@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dispatch.audit.redact import redact, redact_text
+from dispatch.config import get_settings
 from dispatch.observability.context import job_id_var, request_id_var
 
 # attributes every LogRecord has: anything else on a record is an extra worth logging
@@ -155,7 +156,6 @@ def log_config(fmt: str = "text", level: str = "INFO") -> dict[str, Any]:
 
 def configure_logging(fmt: str | None = None, level: str | None = None) -> dict[str, Any]:
     """Configure the root logger from the settings (or the arguments); returns the config used."""
-    from dispatch.config import get_settings
 
     settings = get_settings()
     config = log_config(fmt or settings.log_format, level or settings.log_level)

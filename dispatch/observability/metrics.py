@@ -26,6 +26,10 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlmodel import col
 
+from dispatch.broker import get_broker
+from dispatch.db import get_engine, utcnow
+from dispatch.events.models import Outbox
+
 log = logging.getLogger(__name__)
 
 REGISTRY = CollectorRegistry()  # no auto-describe: the collectors below must not query at import
@@ -97,8 +101,6 @@ class QueueCollector(Collector):
         from rq import Queue
         from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
 
-        from dispatch.broker import get_broker
-
         up = GaugeMetricFamily("shangliang_redis_up", "1 when Redis answered this scrape")
         depth = GaugeMetricFamily("shangliang_queue_depth", "Jobs waiting in an RQ queue", labels=["queue"])
         scheduled = GaugeMetricFamily(
@@ -136,9 +138,6 @@ class OutboxCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from sqlalchemy import func, select
-
-        from dispatch.db import get_engine, utcnow
-        from dispatch.events.models import Outbox
 
         up = GaugeMetricFamily("shangliang_database_up", "1 when the database answered this scrape")
         pending = GaugeMetricFamily("shangliang_outbox_pending", "Outbox rows waiting to be relayed")

@@ -26,6 +26,7 @@ from dispatch.cases.states import CLOSED_STATUSES, RESOLVED_STATUSES
 from dispatch.config import get_settings
 from dispatch.db import utcnow
 from dispatch.departments.models import Department
+from dispatch.intake.service import submit as intake_submit
 from dispatch.localtime import SHANGHAI
 from dispatch.open311 import catalog
 from dispatch.open311.models import UPDATES_ANY_SCOPE
@@ -395,7 +396,6 @@ def submission(params: Params, actor: str) -> Submission:
 
 def submit(sub: Submission) -> Case:
     """The one road of every channel (``intake.service.submit``), with the Open311 extras in the trail."""
-    from dispatch.intake.service import submit as intake_submit
 
     def extras(session: Session, case: Case) -> bool:
         assert case.id is not None  # written by cases.insert before on_created runs

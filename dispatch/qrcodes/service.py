@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from dispatch.config import get_settings
 from dispatch.db import utcnow
-from dispatch.errors import AppError, Conflict, NotFound, not_found
+from dispatch.errors import AppError, Conflict, NotFound, Unavailable, not_found
 from dispatch.intake.models import Mailbox
 from dispatch.members.models import Member
 from dispatch.points.models import Point
@@ -255,7 +255,6 @@ def poster_points(session: Session, points: list[Point]) -> list:
 
 def posters_pdf(session: Session, points: list[Point], progress=None) -> bytes:
     """One A4 poster per active point, in one PDF; 404 when none, 503 when the CJK font is missing."""
-    from dispatch.errors import Unavailable
     from qr import posters
 
     points = [p for p in points if p.active]

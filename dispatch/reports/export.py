@@ -11,8 +11,10 @@ from typing import Any
 
 from sqlmodel import Session
 
+from dispatch.consultations.service import coverage
 from dispatch.db import utcnow
 from dispatch.localtime import SHANGHAI
+from dispatch.regions.models import Region
 from dispatch.reports import formulas, kpis, service
 
 RATE_LABELS = {
@@ -39,8 +41,6 @@ def _ranking(rows: list[dict]) -> list[dict]:
 
 
 def inspection(session: Session, start: date, end: date, town_code: str | None = None) -> dict[str, Any]:
-    from dispatch.consultations.service import coverage
-    from dispatch.regions.models import Region
 
     filters = {"town_code": town_code}
     where = kpis.scope(start, end, filters)

@@ -37,9 +37,13 @@ from sqlmodel import Session, col
 
 from dispatch.cases.models import Case, CaseEvent
 from dispatch.cases.states import OPEN_STATUSES, RESOLVED_STATUSES, VOID_STATUSES
+from dispatch.consultations.models import Attendance, Evaluation, Meeting, Outcome, Participant, Topic
 from dispatch.db import is_postgres, utcnow
+from dispatch.departments.models import Department
 from dispatch.errors import AppError
-from dispatch.localtime import TZ_NAME
+from dispatch.localtime import TZ_NAME, day_bounds
+from dispatch.members.models import Member
+from dispatch.regions.models import Region
 
 GOOD = ("satisfied", "basically_satisfied")
 DIMENSIONS = ("none", "town", "village", "member", "department", "channel", "category", "day", "week")
@@ -122,7 +126,6 @@ RATES = ("response_rate", "on_time_signing", "resolution_rate", "on_time_closure
 
 
 def scope(start: date, end: date, filters: dict[str, Any] | None = None) -> list:
-    from dispatch.reports.service import day_bounds
 
     lo, hi = day_bounds(start, end)
     where = [col(Case.created_at) >= lo, col(Case.created_at) < hi]
@@ -191,9 +194,6 @@ def _p90(session: Session, dim, where: list, handled) -> dict[Any, float]:
 
 
 def _labels(session: Session, by: str, keys: list) -> dict:
-    from dispatch.departments.models import Department
-    from dispatch.members.models import Member
-    from dispatch.regions.models import Region
 
     keys = [k for k in keys if k is not None]
     if not keys:
@@ -481,8 +481,6 @@ def consultation_rates(session: Session, start: date, end: date, town_code: str 
     """The seeds' rates for meetings held in the period: participation = members who checked in ÷ members
     invited (participants of the meeting's topic, not removed); success = topics with an outcome ÷ topics that
     held a meeting; satisfaction = mean satisfaction score on the evaluation panel ÷ 5."""
-    from dispatch.consultations.models import Attendance, Evaluation, Meeting, Outcome, Participant, Topic
-    from dispatch.reports.service import day_bounds
 
     lo, hi = day_bounds(start, end)
     held = [col(Meeting.held_at).is_not(None), col(Meeting.held_at) >= lo, col(Meeting.held_at) < hi]

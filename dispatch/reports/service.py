@@ -10,23 +10,23 @@ The formulas are those of docs/kpis.md (``dispatch.reports.kpis``), so the page,
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from dispatch.cases.models import Case
 from dispatch.cases.states import OPEN_STATUSES
+from dispatch.consultations.models import Attendance, Meeting, Participant
 from dispatch.db import utcnow
-from dispatch.localtime import SHANGHAI
+from dispatch.dispatching.models import Offer
+from dispatch.errors import not_found
+from dispatch.localtime import SHANGHAI, day_bounds
+from dispatch.members.models import Member
 from dispatch.regions.models import Region
+from dispatch.reports import kpis
 
 GOOD = ("satisfied", "basically_satisfied")
-
-
-def day_bounds(start: date, end: date) -> tuple[datetime, datetime]:
-    """[start 00:00, end+1 00:00) in Beijing time, as aware datetimes."""
-    return (datetime.combine(start, time(), SHANGHAI), datetime.combine(end + timedelta(days=1), time(), SHANGHAI))
 
 
 def _row(k: dict) -> dict:
@@ -46,7 +46,6 @@ def _row(k: dict) -> dict:
 
 
 def _total(session: Session, where: list) -> dict:
-    from dispatch.reports import kpis
 
     rows = kpis.aggregate(session, where, "none")
     return _row(rows[0] if rows else kpis.empty_figures())
@@ -92,7 +91,6 @@ def towns(
     """Per-town intake, resolution, on-time and satisfaction for cases received in [start, end].
 
     ``figures``: ``kpis.aggregate_many`` over the same scope with "town" and "none", when already computed."""
-    from dispatch.reports import kpis
 
     if figures is None:
         figures = kpis.aggregate_many(session, kpis.scope(start, end, {"town_code": town_code}), ("town", "none"))
@@ -140,11 +138,6 @@ def member_record(session: Session, member_id: int, year: int) -> dict:
     """A member's performance record (履职档案) for a year (Beijing time): cases assigned, resolved, on-time
     closure and satisfaction (the KPI formulas of docs/kpis.md, sliced to the member), offers answered, and
     consultations invited to and attended."""
-    from dispatch.consultations.models import Attendance, Meeting, Participant
-    from dispatch.dispatching.models import Offer
-    from dispatch.errors import not_found
-    from dispatch.members.models import Member
-    from dispatch.reports import kpis
 
     member = session.get(Member, member_id)
     if member is None:

@@ -12,6 +12,7 @@ from dispatch.auth.service import Principal
 from dispatch.errors import AppError, Forbidden, not_found
 from dispatch.localtime import SHANGHAI
 from dispatch.reports import export, kpis, service
+from dispatch.reports.flows import ensure_scheduled
 from dispatch.reports.models import WeeklyReport
 
 # no prefix: the member record lives under /api/members
@@ -123,7 +124,6 @@ def inspection_file(
 @router.get("/api/reports/weekly", dependencies=[Depends(require(*READERS))])
 def weekly_list(session: Session = Depends(get_session)) -> list[dict]:
     """Stored weekly reports, newest first (the job also makes sure its next run is scheduled)."""
-    from dispatch.reports.flows import ensure_scheduled
 
     ensure_scheduled()
     rows = session.exec(
