@@ -206,7 +206,8 @@ def test_readyz_reports_redis_down(outage, api, server):
 
 def test_a_retried_relay_pass_adds_nothing_twice_and_its_memory_of_rows_stays_bounded(api, monkeypatch):
     """A relay pass whose database commit failed runs again: the rows it already added keep their stream ids
-    (no duplicate on any board), and what the relay remembers is capped, so Redis memory does not grow."""
+    (no duplicate on any board), a row id reused for another event is not mistaken for it, and what the relay
+    remembers is capped, so Redis memory does not grow."""
     from dispatch.broker import get_broker
     from dispatch.events import relay
 
@@ -217,10 +218,18 @@ def test_a_retried_relay_pass_adds_nothing_twice_and_its_memory_of_rows_stays_bo
     assert again[:2] == first and again[2] not in first
     assert [fields["data"] for _, fields in r.xrange(key)] == ['{"n":1}', '{"n":2}', '{"n":3}']
 
+    # a row id used again for another event (a restored or truncated database) gets its own entry
+    r.delete(key)
+    reused = relay.xadd_once(r, key, 1000, [(2, '{"n":"two again"}')])
+    assert reused[0] != first[1] and [fields["data"] for _, fields in r.xrange(key)] == ['{"n":"two again"}']
+    assert relay.xadd_once(r, key, 1000, [(2, '{"n":"two again"}')]) == reused  # a retry: remembered in turn
+    other = relay.xadd_once(r, key, 1000, [(2, '{"n":"two, third time"}')])  # its entry there, another payload
+    assert other != reused and r.xlen(key) == 2
+
     monkeypatch.setattr(relay, "RELAYED_KEEP", 50)
     relay.xadd_once(r, key, 1000, [(row, "{}") for row in range(4, 204)])
     assert r.zcard(f"{key}:relayed") == 50
-    assert r.xlen(key) == 203
+    assert r.xlen(key) == 202
 
 
 def test_events_within_the_fanout_interval_reach_a_socket_in_one_pass(env):

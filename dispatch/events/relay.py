@@ -43,6 +43,8 @@ _again = threading.Event()  # a relay was asked for while another pass held the 
 # One call per relay pass. A row is added to the stream once: ``KEYS[2]`` remembers the stream id of the last
 # RELAYED_KEEP rows (a sorted set scored by row id, trimmed by count, so its memory stays flat), so a pass
 # retried after its database commit failed returns the ids already given instead of adding the rows again.
+# A remembered id is trusted only while its entry is in the stream with this row's payload: a row id used
+# again (a database restored from a backup, tables truncated) must not inherit another event's id and vanish.
 XADD_ONCE = """
 local keep = tonumber(ARGV[2])
 local out = {}
@@ -52,7 +54,13 @@ for i = 3, #ARGV, 2 do
   local sid
   if #hit > 0 then
     sid = string.sub(hit[1], string.len(row) + 2)
-  else
+    local entry = redis.call('XRANGE', KEYS[1], sid, sid)
+    if #entry == 0 or entry[1][2][2] ~= ARGV[i + 1] then
+      redis.call('ZREMRANGEBYSCORE', KEYS[2], row, row)
+      sid = nil
+    end
+  end
+  if not sid then
     sid = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', 'data', ARGV[i + 1])
     redis.call('ZADD', KEYS[2], row, row .. ':' .. sid)
   end
