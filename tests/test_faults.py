@@ -50,10 +50,12 @@ def id_key(event_id: str) -> tuple[int, int]:
 
 def outbox(after: str = "0-0") -> tuple[list[str], int]:
     """Stream ids (later than ``after``) of the relayed outbox rows, and how many rows are not relayed yet."""
+    # one statement, one snapshot: read as two, a relay committing between them made a row neither unsent nor
+    # among the sent ones, and the board "complete" without it
     with get_engine().connect() as conn:
-        sent = conn.execute(text("SELECT stream_id FROM outbox WHERE sent_at IS NOT NULL ORDER BY id")).scalars()
-        unsent = conn.execute(text("SELECT count(*) FROM outbox WHERE sent_at IS NULL")).scalar_one()
-        return [s for s in sent if id_key(s) > id_key(after)], unsent
+        rows = conn.execute(text("SELECT stream_id, sent_at IS NOT NULL FROM outbox ORDER BY id")).all()
+    sent = [sid for sid, relayed in rows if relayed]
+    return [s for s in sent if id_key(s) > id_key(after)], len(rows) - len(sent)
 
 
 class Board:
