@@ -5,7 +5,7 @@ offered again by one rule; a case leaving its resolution cancels its open callba
 from __future__ import annotations
 
 import pytest
-from helpers import api_key, auth, create_member, user_token
+from helpers import api_key, auth, create_member, member_socket, recv_until, user_token
 
 from dispatch.cases import states
 from dispatch.wiring import install
@@ -94,7 +94,7 @@ def test_a_reopened_case_goes_back_to_its_handler_then_to_the_next_member_then_t
 
 
 @NO_SWEEP
-def test_every_door_to_a_resolution_makes_one_reply_and_one_callback_task(api):
+def test_every_door_to_a_resolution_makes_one_reply_and_one_callback_task(api, server):
     op = user_token(api, "operator")
     admin = user_token(api, "admin")
     v = _village(api, op)
@@ -110,7 +110,10 @@ def test_every_door_to_a_resolution_makes_one_reply_and_one_callback_task(api):
     dept = api.post("/api/departments", json={"name": "区住建局"}, headers=auth(admin)).json()
     forwarded = _case(api, op, v)
     assert _get(api, op, forwarded["id"])["offered_to"] == member
-    _ok(api.post(f"/api/cases/{forwarded['id']}/forward", json={"department_id": dept["id"]}, headers=auth(op)))
+    with member_socket(server, member_token) as phone:  # the member whose offer is withdrawn is told
+        _ok(api.post(f"/api/cases/{forwarded['id']}/forward", json={"department_id": dept["id"]}, headers=auth(op)))
+        (gone,) = recv_until(phone, 1, case_id=forwarded["id"])
+    assert (gone["action"], gone["case"]["status"], gone["case"]["offered_to"]) == ("forwarded", "forwarded", None)
     assert _follow_ups(api, op, forwarded["id"]) == (0, [])
     _ok(api.post(f"/api/cases/{forwarded['id']}/resolve", json={"note": "住建局已处理"}, headers=auth(op)))
     assert _follow_ups(api, op, forwarded["id"]) == (1, [("resolved", "open", None)])

@@ -20,13 +20,6 @@ from dispatch.departments.models import Department
 from dispatch.errors import AppError, Conflict, Forbidden, not_found
 
 
-def holder(case: Case) -> int | None:
-    """The member the case occupies now: the one it is offered to, or its assignee while they work on it."""
-    if case.status == "offered":
-        return case.offered_to
-    return case.assignee_id if case.status in HOLDS_SLOT else None
-
-
 def _require_assignee(case: Case, member_id: int | None) -> None:
     if member_id is not None and case.assignee_id != member_id:
         raise Forbidden("not_your_case", "该案件未派给您", "This case is not assigned to you")
@@ -69,17 +62,14 @@ def forward(session: Session, case_id: int, department_id: int, actor: str, note
     states.check(case, "forwarded")
     case.department_id = department_id
     data = {"department_id": department_id}
-    states.transition(
-        session, case, "forwarded", actor=actor, action="forwarded", note=note, data=data, notify=(holder(case),)
-    )
+    states.transition(session, case, "forwarded", actor=actor, action="forwarded", note=note, data=data)
     return case
 
 
 def cancel(session: Session, case: Case, actor: str, note: str | None, data: dict[str, Any] | None = None) -> Case:
     """Cancel ``case`` (locked by the caller), e.g. closed on the 12345 platform."""
     states.check(case, "cancelled")
-    notify = (holder(case),)
-    states.transition(session, case, "cancelled", actor=actor, action="cancelled", note=note, data=data, notify=notify)
+    states.transition(session, case, "cancelled", actor=actor, action="cancelled", note=note, data=data)
     return case
 
 
@@ -93,7 +83,7 @@ def merge(session: Session, case_id: int, into_id: int, actor: str) -> Case:
     states.check(case, "merged")
     case.merged_into_id = into_id
     data = {"into_id": into_id}
-    states.transition(session, case, "merged", actor=actor, action="merged", data=data, notify=(holder(case),))
+    states.transition(session, case, "merged", actor=actor, action="merged", data=data)
     return case
 
 

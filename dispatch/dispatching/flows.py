@@ -24,12 +24,14 @@ _OFFER_ANSWERS = ("new", "assigned")
 
 def free_slot(session: Session, moves: list[Move]) -> None:
     """Before the trail of a move that takes a case off its member (resolved, forwarded, cancelled, merged…):
-    an open offer is withdrawn, and the member's slot is given back once the change commits."""
+    an open offer is withdrawn (its member is told by the move's live event) and the member's slot is given
+    back once the change commits."""
     for m in moves:
         case = m.case
         if m.from_status == "offered" and m.to_status not in _OFFER_ANSWERS:
             offer = service.close_offer(session, case, "withdrawn")
             if offer is not None:
+                m.notify = (*m.notify, offer.member_id)
                 service.release_after_commit(session, offer.member_id)
         elif m.from_status in HOLDS_SLOT and m.to_status not in HOLDS_SLOT:
             service.release_after_commit(session, case.assignee_id)
