@@ -4,7 +4,7 @@ from dispatch.analysis.models import Hotspot, HotspotCase
 from dispatch.audit.models import StaffAudit
 from dispatch.auth.models import ApiKey, User
 from dispatch.callbacks.models import CallbackTask
-from dispatch.cases.models import Attachment, Case, CaseEvent, TrackingCounter
+from dispatch.cases.models import Attachment, Case, CaseEvent, ExtensionRequest, TrackingCounter
 from dispatch.consultations.models import (
     Attendance,
     Evaluation,
@@ -19,7 +19,7 @@ from dispatch.consultations.models import (
     TopicCase,
     TopicEvent,
 )
-from dispatch.deadlines.models import CalendarDay, CaseDeadline, DeadlinePolicy, ExtensionRequest, LadderStep
+from dispatch.deadlines.models import CalendarDay, CaseDeadline, DeadlinePolicy, LadderStep
 from dispatch.departments.models import Department
 from dispatch.dispatching.models import Offer
 from dispatch.events.models import Outbox

@@ -22,7 +22,7 @@ def install() -> None:
     on(dispatching.free_slot, phase="before", leaving=("offered", *HOLDS_SLOT))  # offer withdrawn, slot back
     # after the trail, in the same transaction
     on(analysis.cases_created, actions=("created",))  # hotspot detection, coalesced, after the commit
-    on(deadlines.deadline_moved, actions=("categorised", "request_kind"))  # the ladder follows the deadline
+    on(deadlines.deadline_moved, actions=("categorised", "request_kind", "extension_approved"))  # ladder follows
     on(notifications.reply_to_residents, entering=("resolved",))  # the reply to the resident
     on(callbacks.cases_resolved, entering=("resolved",))  # the callback (回访) task
     on(callbacks.cases_answered, actions=("rated",), leaving=("resolved",))  # open callback tasks cancelled

@@ -555,9 +555,9 @@ def card_view(case: Any, sign_by: Mapping[int, datetime | None]) -> dict[str, An
     return out
 
 
-def event_view(case: Case) -> dict[str, Any]:
+def event_view(case: Case, sign_by: Mapping[int, datetime | None] | None = None) -> dict[str, Any]:
     """The case inside a live event: JSON-ready, reporter masked, no content beyond a preview."""
-    out = view(case, reveal_reporter=False)
+    out = view(case, reveal_reporter=False, sign_by=sign_by)
     out.pop("attachments")
     out["content"] = case.content[:200]
     for key, value in list(out.items()):

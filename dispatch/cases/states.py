@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from sqlmodel import Session
 
 from dispatch.cases.models import Case, CaseEvent
 from dispatch.db import insert_rows, utcnow
+from dispatch.deadlines.policy import sign_by_of
 from dispatch.events.service import emit_many, event_body
 from dispatch.statemachine import Transitions
 
@@ -67,10 +69,10 @@ def check(case: Case, to_status: str) -> None:
     MOVES.check(case.status, to_status)
 
 
-def _snapshot(case: Case) -> dict[str, Any]:
+def _snapshot(case: Case, sign_by: dict[int, datetime | None]) -> dict[str, Any]:
     from dispatch.cases.service import event_view  # the public, masked view of a case
 
-    return event_view(case)
+    return event_view(case, sign_by)
 
 
 @dataclass
@@ -163,6 +165,7 @@ def record_many(session: Session, moves: list[Move], *, returning: bool = False)
         if action != "created" or case.updated_at is None:  # a new case keeps its creation time (no second write)
             case.updated_at = utcnow()
     _notify(session, "before", moves)
+    signing = sign_by_of(session, [m.case.id for m in moves if m.case.id is not None])  # as planned just now
     for m in moves:
         case, action, from_status = m.case, m.action, m.from_status
         events.append(
@@ -182,7 +185,7 @@ def record_many(session: Session, moves: list[Move], *, returning: bool = False)
         bodies.append(
             event_body(
                 type_,
-                case=_snapshot(case),
+                case=_snapshot(case, signing),
                 town_code=case.town_code,
                 members=[x for x in members if x],
                 extra={"action": action, "note": m.note} if m.note else {"action": action},

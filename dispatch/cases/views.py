@@ -8,7 +8,7 @@ from sqlmodel import Session
 
 from dispatch.auth.deps import STAFF, get_session, principal, require
 from dispatch.auth.service import Principal, actor_names
-from dispatch.cases import files, handling, service
+from dispatch.cases import extensions, files, handling, service
 from dispatch.cases.models import (
     AssignIn,
     Attachment,
@@ -16,6 +16,10 @@ from dispatch.cases.models import (
     CaseEventOut,
     CaseOut,
     CategoryIn,
+    DecisionIn,
+    ExtensionIn,
+    ExtensionOut,
+    ExtensionRequest,
     ForwardIn,
     MergeIn,
     NoteIn,
@@ -321,3 +325,54 @@ def set_request_kind(
     case = service.set_request_kind(session, case_id, body.request_kind, p.actor)
     session.commit()
     return _out(session, case, p)
+
+
+# ---- extension requests (延期) ---------------------------------------------------------------------------
+
+
+@router.get("/api/cases/{case_id}/extensions", response_model=list[ExtensionOut])
+def list_extensions(
+    case_id: int, session: Session = Depends(get_session), p: Principal = Depends(require(*STAFF, "member"))
+) -> list:
+    _visible(service.get(session, case_id), p)
+    return extensions.extensions(session, case_id)
+
+
+@router.post("/api/cases/{case_id}/extensions", response_model=ExtensionOut, status_code=201)
+def request_extension(
+    case_id: int, body: ExtensionIn, session: Session = Depends(get_session), p: Principal = Depends(principal)
+) -> ExtensionRequest:
+    if p.kind != "user" or p.role != "member" or p.member_id is None:
+        raise Forbidden(
+            "members_only", "仅承办委员本人可以申请延期", "Only the assigned member can ask for an extension"
+        )
+    ext = extensions.request_extension(session, case_id, p.member_id, body.reason, body.new_due_at)
+    session.commit()
+    return ext
+
+
+@router.get("/api/extensions", response_model=list[ExtensionOut])
+def pending_extensions(
+    state: str = "pending", session: Session = Depends(get_session), _p: Principal = Depends(require(*STAFF))
+) -> list:
+    return extensions.by_state(session, state)
+
+
+def _decide(ext_id: int, approve: bool, body: DecisionIn, session: Session, p: Principal) -> ExtensionRequest:
+    ext = extensions.decide_extension(session, ext_id, approve, p.actor, body.note)
+    session.commit()
+    return ext
+
+
+@router.post("/api/extensions/{ext_id}/approve", response_model=ExtensionOut)
+def approve_extension(
+    ext_id: int, body: DecisionIn, session: Session = Depends(get_session), p: Principal = Depends(require("operator"))
+) -> ExtensionRequest:
+    return _decide(ext_id, True, body, session, p)
+
+
+@router.post("/api/extensions/{ext_id}/reject", response_model=ExtensionOut)
+def reject_extension(
+    ext_id: int, body: DecisionIn, session: Session = Depends(get_session), p: Principal = Depends(require("operator"))
+) -> ExtensionRequest:
+    return _decide(ext_id, False, body, session, p)

@@ -27,8 +27,8 @@ def cases_created(session: Session, moves: list[Move]) -> None:
 
 
 def deadline_moved(session: Session, moves: list[Move]) -> None:
-    """Subscribed to a new category or request kind (``policy.replan`` moved the deadline): the ladder's
-    pending steps move with it."""
+    """Subscribed to a new category or request kind (``policy.replan`` moved the deadline) and to an approved
+    extension (``cases.extensions``): the ladder's pending steps move with the case's ``due_at``."""
     for m in moves:
         service.plan_steps(session, m.case)
 

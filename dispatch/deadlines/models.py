@@ -78,24 +78,6 @@ class LadderStep(SQLModel, table=True):
     fired_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-class ExtensionRequest(SQLModel, table=True):
-    """延期申请: the assignee asks for a new 办结 date; an operator approves or rejects it."""
-
-    __tablename__ = "extension_request"
-
-    id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="case.id", index=True)
-    member_id: int = Field(foreign_key="member.id")
-    reason: str
-    old_due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    new_due_at: datetime = Field(sa_type=UTCDateTime)
-    state: str = Field(default="pending", max_length=10)  # pending | approved | rejected
-    requested_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
-    decided_by: str | None = Field(default=None, max_length=64)
-    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    decision_note: str | None = None
-
-
 # ---- request and response schemas -------------------------------------------------------------------
 
 
@@ -134,29 +116,6 @@ class DayIn(BaseModel):
 
 class YearIn(BaseModel):
     days: list[DayIn]
-
-
-class ExtensionIn(BaseModel):
-    reason: Text = PField(min_length=1, max_length=2000)
-    new_due_at: datetime
-
-
-class DecisionIn(BaseModel):
-    note: Text | None = PField(default=None, max_length=2000)
-
-
-class ExtensionOut(BaseModel):
-    id: int
-    case_id: int
-    member_id: int
-    reason: str
-    old_due_at: datetime | None
-    new_due_at: datetime
-    state: str
-    requested_at: datetime
-    decided_by: str | None
-    decided_at: datetime | None
-    decision_note: str | None
 
 
 class StepOut(BaseModel):

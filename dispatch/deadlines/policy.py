@@ -17,11 +17,11 @@ from sqlalchemy.orm import object_session
 from sqlmodel import Session, col, delete, select
 
 from dispatch.cases import taxonomy
-from dispatch.cases.models import REQUEST_KINDS
+from dispatch.cases.models import REQUEST_KINDS, ExtensionRequest
 from dispatch.config import get_settings
-from dispatch.db import after_commit, after_rollback, utcnow
+from dispatch.db import after_commit, utcnow
 from dispatch.deadlines.calendar import Calendar, read_csv
-from dispatch.deadlines.models import CalendarDay, CaseDeadline, DeadlinePolicy, ExtensionRequest
+from dispatch.deadlines.models import CalendarDay, CaseDeadline, DeadlinePolicy
 from dispatch.errors import AppError
 
 if TYPE_CHECKING:
@@ -270,15 +270,6 @@ def replan(session: Session, case: Case) -> None:
         row = CaseDeadline(case_id=case.id, start_at=start, sign_by=out["sign_by"], finish_by=out["due_at"], rule={})
     row.sign_by, row.finish_by, row.rule = out["sign_by"], out["due_at"], out["rule"]
     session.add(row)
-    remember_sign_by(session, case.id, out["sign_by"])
-
-
-def remember_sign_by(session: Session, case_id: int, at: datetime) -> None:
-    """The sign deadline just written, for this session's event snapshots (no re-read of the row)."""
-    if "sign_by" not in session.info:
-        session.info["sign_by"] = {}
-    session.info["sign_by"][case_id] = at
-    after_rollback(session, lambda: session.info.pop("sign_by", None))
 
 
 def case_deadline(session: Session, case_id: int) -> CaseDeadline | None:
@@ -290,9 +281,6 @@ def sign_by(case: Case) -> datetime | None:
     session = object_session(case)
     if session is None or case.id is None:
         return None
-    known = session.info.get("sign_by", {})
-    if case.id in known:
-        return known[case.id]
     row = session.get(CaseDeadline, case.id)
     return row.sign_by if row else None
 

@@ -7,7 +7,7 @@ The deadlines themselves come from ``deadlines.policy``.
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
@@ -15,15 +15,13 @@ from sqlmodel import Session, col, select
 
 from dispatch import clock
 from dispatch.broker import schedule, schedule_after_commit
-from dispatch.cases import service as cases
 from dispatch.cases import states
 from dispatch.cases.models import Case
 from dispatch.config import get_settings
-from dispatch.db import insert_rows, utcnow
+from dispatch.db import insert_rows
 from dispatch.deadlines import policy
 from dispatch.deadlines.calendar import Calendar
-from dispatch.deadlines.models import STEPS, CaseDeadline, ExtensionRequest, LadderStep
-from dispatch.errors import AppError, Conflict, Forbidden, not_found
+from dispatch.deadlines.models import STEPS, CaseDeadline, LadderStep
 from dispatch.localtime import SHANGHAI
 
 # ---- the ladder's jobs ------------------------------------------------------------------------------
@@ -84,7 +82,6 @@ def plan_cases(session: Session, planned: list[tuple[Case, dict[str, Any]]]) -> 
                 "rule": out["rule"],
             }
         )
-        policy.remember_sign_by(session, case.id, out["sign_by"])
         times = ladder_times(cal, start, case.due_at)
         steps += [{"case_id": case.id, "step": step, "due_at": times[step]} for step in STEPS]
         jobs.append((case.id, STEPS[0], times[STEPS[0]]))  # one job per case at a time: the first step's
@@ -206,86 +203,4 @@ def pending_due_cases(session: Session, at: datetime, limit: int) -> list[int]:
         .order_by(col(LadderStep.case_id))
         .limit(limit)
     )
-    return list(session.exec(stmt).all())
-
-
-# ---- extensions (延期) ----------------------------------------------------------------------------------
-
-
-def _aware(at: datetime) -> datetime:
-    return at.replace(tzinfo=SHANGHAI) if at.tzinfo is None else at  # a local time without offset: Beijing time
-
-
-def request_extension(
-    session: Session, case_id: int, member_id: int, reason: str, new_due_at: datetime
-) -> ExtensionRequest:
-    case = cases.get(session, case_id, lock=True)
-    if case.assignee_id != member_id:
-        raise Forbidden("not_your_case", "该案件未派给您", "This case is not assigned to you")
-    if case.status not in states.HOLDS_SLOT:
-        raise Conflict(
-            "not_extendable", "案件当前状态不能申请延期", "The case cannot be extended now", status_from=case.status
-        )
-    new_due_at = _aware(new_due_at).astimezone(UTC)
-    if case.due_at is not None and new_due_at <= case.due_at:
-        raise AppError(
-            "extension_not_later",
-            "新的办结时限须晚于现时限",
-            "The new due date must be later than the current one",
-            status=422,
-            due_at=case.due_at.isoformat(),
-        )
-    pending = session.exec(
-        select(ExtensionRequest.id).where(ExtensionRequest.case_id == case_id, ExtensionRequest.state == "pending")
-    ).first()
-    if pending is not None:
-        raise Conflict(
-            "extension_pending", "已有待审批的延期申请", "An extension request is already pending", id=pending
-        )
-    ext = ExtensionRequest(
-        case_id=case_id, member_id=member_id, reason=reason, old_due_at=case.due_at, new_due_at=new_due_at
-    )
-    session.add(ext)
-    session.flush()
-    states.record(
-        session,
-        case,
-        actor=f"member:{member_id}",
-        action="extension_requested",
-        note=reason,
-        data={"request_id": ext.id, "new_due_at": new_due_at.isoformat()},
-    )
-    return ext
-
-
-def decide_extension(session: Session, ext_id: int, approve: bool, actor: str, note: str | None) -> ExtensionRequest:
-    ext = session.get(ExtensionRequest, ext_id)
-    if ext is None:
-        raise not_found("延期申请", "Extension request", code="extension_not_found", id=ext_id)
-    case = cases.get(session, ext.case_id, lock=True)
-    session.refresh(ext)
-    if ext.state != "pending":
-        raise Conflict("extension_decided", "该延期申请已处理", "This request was already decided", state=ext.state)
-    ext.state = "approved" if approve else "rejected"
-    ext.decided_by, ext.decided_at, ext.decision_note = actor, utcnow(), note
-    session.add(ext)
-    data = {"request_id": ext.id, "old_due_at": case.due_at.isoformat() if case.due_at else None}
-    if approve:
-        case.due_at = ext.new_due_at
-        data["new_due_at"] = ext.new_due_at.isoformat()
-        plan_steps(session, case)
-    states.record(
-        session,
-        case,
-        actor=actor,
-        action="extension_approved" if approve else "extension_rejected",
-        note=note,
-        data=data,
-        notify=(ext.member_id,),
-    )
-    return ext
-
-
-def extensions(session: Session, case_id: int) -> list[ExtensionRequest]:
-    stmt = select(ExtensionRequest).where(ExtensionRequest.case_id == case_id).order_by(col(ExtensionRequest.id))
     return list(session.exec(stmt).all())

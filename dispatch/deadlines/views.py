@@ -1,4 +1,4 @@
-"""Deadline policy and calendar (admin), previews, a case's ladder, and extension requests (延期)."""
+"""Deadline policy and calendar (admin), previews, a case's ladder and the resident's view of its deadline."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 
 from dispatch.auth.deps import STAFF, get_session, principal, require
 from dispatch.auth.service import Principal
+from dispatch.cases import extensions
 from dispatch.cases import service as cases
 from dispatch.cases.models import Urgency
 from dispatch.config import get_settings
@@ -17,10 +18,6 @@ from dispatch.deadlines import policy, service
 from dispatch.deadlines.calendar import read_csv
 from dispatch.deadlines.models import (
     CalendarDay,
-    DecisionIn,
-    ExtensionIn,
-    ExtensionOut,
-    ExtensionRequest,
     PoliciesIn,
     PoliciesOut,
     StepOut,
@@ -113,59 +110,12 @@ def case_ladder(case_id: int, session: Session = Depends(get_session), p: Princi
     return service.steps(session, case_id)
 
 
-@router.get("/api/cases/{case_id}/extensions", response_model=list[ExtensionOut])
-def list_extensions(case_id: int, session: Session = Depends(get_session), p: Principal = Depends(principal)) -> list:
-    _visible(session, case_id, p)
-    return service.extensions(session, case_id)
-
-
-@router.post("/api/cases/{case_id}/extensions", response_model=ExtensionOut, status_code=201)
-def request_extension(
-    case_id: int, body: ExtensionIn, session: Session = Depends(get_session), p: Principal = Depends(principal)
-) -> ExtensionRequest:
-    if p.kind != "user" or p.role != "member" or p.member_id is None:
-        raise Forbidden(
-            "members_only", "仅承办委员本人可以申请延期", "Only the assigned member can ask for an extension"
-        )
-    ext = service.request_extension(session, case_id, p.member_id, body.reason, body.new_due_at)
-    session.commit()
-    return ext
-
-
-@router.get("/api/extensions", response_model=list[ExtensionOut])
-def pending_extensions(
-    state: str = "pending", session: Session = Depends(get_session), _p: Principal = Depends(require(*STAFF))
-) -> list:
-    stmt = select(ExtensionRequest).where(ExtensionRequest.state == state).order_by(col(ExtensionRequest.id))
-    return list(session.exec(stmt).all())
-
-
-def _decide(ext_id: int, approve: bool, body: DecisionIn, session: Session, p: Principal) -> ExtensionRequest:
-    ext = service.decide_extension(session, ext_id, approve, p.actor, body.note)
-    session.commit()
-    return ext
-
-
-@router.post("/api/extensions/{ext_id}/approve", response_model=ExtensionOut)
-def approve(
-    ext_id: int, body: DecisionIn, session: Session = Depends(get_session), p: Principal = Depends(require("operator"))
-) -> ExtensionRequest:
-    return _decide(ext_id, True, body, session, p)
-
-
-@router.post("/api/extensions/{ext_id}/reject", response_model=ExtensionOut)
-def reject(
-    ext_id: int, body: DecisionIn, session: Session = Depends(get_session), p: Principal = Depends(require("operator"))
-) -> ExtensionRequest:
-    return _decide(ext_id, False, body, session, p)
-
-
 @router.get("/api/track/{tracking_no}/deadline")
 def track_deadline(tracking_no: str, secret: str | None = None, session: Session = Depends(get_session)) -> dict:
     """The resident's view of the 办结 deadline, with approved extensions (no reasons, no names)."""
     case = cases.by_tracking_no(session, tracking_no, secret)
     assert case.id is not None  # a case from the database
-    approved = [e for e in service.extensions(session, case.id) if e.state == "approved"]
+    approved = [e for e in extensions.extensions(session, case.id) if e.state == "approved"]
     return {
         "tracking_no": case.tracking_no,
         "due_at": case.due_at,
