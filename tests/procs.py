@@ -130,6 +130,11 @@ def worker_process(name: str, env: dict[str, str] | None = None) -> Proc:
     return Proc([str(BIN / "shangliang"), "worker"], name, env)
 
 
+def hold_worker_process(name: str, env: dict[str, str] | None = None) -> Proc:
+    """``shangliang worker`` with the fault tests' crash point (``tests/holdworker.py``)."""
+    return Proc([sys.executable, "-m", "tests.holdworker", "worker"], name, env)
+
+
 class RedisServer:
     """A redis-server of the test's own, without persistence: a restart loses everything, as it would."""
 
@@ -169,7 +174,7 @@ class ApiServer:
 
     def __init__(self, embedded_worker: bool = False) -> None:
         from dispatch.app import create_app
-        from dispatch.events.wsserver import FanoutProtocol
+        from dispatch.infra.wsframes import FanoutProtocol
 
         self.app = create_app(embedded_worker=embedded_worker)
         config = uvicorn.Config(self.app, log_level="warning", ws=FanoutProtocol, lifespan="on")

@@ -17,7 +17,8 @@ import httpx
 import pytest
 from conftest import SERVICES
 from helpers import api_key, auth, create_member, user_token
-from procs import ApiServer, RedisServer, api_process, wait_for, worker_process
+from holdworker import HOLD
+from procs import ApiServer, RedisServer, api_process, hold_worker_process, wait_for
 from sqlalchemy import text
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
@@ -110,9 +111,6 @@ class Board:
 # ---- 1. an RQ worker killed in the middle of an offer-timeout job ---------------------------------------
 
 
-HOLD = "sl:test:hold:offer-timeout"
-
-
 @services_only
 @pytest.mark.settings(offer_timeout_s=2, sweep_interval_s=3600)
 def test_a_worker_killed_mid_job_leaves_no_case_stuck(env):
@@ -135,7 +133,7 @@ def _killed_mid_job(api: httpx.Client, workers: list) -> None:
     far = create_member(api, op, town_code=v["parent_code"], lat=v["lat"], lon=v["lon"] + 0.01)
     r = broker_mod.get_broker().r
     r.set(f"{HOLD}:armed", 1)
-    workers.append(first := worker_process("worker-1", {"SHANGLIANG_TEST_HOLD_JOBS": "1"}))
+    workers.append(first := hold_worker_process("worker-1"))
     res = api.post(
         "/api/intake/hotline",
         headers={"X-API-Key": api_key()},
@@ -153,8 +151,7 @@ def _killed_mid_job(api: httpx.Client, workers: list) -> None:
     seen = case_of(op, api, case_id)  # nothing of the killed job was committed, and the row is not locked
     assert (seen["status"], seen["offered_to"]) == ("offered", near["id"])
 
-    env = {"SHANGLIANG_TEST_HOLD_JOBS": "1", "SHANGLIANG_SWEEP_INTERVAL_S": "0.5"}
-    workers.append(worker_process("worker-2", env))
+    workers.append(hold_worker_process("worker-2", {"SHANGLIANG_SWEEP_INTERVAL_S": "0.5"}))
     moved = wait_for(
         lambda: (c := case_of(op, api, case_id))["offered_to"] == far["id"] and c,
         "the case to move on to the next member",

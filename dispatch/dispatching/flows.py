@@ -3,14 +3,12 @@ subscriptions to case moves made elsewhere (a slot given back, a reopened case o
 
 from __future__ import annotations
 
-import os
-import time
 from datetime import timedelta
 from typing import cast
 
 from sqlmodel import Session, col, select
 
-from dispatch.broker import get_broker, run_each
+from dispatch.broker import run_each
 from dispatch.cases.models import Case
 from dispatch.cases.states import HOLDS_SLOT, Move
 from dispatch.db import get_engine, utcnow
@@ -53,26 +51,8 @@ def run_offer_timeouts(offer_ids: list[int]) -> bool:
 def run_offer_timeout(offer_id: int) -> bool:
     with Session(get_engine(), expire_on_commit=False) as session:
         changed = service.expire_offer(session, offer_id)
-        fault_hold("offer-timeout")
         session.commit()
         return changed
-
-
-def fault_hold(point: str) -> None:
-    """Fault tests only (``SHANGLIANG_TEST_HOLD_JOBS=1``): once armed, stop here, before the commit.
-
-    The test arms ``sl:test:hold:{point}:armed``; the first run to take it publishes its pid and waits for a
-    release that never comes (the test kills the process), so a crash lands at a known point.
-    """
-    if os.environ.get("SHANGLIANG_TEST_HOLD_JOBS") != "1":
-        return
-    r = get_broker().r
-    if not r.delete(f"sl:test:hold:{point}:armed"):
-        return
-    r.set(f"sl:test:hold:{point}:pid", os.getpid())
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not r.blpop([f"sl:test:hold:{point}:release"], timeout=5):
-        pass
 
 
 WAITING = ("new", "reopened")
