@@ -276,7 +276,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
 
     from dispatch.clientaddr import trusted_networks
     from dispatch.config import get_settings
-    from dispatch.events.wsserver import FanoutProtocol
+    from dispatch.infra.wsframes import FanoutProtocol
     from dispatch.observability.logs import log_config
 
     base_url = _links_follow(host, port)

@@ -27,7 +27,7 @@ from dispatch import broker as broker_mod
 from dispatch import wiring
 from dispatch.config import get_settings
 from dispatch.db import dispose_engines, get_engine
-from dispatch.events.wsserver import FanoutProtocol
+from dispatch.infra.wsframes import FanoutProtocol
 from dispatch.intake import service as intake_service
 
 SERVICES = bool(os.environ.get("SHANGLIANG_DATABASE_URL") or os.environ.get("SHANGLIANG_REDIS_URL"))

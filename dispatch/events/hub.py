@@ -1,7 +1,7 @@
 """Websocket fan-out: one stream reader per process, and per socket either direct frame writes or a queue.
 
 The reader thread blocks on XREAD and hands batches to the event loop. Under ``shangliang serve`` (the
-``shangliang.frames`` extension, ``events.wsserver``) a live socket gets each batch's frames, encoded once per
+``shangliang.frames`` extension, ``infra.wsframes``) a live socket gets each batch's frames, encoded once per
 process, in one write; a socket whose unsent bytes pass ``buffer_bytes`` is closed (code 4008) instead of
 growing the process's memory. Elsewhere a socket has a bounded queue and a sender task; a full queue closes
 it the same way. Either way its client reconnects with ``last_event_id`` and misses nothing.
@@ -29,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 
 from dispatch.broker import Broker
 from dispatch.events.relay import start_background, stop_background
-from dispatch.events.wsserver import EXTENSION, FrameWriter, text_frame
+from dispatch.infra.wsframes import EXTENSION, FrameWriter, text_frame
 from dispatch.observability.metrics import WEBSOCKET_CLIENTS, socket_kind
 
 log = logging.getLogger(__name__)
