@@ -103,9 +103,11 @@ def recv_until(
     *,
     types: tuple[str, ...] | None = None,
     case_id: int | None = None,
+    actions: tuple[str, ...] | None = None,
     timeout: float = 10,
 ) -> list[dict]:
-    """The next ``n`` events (of ``types`` / about ``case_id`` when given), skipping protocol messages."""
+    """The next ``n`` events (of ``types`` / about ``case_id`` / with one of ``actions`` when given), skipping
+    protocol messages."""
     out: list[dict] = []
     while len(out) < n:
         msg = recv(ws, timeout)
@@ -114,6 +116,8 @@ def recv_until(
         if types and msg["type"] not in types:
             continue
         if case_id is not None and msg.get("case", {}).get("id") != case_id:
+            continue
+        if actions and msg.get("action") not in actions:
             continue
         out.append(msg)
     return out

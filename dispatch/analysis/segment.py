@@ -154,8 +154,9 @@ class Segmenter(jieba.Tokenizer):
         """jieba's precise cut of one block with the HMM, with ``get_DAG`` and ``calc`` fused into one pass from
         the end (no graph built): the same sums in the same order, and a tie goes to the longer word, as
         jieba's ``max`` over ``(probability, end)`` does. A block of Chinese characters, ASCII letters and digits
-        goes to jieba-rs, which cuts those exactly as jieba does, twenty times faster (``tests/test_segment.py``
-        compares over real messages); the ``.-%_#&+`` jieba also keeps in a block, jieba-rs treats its own way."""
+        goes to jieba-rs, which cuts those exactly as jieba does, twenty times faster
+        (``tests/analysis/test_segment.py`` compares over real messages); the ``.-%_#&+`` jieba also keeps in a
+        block, jieba-rs treats its own way."""
         if self.rust_cuts and _RUST_CUTS.fullmatch(sentence):
             yield from _rust()(sentence)
             return

@@ -1,6 +1,6 @@
 """The KPI formulas in words, Chinese and English: the one text the inspection PDF's appendix prints and the table
 of docs/kpis.md is generated from (``markdown_table``), beside the SQL of ``dispatch.reports.kpis`` that computes
-them (every KPI of ``kpis.definitions`` has its entry here: tests/test_report_exports.py checks it)."""
+them (every KPI of ``kpis.definitions`` has its entry here: tests/reports/test_report_exports.py checks it)."""
 
 from __future__ import annotations
 

@@ -9,9 +9,9 @@ still shows as a thumbnail.
 from __future__ import annotations
 
 from helpers import PASSWORD, auth, create_member, user_token
+from hostile_files import ATTACK_HTML, ATTACK_JS, ATTACK_SVG, PDF, exif_jpeg, hostile_mail, post_mail
 from playwright.sync_api import expect
 from sqlmodel import select
-from test_attachments import ATTACK_HTML, ATTACK_JS, ATTACK_SVG, PDF, exif_jpeg, hostile_mail, post_mail
 
 from dispatch.auth.models import User
 from e2e.browser import login

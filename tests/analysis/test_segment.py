@@ -11,7 +11,7 @@ import pytest
 
 from dispatch.analysis import segment
 
-MESSAGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "messages" / "messages_4326.csv"
+MESSAGES = Path(__file__).resolve().parents[3] / "shared" / "data" / "messages" / "messages_4326.csv"
 
 ODD = [
     "",

@@ -132,7 +132,7 @@ def test_roles(api, data):
 
 # --------------------------------------------------------------------------- the PDF's layout and appendix
 
-ARTIFACTS = Path(__file__).parent / "artifacts" / "inspection-pdf"
+ARTIFACTS = Path(__file__).parents[1] / "artifacts" / "inspection-pdf"
 
 
 def _squash(text: str) -> str:
@@ -182,7 +182,7 @@ def test_every_kpi_computed_has_its_formula_and_the_doc_shows_the_same():
         names = set(kpis.definitions(s)) - {"received"}
     assert names | {"p90_h"} == set(keys) and len(keys) == len(set(keys))
     assert set(kpis.RATES) <= set(keys)
-    doc = (Path(__file__).parents[1] / "docs" / "kpis.md").read_text()
+    doc = (Path(__file__).parents[2] / "docs" / "kpis.md").read_text()
     assert formulas.markdown_table() in doc, "docs/kpis.md: its formulas table is formulas.markdown_table()"
 
 

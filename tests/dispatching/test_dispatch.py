@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -20,6 +21,12 @@ def offset(lat: float, lon: float, north_m: float, east_m: float) -> tuple[float
 
 def brute_force_nearest(members: list[dict], case: dict, excluded: set[int], radius_m: float = 5000) -> int | None:
     """The contract's rule, computed independently over every member."""
+    ranked = brute_force_ranking(members, case, excluded, radius_m)
+    return ranked[0] if ranked else None
+
+
+def brute_force_ranking(members: list[dict], case: dict, excluded: set[int], radius_m: float = 5000) -> list[int]:
+    """Every eligible member in the order the rule would offer the case to them."""
 
     def takes(m: dict) -> bool:
         cats = m["categories"]
@@ -35,7 +42,7 @@ def brute_force_nearest(members: list[dict], case: dict, excluded: set[int], rad
         d = haversine_m(case["lat"], case["lon"], m["lat"], m["lon"])
         if d <= radius_m:
             ranked.append((m["level"] == "district", d, m["id"]))
-    return min(ranked)[2] if ranked else None
+    return [member_id for _, _, member_id in sorted(ranked)]
 
 
 @pytest.fixture
@@ -145,6 +152,43 @@ def test_offers_follow_the_nearest_member_rule_and_the_board_sees_each_step(api,
         ]
         ids = [e["id"] for e in events]
         assert ids == sorted(ids, key=lambda i: tuple(map(int, i.split("-"))))
+
+
+def test_the_operators_candidate_list_ranks_members_as_the_dispatcher_offers(api, village):
+    """The rule has two implementations (the Lua claim on Redis and the database query behind the operator's
+    candidate list); on a random crowd both agree with the contract, in full order."""
+    op, v, other_town = village
+    town = v["parent_code"]
+    rng = random.Random(17)
+    for i in range(24):
+        mlat, mlon = offset(v["lat"], v["lon"], rng.uniform(-4000, 4000), rng.uniform(-4000, 4000))
+        create_member(
+            api,
+            op,
+            name=f"随机{i}",
+            level=rng.choice(["town", "town", "village", "district"]),
+            town_code=rng.choice([town, town, town, other_town]),
+            lat=mlat,
+            lon=mlon,
+            categories=rng.choice([[], [], ["城乡建设"], [CATEGORY], ["环境保护"]]),
+            capacity=rng.choice([0, 1, 1, 2]),
+            on_duty=rng.random() > 0.2,
+        )
+    before = api.get("/api/members", headers=auth(op)).json()
+    body = {"external_id": "rank-1", "content": "路灯不亮", "category": CATEGORY, "lat": v["lat"], "lon": v["lon"]}
+    res = api.post("/api/intake/hotline", headers={"X-API-Key": api_key()}, json=body)
+    assert res.status_code == 201, res.text
+    case = api.get(f"/api/cases/{res.json()['id']}", headers=auth(op)).json()
+    ranked = brute_force_ranking(before, case, set())
+    assert len(ranked) >= 3  # the crowd leaves a real choice
+    assert case["offered_to"] == ranked[0]
+
+    now = api.get("/api/members", headers=auth(op)).json()  # the offer counts against its member's capacity
+    listed = api.get(f"/api/cases/{case['id']}/candidates?limit=20", headers=auth(op)).json()
+    assert [c["member_id"] for c in listed] == brute_force_ranking(now, case, set())[:20]
+    assert [c["member_id"] for c in listed if c["previously_offered"]] == (
+        [ranked[0]] if ranked[0] in [c["member_id"] for c in listed] else []
+    )
 
 
 def test_district_members_take_what_town_members_cannot(api, village):

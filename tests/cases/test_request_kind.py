@@ -2,7 +2,7 @@
 when unknown, picking the deadline rule of its kind (Guangdong: enquiries 2 working days, help and suggestions 10,
 complaints 15) across weekends and holidays, and set by operators with the deadline recomputed and the trail written.
 
-As in tests/test_deadlines.py the deadline clock is frozen and ladder jobs are captured instead of enqueued."""
+As in tests/deadlines/test_deadlines.py the deadline clock is frozen and ladder jobs are captured, not enqueued."""
 
 from __future__ import annotations
 

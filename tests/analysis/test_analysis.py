@@ -14,7 +14,7 @@ from helpers import api_key, auth, create_member, user_token
 
 from dispatch.analysis import classify, hotspots
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # Four calls about the same blocked drain in one village, in words of our own.
 DRAIN = [

@@ -15,7 +15,7 @@ import pytest
 from dispatch.geo import haversine_m, point_in_polygon
 from dispatch.regions import reference as ref
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared" / "data" / "yandu"
 
 
