@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import and_, exists, update
+from sqlalchemy import and_, exists
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -336,18 +336,14 @@ def search(
     return [(t, c) for t, c in session.exec(stmt).all()]
 
 
-def cancel_stale(session: Session) -> int:
+def cancel_stale(session: Session, limit: int = 500) -> int:
     """The safety net: open tasks whose case is no longer resolved (its move's subscriber cancels them; this
-    catches a change made outside the state machine, e.g. a database restored or edited by hand): cancelled."""
-    stale = select(CallbackTask.id).join(Case, col(Case.id) == CallbackTask.case_id)
+    catches a change made outside the state machine, e.g. a database restored or edited by hand): cancelled
+    through ``MOVES`` with their live events, as ``case_changed``. How many."""
+    stale = select(CallbackTask.case_id).join(Case, col(Case.id) == CallbackTask.case_id)
     stale = stale.where(col(CallbackTask.status).in_(OPEN_STATUSES), col(Case.status) != "resolved")
-    ids = list(session.exec(stale.limit(500)).all())
-    if not ids:  # the common case: a read, no write lock
+    case_ids = sorted(set(session.exec(stale.limit(limit)).all()))
+    if not case_ids:  # the common case: a read, no write lock
         return 0
-    result = session.exec(  # exec: typed as an UPDATE's CursorResult (the same call as execute)
-        update(CallbackTask)
-        .where(col(CallbackTask.id).in_(ids), col(CallbackTask.status).in_(OPEN_STATUSES))
-        .values(status="cancelled", cancel_reason="case_changed", updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount or 0
+    found = session.exec(select(Case).where(col(Case.id).in_(case_ids)).order_by(col(Case.id)).with_for_update())
+    return sum(len(cancel_open(session, case, "case_changed")) for case in found.all() if case.status != "resolved")

@@ -9,8 +9,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from helpers import Clock, auth, board, capture_jobs, create_member, freeze_clock, recv_until, user_token
+from sqlalchemy import text
 
 from dispatch.callbacks import flows
+from dispatch.db import get_engine
 from workers import jobs
 
 PHONE = "13912345678"
@@ -238,3 +240,21 @@ def test_unrated_n_days_after_the_resolution_gives_exactly_one_task_across_job_s
     assert res.status_code == 200 and res.json()["case"]["status"] == "closed"
     assert case_of(api, op, case["id"])["status"] == "closed"
     assert jobs.callback_unrated(case["id"]) is False and flows.sweep_callbacks() == 0
+
+
+@NO_SWEEP
+def test_a_case_changed_behind_the_state_machines_back_has_its_task_cancelled_by_the_sweeper_live(api, server):
+    """A database edited by hand (or restored) leaves a task open for a case no longer resolved: the safety net
+    cancels it as the subscriber would, and the board hears of it."""
+    op = user_token(api, "operator")
+    case, _, _ = resolved_case(api, op)
+    other, _, _ = resolved_case(api, op, name="李四")
+    with get_engine().begin() as conn:
+        conn.execute(text("UPDATE \"case\" SET status = 'closed' WHERE id = :id"), {"id": case["id"]})
+    with board(server, op) as ws:
+        assert flows.sweep_callbacks() == 0  # no unrated task created; the stale one cancelled
+        (event,) = recv_until(ws, 1, types=("callback.updated",))
+    assert event["callback"]["case_id"] == case["id"] and event["callback"]["status"] == "cancelled"
+    by_case = {t["case_id"]: t for t in tasks(api, op, status="open,claimed,done,cancelled")}
+    assert (by_case[case["id"]]["status"], by_case[case["id"]]["cancel_reason"]) == ("cancelled", "case_changed")
+    assert by_case[other["id"]]["status"] == "open"  # a case still resolved keeps its task
